@@ -1,0 +1,164 @@
+"""GMAI-MMBench as VLMEvalKit ships it: a TSV with base64 images, streamed row by row.
+
+Memory stays bounded whatever the file size: rows are parsed one at a time with the csv module, each image
+is decoded, checked (header + end marker, pixel limit) and written to ``image_dir`` immediately, and items
+are yielded to the caller, which writes them to the store in batches.
+
+Options follow VLMEvalKit: every column named with one capital letter whose value is not NA as pandas
+reads the file (``pandas`` default NA strings: '', 'None', 'NA', 'nan', ...).
+"""
+from __future__ import annotations
+
+import binascii
+import csv
+import os
+import string
+import sys
+from typing import Iterator
+
+from ..errors import MedvizError
+from ..images import validate_image_bytes
+from ..item import Item, sha256_bytes
+
+# pandas' default NA strings (pandas._libs.parsers.STR_NA_VALUES), which VLMEvalKit inherits via read_csv.
+PANDAS_NA = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND',
+                       '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null'])
+REQUIRED = ("index", "question", "A")
+GROUP_FIELDS = {"modality": "modality", "department": "department", "clinical VQA task": "task",
+                "perceptual granularity": "granularity"}
+EXT = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def is_na(value: str | None) -> bool:
+    return value is None or value in PANDAS_NA
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except TypeError:  # Python < 3.11 has no strict_mode
+        import base64
+        return base64.b64decode(text, validate=True)
+
+
+def _open_text(path: str):
+    try:
+        return open(path, "r", encoding="utf-8", newline="")
+    except OSError as e:
+        raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
+
+
+def read_header(path: str) -> list[str]:
+    with _open_text(path) as f:
+        try:
+            header = next(csv.reader(f, delimiter="\t"))
+        except StopIteration:
+            raise MedvizError("file is empty", file=path) from None
+        except UnicodeDecodeError as e:
+            raise MedvizError(f"is not UTF-8 text (byte {e.start} of the header)", file=path) from None
+    return header
+
+
+def check_header(path: str, header: list[str], *, need_image: bool) -> None:
+    missing = [c for c in REQUIRED if c not in header]
+    if need_image and "image" not in header and "image_path" not in header:
+        missing.append("image")
+    if missing:
+        raise MedvizError(f"missing required column(s) {', '.join(repr(m) for m in missing)}; "
+                          f"found {', '.join(header[:20])}", file=path, field=missing[0])
+
+
+def iter_rows(path: str, *, need_image: bool = True) -> Iterator[tuple[int, dict]]:
+    """(line number, row dict) for each data row; errors name the line and the column."""
+    f = _open_text(path)
+    with f:
+        reader = csv.reader(f, delimiter="\t")
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise MedvizError("file is empty", file=path) from None
+        except UnicodeDecodeError as e:
+            raise MedvizError(f"is not UTF-8 text (byte {e.start})", file=path) from None
+        check_header(path, header, need_image=need_image)
+        width = len(header)
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as e:
+                raise MedvizError(f"is not UTF-8 text (near line {reader.line_num + 1}, byte {e.start} of a "
+                                  "read block)", file=path) from None
+            except csv.Error as e:
+                raise MedvizError(f"malformed TSV ({e})", file=path, record=f"line {reader.line_num}") from None
+            if not values:
+                continue
+            if len(values) != width:
+                raise MedvizError(f"row has {len(values)} columns, header has {width}", file=path,
+                                  record=f"line {reader.line_num}")
+            yield reader.line_num, dict(zip(header, values))
+
+
+def options_of(row: dict) -> dict[str, str]:
+    return {ch: row[ch] for ch in string.ascii_uppercase if ch in row and not is_na(row[ch])}
+
+
+def row_to_item(row: dict, record: str) -> Item:
+    idx = row["index"]
+    options = options_of(row)
+    answer = row.get("answer")
+    answer = None if is_na(answer) else answer
+    item = Item(item_id=str(idx), question=row["question"], options=options, answer=answer,
+                image_ref=str(idx), categories=[row["category"]] if not is_na(row.get("category")) else [])
+    for col, attr in GROUP_FIELDS.items():
+        v = row.get(col)
+        setattr(item, attr, None if is_na(v) else v)
+    return item
+
+
+def load(path: str, image_dir: str | None, *, progress=None) -> Iterator[Item]:
+    """Yield Items; when ``image_dir`` is given, write each row's image there as it streams past."""
+    seen_images: dict[str, tuple[str, str]] = {}
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    done = 0
+    for line, row in iter_rows(path, need_image=image_dir is not None):
+        record = f"index {row.get('index')} (line {line})"
+        item = row_to_item(row, record)
+        if not item.options:
+            raise MedvizError("row has no options (columns A..Z all empty)", file=path, record=record, field="A")
+        if item.answer is not None and item.answer not in item.options:
+            raise MedvizError(f"answer {item.answer!r} is not one of the options {''.join(item.options)}",
+                              file=path, record=record, field="answer")
+        if image_dir is not None:
+            b64 = row.get("image")
+            if b64 is None:
+                item.image_ref = row.get("image_path")
+            elif len(b64) <= 64 and b64.strip() in seen_images:
+                # VLMEvalKit convention: a short value refers to the row whose index it names
+                item.image_path, item.image_sha256 = seen_images[b64.strip()]
+                item.image_status = "ok"
+            else:
+                try:
+                    data = _b64decode(b64)
+                except (binascii.Error, ValueError) as e:
+                    raise MedvizError(f"image is not valid base64 ({e})", file=path, record=record,
+                                      field="image") from None
+                fmt = validate_image_bytes(data, name=path, record=record, field="image")
+                digest = sha256_bytes(data)
+                out = os.path.join(image_dir, f"{_safe_name(item.item_id)}{EXT[fmt]}")
+                with open(out, "wb") as fh:
+                    fh.write(data)
+                item.image_path, item.image_sha256, item.image_status = out, digest, "ok"
+                seen_images[item.item_id] = (out, digest)
+        if progress is not None:
+            step = sum(len(v) + 1 for v in row.values())
+            done += step
+            progress(min(done, size), size)
+        yield item
+
+
+def _safe_name(item_id: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in item_id)
+    return keep.lstrip(".") or "item"

@@ -1,0 +1,204 @@
+"""Benchmark and prediction files -> the store, each load in one transaction.
+
+``ingest_benchmark`` detects the format (MediConfusion dataset.json, GMAI-MMBench TSV, generic CSV/JSONL),
+streams it into the store and, for GMAI, writes images beside the database through a staging folder that
+is only moved into place after the commit. ``import_predictions`` reads a model's output, derives the
+letter under the benchmark's official rules and replaces that model's previous run atomically.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import uuid
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import answers
+from .benchmarks import generic as generic_bench
+from .benchmarks import gmai as gmai_bench
+from .benchmarks import mediconfusion as mc_bench
+from .errors import MedvizError
+from .predictions import generic as generic_pred
+from .predictions import mediconfusion as mc_pred
+from .predictions import vlmevalkit as vlm_pred
+from .store import core
+from .store.db import Store
+
+BATCH = 2000
+
+
+def detect_kind(path: str) -> str:
+    low = path.lower()
+    if low.endswith(".tsv"):
+        return "gmai"
+    if low.endswith(".json"):
+        return "mediconfusion"
+    if low.endswith((".csv", ".jsonl", ".ndjson")):
+        return "generic"
+    raise MedvizError("cannot tell the benchmark format from the extension (.json MediConfusion, "
+                      ".tsv GMAI-MMBench, .csv/.jsonl generic); pass --kind", file=path)
+
+
+def default_benchmark_id(path: str, kind: str) -> str:
+    if kind == "mediconfusion":
+        return "mediconfusion"
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+
+
+def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchmark_id: str | None = None,
+                     images_dir: str | None = None, synthetic: bool = False, note: str | None = None,
+                     progress=None) -> dict:
+    """Load a benchmark (replacing one with the same id). Returns counts; raises MedvizError on bad input."""
+    if not os.path.exists(path):
+        raise MedvizError("file not found", file=path)
+    kind = kind or detect_kind(path)
+    benchmark_id = benchmark_id or default_benchmark_id(path, kind)
+    if images_dir is not None and not os.path.isdir(images_dir):
+        raise MedvizError("images folder does not exist", file=images_dir)
+    staging = final_dir = None
+    if kind == "gmai":
+        final_dir = os.path.join(store.files_dir, "images", benchmark_id)
+        staging = os.path.join(store.files_dir, "images", f".staging-{uuid.uuid4().hex}")
+        os.makedirs(staging)
+    try:
+        with store.transaction() as tx:
+            core.delete_benchmark(tx, benchmark_id)
+            core.insert_benchmark(tx, benchmark_id, kind, os.path.abspath(path),
+                                  os.path.abspath(images_dir) if images_dir else final_dir, synthetic, note)
+            if kind == "gmai":
+                stream = gmai_bench.load(path, staging, progress=progress)
+                while True:
+                    batch = list(itertools.islice(stream, BATCH))
+                    if not batch:
+                        break
+                    for it in batch:       # paths are written as they will be after the move
+                        if it.image_path and it.image_path.startswith(staging):
+                            it.image_path = final_dir + it.image_path[len(staging):]
+                    core.append_items(tx, core.items_to_arrow(benchmark_id, batch))
+                dups = core.duplicate_item_ids(tx, benchmark_id)
+                if dups:
+                    raise MedvizError(f"duplicate index values, e.g. {dups[0]}", file=path, field="index")
+            else:
+                loader = mc_bench.load if kind == "mediconfusion" else generic_bench.load
+                items, pairs = loader(path, images_dir)
+                for start in range(0, len(items), BATCH):
+                    core.append_items(tx, core.items_to_arrow(benchmark_id, items[start:start + BATCH]))
+                if pairs:
+                    core.append_pairs(tx, core.pairs_to_arrow(benchmark_id, pairs))
+            n_items, n_pairs = core.finish_benchmark(tx, benchmark_id)
+            if n_items == 0:
+                raise MedvizError("contains no items", file=path)
+            if staging is not None:
+                # Last step inside the transaction: if the move fails, the rows roll back too.
+                old = None
+                if os.path.exists(final_dir):
+                    old = final_dir + f".old-{uuid.uuid4().hex}"
+                    os.rename(final_dir, old)
+                os.rename(staging, final_dir)
+                staging = None
+                if old:
+                    shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    missing = store.cursor().execute(
+        "SELECT count(*) FROM items WHERE benchmark_id = ? AND image_status <> 'ok'", [benchmark_id]).fetchone()[0]
+    return {"benchmark_id": benchmark_id, "kind": kind, "items": n_items, "pairs": n_pairs,
+            "images_missing": missing}
+
+
+# --- predictions ----------------------------------------------------------------------------------------
+
+def detect_prediction_format(path: str, kind: str) -> str:
+    low = path.lower()
+    if kind == "mediconfusion" and low.endswith(".json"):
+        return "mediconfusion"
+    if low.endswith(".xlsx") or low.endswith(".tsv"):
+        return "vlmevalkit"
+    if low.endswith(".json"):
+        return "vlmevalkit"
+    return "generic"
+
+
+def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series) -> np.ndarray:
+    """Parsed letter (or None) per row of ``df`` (item_id, raw, score_a, score_b), memoised on unique inputs."""
+    if kind == "mediconfusion":
+        out = np.empty(len(df), dtype=object)
+        has_scores = df["score_a"].notna().to_numpy() & df["score_b"].notna().to_numpy()
+        sa, sb = df["score_a"].to_numpy(dtype=float, na_value=np.nan), df["score_b"].to_numpy(dtype=float, na_value=np.nan)
+        # judge scores: vectorised check_answer
+        ch = np.where(sa >= sb + answers.MEDICONFUSION_TR, "A", np.where(sb >= sa + answers.MEDICONFUSION_TR, "B", None))
+        out[has_scores] = ch[has_scores]
+        raw = df["raw"].to_numpy(dtype=object)
+        cache: dict = {}
+        for i in np.flatnonzero(~has_scores):
+            r = raw[i]
+            if r not in cache:
+                cache[r] = answers.mediconfusion_letter(r)
+            out[i] = cache[r]
+        return out
+    opts = df["item_id"].map(options_by_item).to_numpy(dtype=object)
+    raw = df["raw"].to_numpy(dtype=object)
+    out = np.empty(len(df), dtype=object)
+    cache = {}
+    parsed_opts: dict = {}
+    for i in range(len(df)):
+        key = (raw[i], opts[i])
+        hit = cache.get(key, cache)
+        if hit is cache:
+            o = parsed_opts.get(opts[i])
+            if o is None:
+                o = parsed_opts[opts[i]] = json.loads(opts[i])
+            hit = cache[key] = answers.parse_letter(kind, raw[i], dict(o))
+        out[i] = hit
+    return out
+
+
+def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str | None = None,
+                     result_path: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    if not os.path.exists(path):
+        raise MedvizError("file not found", file=path)
+    fmt = fmt or detect_prediction_format(path, kind)
+    if fmt == "mediconfusion":
+        return mc_pred.read(path, model)
+    if fmt == "vlmevalkit":
+        return vlm_pred.read(path, model, result_path), None
+    return generic_pred.read(path, model), None
+
+
+def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str | None = None,
+                       model: str | None = None, result_path: str | None = None, synthetic: bool = False,
+                       note: str | None = None) -> dict:
+    """Import a prediction file; each model in it replaces its earlier run. Returns {model: n}."""
+    cur = store.cursor()
+    bench = core.benchmark(cur, benchmark_id)
+    if bench is None:
+        raise MedvizError(f"benchmark '{benchmark_id}' is not in the store; ingest it first", file=path)
+    kind = bench["kind"]
+    df, mode = read_predictions(path, kind, fmt=fmt, model=model, result_path=result_path)
+    idx = core.item_index(cur, benchmark_id).set_index("item_id")
+    unknown = ~df["item_id"].isin(idx.index)
+    if unknown.any():
+        bad = df.loc[unknown, "item_id"].iloc[0]
+        raise MedvizError(f"prediction for unknown item id '{bad}' ({int(unknown.sum())} such rows); "
+                          f"is this file for benchmark '{benchmark_id}'?", file=path, record=f"item {bad}",
+                          field="item_id")
+    parse_kind = "mediconfusion" if kind == "mediconfusion" else "vlmeval"
+    df = df.assign(parsed=parse_letters(parse_kind, df, idx["options"]))
+    ans = df["item_id"].map(idx["answer"])
+    df["correct"] = np.where(ans.isna(), None, (df["parsed"] == ans) & df["parsed"].notna())
+    df["benchmark_id"] = benchmark_id
+    counts = {}
+    with store.transaction() as tx:
+        for m, part in df.groupby("model", sort=True):
+            table = pa.Table.from_pandas(part[core.PREDICTION_SCHEMA.names].reset_index(drop=True),
+                                         schema=core.PREDICTION_SCHEMA, preserve_index=False)
+            counts[m] = core.replace_predictions(tx, benchmark_id, m, table, source=os.path.abspath(path),
+                                                 mode=mode, synthetic=synthetic, note=note)
+    return counts

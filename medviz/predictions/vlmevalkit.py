@@ -1,0 +1,84 @@
+"""VLMEvalKit output: ``{model}_{dataset}.xlsx`` (or ``.tsv`` / ``.json``) with ``index`` and ``prediction``,
+optionally the judged ``{...}_result.xlsx`` whose ``hit``/``log`` columns are kept verbatim.
+
+The model name defaults to the part of the file name before ``_GMAI-MMBench`` (or the whole stem).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+
+import pandas as pd
+
+from ..errors import MedvizError
+from . import PREDICTION_COLUMNS
+
+
+def model_name(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    stem = re.sub(r"_(openai|gpt4o?|chatgpt\w*|exact_matching)?_?result$", "", stem)
+    m = re.match(r"(.+?)_(GMAI[-_]MMBench.*)$", stem, flags=re.I)
+    return m.group(1) if m else stem
+
+
+def read_table(path: str) -> pd.DataFrame:
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext == ".xlsx":
+            if not zipfile.is_zipfile(path):
+                raise MedvizError("is not an Excel .xlsx spreadsheet (not a zip container)", file=path)
+            return pd.read_excel(path, engine="openpyxl")
+        if ext == ".tsv":
+            return pd.read_csv(path, sep="\t", encoding="utf-8")
+        if ext == ".csv":
+            return pd.read_csv(path, encoding="utf-8")
+        if ext == ".json":
+            with open(path, "r", encoding="utf-8") as f:
+                data = json.load(f)
+            return pd.DataFrame(data if isinstance(data, list) else
+                                [dict(v, index=k) if isinstance(v, dict) else {"index": k, "prediction": v}
+                                 for k, v in data.items()])
+    except MedvizError:
+        raise
+    except FileNotFoundError:
+        raise MedvizError("file not found", file=path) from None
+    except UnicodeDecodeError as e:
+        raise MedvizError(f"is not UTF-8 text (byte {e.start})", file=path) from None
+    except json.JSONDecodeError as e:
+        raise MedvizError(f"is not valid JSON ({e.msg} at line {e.lineno})", file=path) from None
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise MedvizError(f"cannot be read as a spreadsheet ({e})", file=path) from None
+    raise MedvizError(f"unsupported extension {ext!r} (use .xlsx, .tsv or .json)", file=path)
+
+
+def read(path: str, model: str | None = None, result_path: str | None = None) -> pd.DataFrame:
+    df = read_table(path)
+    for col in ("index", "prediction"):
+        if col not in df.columns:
+            raise MedvizError(f"missing required column '{col}'", file=path, field=col)
+    model = model or model_name(path)
+    out = pd.DataFrame({
+        "item_id": df["index"].astype(str),
+        "model": model,
+        # keep the raw text; VLMEvalKit scores str(prediction), so NaN stays None here and 'nan' in scoring
+        "raw": df["prediction"].map(lambda v: None if (v is None or (isinstance(v, float) and pd.isna(v))) else str(v)),
+        "score_a": None, "score_b": None, "hit": None, "log": None,
+    })
+    if result_path:
+        res = read_table(result_path)
+        for col in ("index", "hit"):
+            if col not in res.columns:
+                raise MedvizError(f"missing required column '{col}'", file=result_path, field=col)
+        res = res.assign(item_id=res["index"].astype(str)).set_index("item_id")
+        out["hit"] = out["item_id"].map(res["hit"]).astype("Int64")
+        if "log" in res.columns:
+            out["log"] = out["item_id"].map(res["log"].map(lambda v: None if pd.isna(v) else str(v)))
+    for i, v in enumerate(df["index"]):
+        if pd.isna(v):
+            raise MedvizError("empty index", file=path, record=f"row {i + 2}", field="index")
+    if out["item_id"].duplicated().any():
+        dup = out.loc[out["item_id"].duplicated(), "item_id"].iloc[0]
+        raise MedvizError("duplicate index", file=path, record=f"index {dup}", field="index")
+    return out[PREDICTION_COLUMNS]

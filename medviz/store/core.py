@@ -1,0 +1,225 @@
+"""Benchmarks, items, pairs, models and predictions: schema and every SQL statement about them.
+
+All statements are parameterised; table data travels as Arrow tables registered on the cursor. Replacing
+a benchmark or a model's run happens inside one transaction, so a failure leaves the store as it was.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pandas as pd
+import pyarrow as pa
+
+MIGRATIONS = [
+    """
+    CREATE TABLE benchmarks (
+        benchmark_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, source VARCHAR, images_dir VARCHAR,
+        n_items INTEGER, n_pairs INTEGER, synthetic BOOLEAN DEFAULT FALSE, note VARCHAR, imported_at TIMESTAMP);
+    CREATE TABLE items (
+        benchmark_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, pair_id VARCHAR, slot TINYINT,
+        question VARCHAR, options VARCHAR, n_options TINYINT, answer VARCHAR,
+        image_ref VARCHAR, image_path VARCHAR, image_status VARCHAR, image_sha256 VARCHAR,
+        modality VARCHAR, categories VARCHAR[], department VARCHAR, task VARCHAR, granularity VARCHAR,
+        caption VARCHAR, extra VARCHAR);
+    CREATE TABLE pairs (
+        benchmark_id VARCHAR NOT NULL, pair_id VARCHAR NOT NULL, item_1 VARCHAR, item_2 VARCHAR,
+        biomedclip_sim DOUBLE, dino_sim DOUBLE, ai_question VARCHAR, ai_option_a VARCHAR,
+        ai_option_b VARCHAR, extra VARCHAR);
+    CREATE TABLE models (
+        benchmark_id VARCHAR NOT NULL, model VARCHAR NOT NULL, source VARCHAR, mode VARCHAR,
+        synthetic BOOLEAN DEFAULT FALSE, note VARCHAR, n_predictions INTEGER, imported_at TIMESTAMP);
+    CREATE TABLE predictions (
+        benchmark_id VARCHAR NOT NULL, model VARCHAR NOT NULL, item_id VARCHAR NOT NULL,
+        raw VARCHAR, score_a DOUBLE, score_b DOUBLE, parsed VARCHAR, correct BOOLEAN,
+        hit INTEGER, log VARCHAR);
+    CREATE INDEX items_bench ON items(benchmark_id, item_id);
+    CREATE INDEX preds_bench ON predictions(benchmark_id, model)
+    """,
+]
+
+ITEM_SCHEMA = pa.schema([
+    ("benchmark_id", pa.string()), ("item_id", pa.string()), ("pair_id", pa.string()), ("slot", pa.int8()),
+    ("question", pa.string()), ("options", pa.string()), ("n_options", pa.int8()), ("answer", pa.string()),
+    ("image_ref", pa.string()), ("image_path", pa.string()), ("image_status", pa.string()),
+    ("image_sha256", pa.string()), ("modality", pa.string()), ("categories", pa.list_(pa.string())),
+    ("department", pa.string()), ("task", pa.string()), ("granularity", pa.string()),
+    ("caption", pa.string()), ("extra", pa.string()),
+])
+PAIR_SCHEMA = pa.schema([
+    ("benchmark_id", pa.string()), ("pair_id", pa.string()), ("item_1", pa.string()), ("item_2", pa.string()),
+    ("biomedclip_sim", pa.float64()), ("dino_sim", pa.float64()), ("ai_question", pa.string()),
+    ("ai_option_a", pa.string()), ("ai_option_b", pa.string()), ("extra", pa.string()),
+])
+PREDICTION_SCHEMA = pa.schema([
+    ("benchmark_id", pa.string()), ("model", pa.string()), ("item_id", pa.string()), ("raw", pa.string()),
+    ("score_a", pa.float64()), ("score_b", pa.float64()), ("parsed", pa.string()), ("correct", pa.bool_()),
+    ("hit", pa.int32()), ("log", pa.string()),
+])
+
+
+def _now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def items_to_arrow(benchmark_id: str, items) -> pa.Table:
+    cols = {name: [] for name in ITEM_SCHEMA.names}
+    for it in items:
+        cols["benchmark_id"].append(benchmark_id)
+        cols["item_id"].append(it.item_id)
+        cols["pair_id"].append(it.pair_id)
+        cols["slot"].append(it.slot)
+        cols["question"].append(it.question)
+        cols["options"].append(it.options_json())
+        cols["n_options"].append(len(it.options))
+        cols["answer"].append(it.answer)
+        cols["image_ref"].append(it.image_ref)
+        cols["image_path"].append(it.image_path)
+        cols["image_status"].append(it.image_status)
+        cols["image_sha256"].append(it.image_sha256)
+        cols["modality"].append(it.modality)
+        cols["categories"].append(list(it.categories))
+        cols["department"].append(it.department)
+        cols["task"].append(it.task)
+        cols["granularity"].append(it.granularity)
+        cols["caption"].append(it.caption)
+        cols["extra"].append(json.dumps(it.extra, ensure_ascii=False) if it.extra else None)
+    return pa.table(cols, schema=ITEM_SCHEMA)
+
+
+def pairs_to_arrow(benchmark_id: str, pairs) -> pa.Table:
+    rows = [{"benchmark_id": benchmark_id, "pair_id": p.pair_id, "item_1": p.item_1, "item_2": p.item_2,
+             "biomedclip_sim": p.biomedclip_sim, "dino_sim": p.dino_sim, "ai_question": p.ai_question,
+             "ai_option_a": p.ai_option_a, "ai_option_b": p.ai_option_b,
+             "extra": json.dumps(p.extra) if p.extra else None} for p in pairs]
+    return pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
+
+
+# --- writes (call inside Store.transaction()) ---------------------------------------------------------
+
+def delete_benchmark(tx, benchmark_id: str) -> None:
+    for table in ("predictions", "models", "pairs", "items", "benchmarks"):
+        tx.execute(f"DELETE FROM {table} WHERE benchmark_id = ?", [benchmark_id])  # table names are constants
+
+
+def insert_benchmark(tx, benchmark_id: str, kind: str, source: str, images_dir: str | None,
+                     synthetic: bool = False, note: str | None = None) -> None:
+    tx.execute("INSERT INTO benchmarks VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?)",
+               [benchmark_id, kind, source, images_dir, synthetic, note, _now()])
+
+
+def append_items(tx, table: pa.Table) -> None:
+    tx.register("_items_batch", table)
+    tx.execute("INSERT INTO items BY NAME SELECT * FROM _items_batch")
+    tx.unregister("_items_batch")
+
+
+def append_pairs(tx, table: pa.Table) -> None:
+    tx.register("_pairs_batch", table)
+    tx.execute("INSERT INTO pairs BY NAME SELECT * FROM _pairs_batch")
+    tx.unregister("_pairs_batch")
+
+
+def finish_benchmark(tx, benchmark_id: str) -> tuple[int, int]:
+    n_items = tx.execute("SELECT count(*) FROM items WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
+    n_pairs = tx.execute("SELECT count(*) FROM pairs WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
+    tx.execute("UPDATE benchmarks SET n_items = ?, n_pairs = ? WHERE benchmark_id = ?",
+               [n_items, n_pairs, benchmark_id])
+    return n_items, n_pairs
+
+
+def duplicate_item_ids(tx, benchmark_id: str) -> list[str]:
+    return [r[0] for r in tx.execute(
+        "SELECT item_id FROM items WHERE benchmark_id = ? GROUP BY item_id HAVING count(*) > 1 LIMIT 5",
+        [benchmark_id]).fetchall()]
+
+
+def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, source: str, mode: str | None,
+                        synthetic: bool, note: str | None) -> int:
+    tx.execute("DELETE FROM predictions WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
+    tx.execute("DELETE FROM models WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
+    tx.register("_pred_batch", table)
+    tx.execute("INSERT INTO predictions BY NAME SELECT * FROM _pred_batch")
+    tx.unregister("_pred_batch")
+    tx.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [benchmark_id, model, source, mode, synthetic, note, table.num_rows, _now()])
+    return table.num_rows
+
+
+def delete_model(tx, benchmark_id: str, model: str) -> None:
+    tx.execute("DELETE FROM predictions WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
+    tx.execute("DELETE FROM models WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
+
+
+# --- reads --------------------------------------------------------------------------------------------
+
+def benchmark(cur, benchmark_id: str) -> dict | None:
+    df = cur.execute("SELECT * FROM benchmarks WHERE benchmark_id = ?", [benchmark_id]).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def benchmarks(cur) -> pd.DataFrame:
+    return cur.execute("SELECT * FROM benchmarks ORDER BY benchmark_id").df()
+
+
+def models(cur, benchmark_id: str) -> pd.DataFrame:
+    return cur.execute("SELECT * FROM models WHERE benchmark_id = ? ORDER BY model", [benchmark_id]).df()
+
+
+def items(cur, benchmark_id: str, *, columns: str = "*") -> pd.DataFrame:
+    # `columns` is chosen by code, never by users
+    return cur.execute(f"SELECT {columns} FROM items WHERE benchmark_id = ? ORDER BY item_id",
+                       [benchmark_id]).df()
+
+
+def item_index(cur, benchmark_id: str) -> pd.DataFrame:
+    """What prediction importers need: id, answer, options (JSON) per item."""
+    return cur.execute("SELECT item_id, answer, options, pair_id, slot FROM items WHERE benchmark_id = ?",
+                       [benchmark_id]).df()
+
+
+def item(cur, benchmark_id: str, item_id: str) -> dict | None:
+    df = cur.execute("SELECT * FROM items WHERE benchmark_id = ? AND item_id = ?", [benchmark_id, item_id]).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def pairs(cur, benchmark_id: str) -> pd.DataFrame:
+    return cur.execute("SELECT * FROM pairs WHERE benchmark_id = ? ORDER BY pair_id", [benchmark_id]).df()
+
+
+def pair(cur, benchmark_id: str, pair_id: str) -> dict | None:
+    df = cur.execute("SELECT * FROM pairs WHERE benchmark_id = ? AND pair_id = ?", [benchmark_id, pair_id]).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def pair_ids(cur, benchmark_id: str) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT pair_id FROM pairs WHERE benchmark_id = ? ORDER BY pair_id",
+                                      [benchmark_id]).fetchall()]
+
+
+def predictions_for_items(cur, benchmark_id: str, item_ids: list[str], models: list[str] | None = None) -> pd.DataFrame:
+    sql = ("SELECT p.*, m.synthetic FROM predictions p JOIN models m USING (benchmark_id, model) "
+           "WHERE p.benchmark_id = ? AND list_contains(?, p.item_id)")
+    params: list = [benchmark_id, item_ids]
+    if models:
+        sql += " AND list_contains(?, p.model)"
+        params.append(models)
+    return cur.execute(sql + " ORDER BY p.model, p.item_id", params).df()
+
+
+def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None) -> pd.DataFrame:
+    """One row per (model, item): what scoring needs, via Arrow (no row loops)."""
+    sql = ("SELECT p.model, p.item_id, p.parsed, p.raw, i.answer, i.pair_id, i.slot, i.n_options, i.categories, "
+           "i.modality, i.department, i.task, i.granularity "
+           "FROM predictions p JOIN items i ON i.benchmark_id = p.benchmark_id AND i.item_id = p.item_id "
+           "WHERE p.benchmark_id = ?")
+    params: list = [benchmark_id]
+    if models:
+        sql += " AND list_contains(?, p.model)"
+        params.append(models)
+    return cur.execute(sql, params).df()
+
+
+def table_counts(cur) -> dict[str, int]:
+    return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # constant table names
+            for t in ("benchmarks", "items", "pairs", "models", "predictions")}

@@ -1,0 +1,132 @@
+"""The DuckDB file: opening it, the lock message, per-thread cursors, transactions and migrations.
+
+One process owns a database file. Inside that process one ``Store`` holds the single connection and hands
+each thread its own ``cursor()`` (DuckDB connections must not be shared across threads). Every component
+of the schema (core, annotations, embeddings) keeps its migrations in its own store module and registers
+them in ``COMPONENTS`` below; ``Store`` applies whatever is pending on open.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import threading
+from contextlib import contextmanager
+
+import duckdb
+
+from ..errors import DatabaseInUse, MedvizError
+
+DEFAULT_DB = "medviz.duckdb"
+# component name -> module defining MIGRATIONS: list[str | callable(cursor)]
+COMPONENTS = {
+    "core": "medviz.store.core",
+}
+
+
+def default_db_path() -> str:
+    return os.environ.get("MEDVIZ_DB") or DEFAULT_DB
+
+
+def _lock_message(path: str, err: Exception) -> str:
+    m = re.search(r"PID (\d+)", str(err))
+    who = f"PID {m.group(1)}" if m else "another process"
+    return (f"database {path} is in use by {who} (DuckDB allows one process per file). Close the other "
+            "medviz command or app that has it open, or point medviz at another file with --db / MEDVIZ_DB.")
+
+
+class Store:
+    """All database access goes through this object (SQL itself lives in the ``medviz.store`` modules)."""
+
+    def __init__(self, path: str | None = None, *, read_only: bool = False):
+        self.path = path or default_db_path()
+        if self.path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(parent, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise DatabaseInUse(_lock_message(self.path, e)) from None
+            raise MedvizError(f"cannot open database: {e}", file=self.path) from None
+        except duckdb.Error as e:
+            raise MedvizError(f"not a readable DuckDB database ({e})", file=self.path) from None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.read_only = read_only
+        if not read_only:
+            self.migrate()
+
+    # --- connections ----------------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (created on first use)."""
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            with self._lock:
+                cur = self.con.cursor()
+            self._local.cur = cur
+        return cur
+
+    def new_cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self.con.cursor()
+
+    @contextmanager
+    def transaction(self):
+        """A cursor inside BEGIN ... COMMIT; any exception rolls everything back and propagates."""
+        cur = self.new_cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            cur.close()
+            raise
+        cur.execute("COMMIT")
+        cur.close()
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- files beside the database --------------------------------------------------------------------
+    @property
+    def files_dir(self) -> str:
+        """Folder for images and caches that belong to this database."""
+        if self.path == ":memory:":
+            base = os.path.join(os.getcwd(), ".medviz", "memory")
+        else:
+            stem, _ = os.path.splitext(os.path.abspath(self.path))
+            base = stem + "_files"
+        os.makedirs(base, exist_ok=True)
+        return base
+
+    # --- schema -----------------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        cur = self.cursor()
+        cur.execute("CREATE TABLE IF NOT EXISTS schema_version (component VARCHAR PRIMARY KEY, version INTEGER)")
+        for component, module in COMPONENTS.items():
+            steps = importlib.import_module(module).MIGRATIONS
+            row = cur.execute("SELECT version FROM schema_version WHERE component = ?", [component]).fetchone()
+            have = row[0] if row else 0
+            for version in range(have, len(steps)):
+                with self.transaction() as tx:
+                    step = steps[version]
+                    if callable(step):
+                        step(tx)
+                    else:
+                        for stmt in [s for s in step.split(";") if s.strip()]:
+                            tx.execute(stmt)
+                    tx.execute("DELETE FROM schema_version WHERE component = ?", [component])
+                    tx.execute("INSERT INTO schema_version VALUES (?, ?)", [component, version + 1])
+
+    def schema_versions(self) -> dict[str, int]:
+        return dict(self.cursor().execute("SELECT component, version FROM schema_version").fetchall())
