@@ -126,38 +126,51 @@ def detect_prediction_format(path: str, kind: str) -> str:
     return "generic"
 
 
-def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series) -> np.ndarray:
-    """Parsed letter (or None) per row of ``df`` (item_id, raw, score_a, score_b), memoised on unique inputs."""
+def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series | None) -> np.ndarray:
+    """Parsed letter (or None) per row of ``df`` (item_id, raw, score_a, score_b).
+
+    Each distinct (answer text, option set) is parsed once: real runs repeat answers a lot ("A", "B."), so
+    a million predictions cost a few hundred thousand parser calls at most.
+    """
+    n = len(df)
+    out = np.empty(n, dtype=object)
+    raw_codes, raw_uniques = pd.factorize(df["raw"], use_na_sentinel=False)
     if kind == "mediconfusion":
-        out = np.empty(len(df), dtype=object)
-        has_scores = df["score_a"].notna().to_numpy() & df["score_b"].notna().to_numpy()
-        sa, sb = df["score_a"].to_numpy(dtype=float, na_value=np.nan), df["score_b"].to_numpy(dtype=float, na_value=np.nan)
-        # judge scores: vectorised check_answer
-        ch = np.where(sa >= sb + answers.MEDICONFUSION_TR, "A", np.where(sb >= sa + answers.MEDICONFUSION_TR, "B", None))
-        out[has_scores] = ch[has_scores]
-        raw = df["raw"].to_numpy(dtype=object)
-        cache: dict = {}
-        for i in np.flatnonzero(~has_scores):
-            r = raw[i]
-            if r not in cache:
-                cache[r] = answers.mediconfusion_letter(r)
-            out[i] = cache[r]
+        sa = pd.to_numeric(df["score_a"], errors="coerce").to_numpy(dtype=float)
+        sb = pd.to_numeric(df["score_b"], errors="coerce").to_numpy(dtype=float)
+        has_scores = ~np.isnan(sa) & ~np.isnan(sb)
+        tr = answers.MEDICONFUSION_TR
+        judged = np.where(sa >= sb + tr, "A", np.where(sb >= sa + tr, "B", None)).astype(object)
+        parsed_uniques = np.array([answers.mediconfusion_letter(None if _isna(r) else r) for r in raw_uniques],
+                                  dtype=object)
+        out[:] = parsed_uniques[raw_codes] if n else []
+        out[has_scores] = judged[has_scores]
         return out
-    opts = df["item_id"].map(options_by_item).to_numpy(dtype=object)
-    raw = df["raw"].to_numpy(dtype=object)
-    out = np.empty(len(df), dtype=object)
-    cache = {}
-    parsed_opts: dict = {}
-    for i in range(len(df)):
-        key = (raw[i], opts[i])
-        hit = cache.get(key, cache)
-        if hit is cache:
-            o = parsed_opts.get(opts[i])
-            if o is None:
-                o = parsed_opts[opts[i]] = json.loads(opts[i])
-            hit = cache[key] = answers.parse_letter(kind, raw[i], dict(o))
-        out[i] = hit
+    opt_codes, opt_uniques = pd.factorize(df["item_id"].map(options_by_item), use_na_sentinel=False)
+    n_opt = max(len(opt_uniques), 1)
+    combo = raw_codes.astype(np.int64) * n_opt + opt_codes
+    uniq, inverse = np.unique(combo, return_inverse=True)
+    raws = ["nan" if _isna(r) else str(r) for r in raw_uniques]     # VLMEvalKit scores str(prediction)
+    options = [json.loads(o) for o in opt_uniques]
+    letters = ["".join(o) for o in options]
+    # can_infer_option depends only on the letters offered, so it is cached per (text, letters)
+    by_letters: dict = {}
+    res = np.empty(len(uniq), dtype=object)
+    for j, c in enumerate(uniq.tolist()):
+        ri, oi = divmod(c, n_opt)
+        key = (ri, letters[oi])
+        opt = by_letters.get(key)
+        if opt is None:
+            opt = by_letters[key] = answers.vlmeval_can_infer_option(raws[ri], letters[oi])
+        if not opt:
+            opt = answers.vlmeval_can_infer_text(raws[ri], options[oi])
+        res[j] = opt or None
+    out[:] = res[inverse] if n else []
     return out
+
+
+def _isna(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str | None = None,

@@ -54,7 +54,7 @@ def pair_table(slots: pd.DataFrame) -> pd.DataFrame:
     s = slots[["pair_id", "slot", "answer", "parsed"]]
     one = s[s["slot"] == 1].set_index("pair_id")
     two = s[s["slot"] == 2].set_index("pair_id")
-    p = one.join(two, lsuffix="_1", rsuffix="_2", how="inner")
+    p = one.add_suffix("_1").join(two.add_suffix("_2"), how="inner")
     c1, c2 = p["parsed_1"], p["parsed_2"]
     out = pd.DataFrame(index=p.index)
     out["parsed_1"], out["parsed_2"] = c1, c2

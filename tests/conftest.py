@@ -1,0 +1,46 @@
+"""Shared fixtures: a temporary store, the sample files, the real MediConfusion annotations from ../shared."""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_MC = ROOT.parent / "shared" / "data" / "mediconfusion"
+
+
+@pytest.fixture
+def store(tmp_path):
+    from medviz.store import Store
+    s = Store(str(tmp_path / "t.duckdb"))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def sample_files(tmp_path_factory):
+    from medviz.demo import build_files
+    out = tmp_path_factory.mktemp("sample")
+    return build_files(str(out))
+
+
+@pytest.fixture
+def real_dataset():
+    path = SHARED_MC / "dataset.json"
+    if not path.exists():
+        pytest.skip("../shared/data/mediconfusion is absent")
+    return str(path)
+
+
+def snapshot(store) -> dict:
+    """Everything a failed load must leave untouched: every row of every core table, and the files dir."""
+    cur = store.cursor()
+    out = {}
+    for t in ("benchmarks", "items", "pairs", "models", "predictions"):
+        out[t] = sorted(map(repr, cur.execute(f"SELECT * FROM {t}").fetchall()))
+    files = []
+    for dirpath, _, names in os.walk(store.files_dir):
+        files += [os.path.relpath(os.path.join(dirpath, n), store.files_dir) for n in names]
+    out["files"] = sorted(files)
+    return out

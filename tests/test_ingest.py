@@ -1,0 +1,110 @@
+"""Loading benchmarks and predictions into the store; re-imports replace atomically."""
+import json
+import os
+
+import pandas as pd
+
+from medviz import evaluate
+from medviz.demo import BLIND_MODEL, RANDOM_MODEL, SYNTH_MODEL, build_demo
+from medviz.ingest import import_predictions, ingest_benchmark
+from medviz.store import Store, core
+
+
+def test_real_mediconfusion_without_images(store, real_dataset):
+    res = ingest_benchmark(store, real_dataset)
+    assert res == {"benchmark_id": "mediconfusion", "kind": "mediconfusion", "items": 352, "pairs": 176,
+                   "images_missing": 352}
+    cur = store.cursor()
+    p = core.pair(cur, "mediconfusion", "10001")
+    assert abs(p["biomedclip_sim"] - 0.9245057) < 1e-6 and abs(p["dino_sim"] - 0.6720365) < 1e-6
+    assert p["ai_question"].startswith("What is the condition")
+    it = core.item(cur, "mediconfusion", "10001-2")
+    assert it["answer"] == "B" and list(it["categories"]) == ["Cerebral", "Vascular"]
+    assert it["modality"] == "Angiography" and it["image_status"] == "missing"
+
+
+def test_real_mediconfusion_with_some_images(store, real_dataset, tmp_path):
+    from PIL import Image
+    data = json.load(open(real_dataset))
+    first = data["10001"]
+    Image.new("RGB", (64, 48), "gray").save(tmp_path / f"{first['im_1_local']}.jpg")
+    res = ingest_benchmark(store, real_dataset, images_dir=str(tmp_path))
+    uses = sum((r["im_1_local"] == first["im_1_local"]) + (r["im_2_local"] == first["im_1_local"])
+               for r in data.values())                    # ROCO images recur across pairs
+    assert uses >= 1 and res["images_missing"] == 352 - uses
+    it = core.item(store.cursor(), "mediconfusion", "10001-1")
+    assert it["image_status"] == "ok" and it["image_path"].endswith(f"{first['im_1_local']}.jpg")
+    assert len(it["image_sha256"]) == 64
+
+
+def test_store_scores_equal_file_scores(store, real_dataset, tmp_path):
+    data = json.load(open(real_dataset))
+    results = {pid: {"answer": {"im1": {"full_answer": "A"}, "im2": {"full_answer": s["im_2_correct"]}}}
+               for pid, s in data.items()}
+    rp = tmp_path / "always_a_mc.json"
+    rp.write_text(json.dumps(results))
+    ingest_benchmark(store, real_dataset)
+    assert import_predictions(store, "mediconfusion", str(rp)) == {"always_a_mc": 352}
+    from_store = evaluate.score_store(store, "mediconfusion")["always_a_mc"]
+    from_files = evaluate.score_mediconfusion_files(real_dataset, str(rp))
+    for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision"):
+        assert from_store[k] == from_files[k]
+    assert from_store["set_accuracy"] == 0.5          # pairs whose image 1 answer is A
+
+
+def test_reimport_replaces_a_models_run(store, sample_files):
+    build = ingest_benchmark(store, sample_files["gmai_tsv"], kind="gmai", benchmark_id="g")
+    assert build["items"] == 10 and build["images_missing"] == 0
+    p = sample_files["gmai_preds"][RANDOM_MODEL]
+    import_predictions(store, "g", p, model="m")
+    df = pd.read_excel(p)
+    df["prediction"] = "A"
+    p2 = os.path.join(os.path.dirname(p), "m2_GMAI-MMBench_SAMPLE.xlsx")
+    df.to_excel(p2, index=False)
+    import_predictions(store, "g", p2, model="m")
+    rows = store.cursor().execute("SELECT raw FROM predictions WHERE model = 'm'").fetchall()
+    assert len(rows) == 10 and {r[0] for r in rows} == {"A"}
+
+
+def test_gmai_images_are_written_beside_the_db(store, sample_files):
+    ingest_benchmark(store, sample_files["gmai_tsv"], kind="gmai", benchmark_id="g")
+    paths = [r[0] for r in store.cursor().execute("SELECT image_path FROM items WHERE benchmark_id='g'").fetchall()]
+    assert all(p.startswith(store.files_dir) and os.path.exists(p) for p in paths)
+    assert not [d for d in os.listdir(os.path.join(store.files_dir, "images")) if d.startswith(".staging")]
+
+
+def test_vlmevalkit_judged_result_keeps_hit_and_log(store, sample_files, tmp_path):
+    ingest_benchmark(store, sample_files["gmai_tsv"], kind="gmai", benchmark_id="g")
+    p = sample_files["gmai_preds"][SYNTH_MODEL]
+    res = pd.read_excel(p).assign(hit=1, log="judge said yes")
+    rp = tmp_path / "x_GMAI-MMBench_SAMPLE_openai_result.xlsx"
+    res.to_excel(rp, index=False)
+    import_predictions(store, "g", p, model="x", result_path=str(rp))
+    rows = store.cursor().execute("SELECT DISTINCT hit, log FROM predictions WHERE model='x'").fetchall()
+    assert rows == [(1, "judge said yes")]
+
+
+def test_demo_database(tmp_path):
+    with Store(str(tmp_path / "demo.duckdb")) as s:
+        summary = build_demo(s, str(tmp_path / "sd"))
+        assert [b["benchmark_id"] for b in summary["benchmarks"]] == ["sample-mediconfusion", "sample-gmai",
+                                                                      "sample-generic"]
+        models = core.models(s.cursor(), "sample-mediconfusion")
+        synth = dict(zip(models.model, models.synthetic))
+        assert synth == {BLIND_MODEL: False, RANDOM_MODEL: False, SYNTH_MODEL: True}
+        scores = evaluate.score_store(s, "sample-mediconfusion")
+        assert scores[BLIND_MODEL]["image_blind"] == 1.0 and scores[BLIND_MODEL]["set_accuracy"] == 0.0
+        assert all(i == "ok" for i in s.cursor().execute("SELECT image_status FROM items").df()["image_status"])
+
+
+def test_demo_answer_keys_are_true_of_the_images(sample_files):
+    from PIL import Image
+    from medviz.demo import optic_disc_side
+    data = json.load(open(sample_files["mc_dataset"]))
+    s004 = data["s004"]
+    im1 = Image.open(os.path.join(sample_files["mc_images"], f"{s004['im_1_local']}.jpg"))
+    im2 = Image.open(os.path.join(sample_files["mc_images"], f"{s004['im_2_local']}.jpg"))
+    side = {"A": "left", "B": "right"}
+    assert optic_disc_side(im1) == side[s004["im_1_correct"]]
+    assert optic_disc_side(im2) == side[s004["im_2_correct"]]
+    assert optic_disc_side(im1) != optic_disc_side(im2)          # the flip really moved the disc

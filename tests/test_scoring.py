@@ -1,0 +1,257 @@
+"""Both scorers against hand-computed cases and against loop oracles written from the official code."""
+import json
+import random
+import string
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from medviz import answers, evaluate, scoring
+from medviz.benchmarks import mediconfusion as mc_bench
+
+
+# --- MediConfusion -------------------------------------------------------------------------------------
+
+def _slots(rows):
+    return pd.DataFrame(rows, columns=["pair_id", "slot", "answer", "parsed", "categories"])
+
+
+def test_mediconfusion_hand_computed():
+    # p1: both right. p2: same letter twice (confused, one right). p3: one invalid. p4: both wrong, different.
+    s = _slots([
+        ("p1", 1, "A", "A", ["X"]), ("p1", 2, "B", "B", ["X"]),
+        ("p2", 1, "A", "A", ["X", "Y"]), ("p2", 2, "B", "A", ["Y"]),
+        ("p3", 1, "B", None, ["Y"]), ("p3", 2, "A", "A", ["Y"]),
+        ("p4", 1, "A", "B", ["X"]), ("p4", 2, "B", "A", ["X"]),
+    ])
+    m = scoring.mediconfusion_metrics(s)
+    assert m["pairs"] == 4
+    assert m["set_accuracy"] == 1 / 4
+    assert m["individual_accuracy"] == 4 / 8          # p1 x2, p2 slot1, p3 slot2
+    assert m["confusion"] == 1 / 3                    # valid pairs p1, p2, p4; confused p2
+    assert m["invalid"] == 1 / 8
+    assert m["precision"] == 1 / 2                    # valid & not confused: p1, p4
+    assert m["image_blind"] == 1 / 4
+    x, y = m["per_category"]["X"], m["per_category"]["Y"]
+    assert x["slots"] == 5 and y["slots"] == 4        # X: p1 x2, p2 slot 1, p4 x2
+    assert x["set_accuracy"] == 2 / 5                 # p1 counted once per slot having X
+    assert x["individual_accuracy"] == 3 / 5          # p1 x2 + p2 slot1
+    assert y["individual_accuracy"] == 2 / 4          # p2 slot1 + p3 slot2
+    assert x["confusion"] == 1 / 5                    # X slots in valid pairs: p1 x2, p2 1, p4 x2
+    assert y["invalid"] == 1 / 4
+
+
+def _official_oracle(data, results, stats, tr=3):
+    """Loop transcription of MediConfusion's create/update_score_table + print_score, as fractions."""
+    keys = ["set_score", "individual_score", "confused", "invalid", "valids", "valid_pairs"]
+    score = {k: dict({c: 0 for c in stats}, total=0) for k in keys}
+    for pid, sample in data.items():
+        ans = results.get(pid, {}).get("answer", {"im1": {"full_answer": None}, "im2": {"full_answer": None}})
+        chosen = []
+        for n in ("im1", "im2"):
+            a = ans[n]
+            if a.get("A") is not None:
+                sa, sb = a["A"], a["B"]
+            else:
+                sa, sb = answers.mediconfusion_scores(a.get("full_answer"))
+            chosen.append("A" if sa >= sb + tr else "B" if sb >= sa + tr else "-")
+        c1, c2 = chosen
+        cat1, cat2 = sample["category_1"], sample["category_2"]
+        ok1, ok2 = int(c1 == sample["im_1_correct"]), int(c2 == sample["im_2_correct"])
+        inv1, inv2 = c1 == "-", c2 == "-"
+        confused = int(c1 == c2 and c1 != "-")
+
+        def add(key, cats):
+            score[key]["total"] += 1
+            for c in cats:
+                score[key][c] += 1
+        if confused:
+            add("confused", cat1 + cat2)
+        if ok1:
+            add("individual_score", cat1)
+        if ok2:
+            add("individual_score", cat2)
+        if inv1:
+            add("invalid", cat1)
+        if inv2:
+            add("invalid", cat2)
+        if not inv1 and not inv2:
+            add("valids", cat1 + cat2)
+            if not confused:
+                add("valid_pairs", cat1 + cat2)
+        if ok1 and ok2:
+            add("set_score", cat1 + cat2)
+    n = len(data)
+    out = {"set_accuracy": score["set_score"]["total"] / n,
+           "individual_accuracy": score["individual_score"]["total"] / n / 2,
+           "invalid": score["invalid"]["total"] / n / 2,
+           "confusion": score["confused"]["total"] / score["valids"]["total"] if score["valids"]["total"] else 0,
+           "precision": score["set_score"]["total"] / score["valid_pairs"]["total"] if score["valid_pairs"]["total"] else 0,
+           "per_category": {}}
+    for c, total in stats.items():
+        out["per_category"][c] = {"set_accuracy": score["set_score"][c] / total,
+                                  "individual_accuracy": score["individual_score"][c] / total}
+    return out
+
+
+FREE_TEXT = ["A", "B", "A.", "B:", "(A)", '("B")', "A and B", "I think the answer is B.", "", None,
+             "Option A shows the lesion", "B\nsince", "neither", ".A:", "The image shows A"]
+
+
+def _random_results(data, rng, judge_share=0.3):
+    res = {}
+    for pid in data:
+        if rng.random() < 0.03:
+            continue                                  # unanswered pair: counts as invalid
+        slots = {}
+        for n in ("im1", "im2"):
+            if rng.random() < judge_share:
+                slots[n] = {"full_answer": "free text", "A": rng.randint(1, 10), "B": rng.randint(1, 10)}
+            else:
+                slots[n] = {"full_answer": rng.choice(FREE_TEXT)}
+        res[pid] = {"answer": slots}
+    return res
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mediconfusion_matches_official_oracle_on_real_dataset(real_dataset, tmp_path, seed):
+    data = json.load(open(real_dataset))
+    stats = json.load(open(real_dataset.replace("dataset.json", "statistics.json")))
+    results = _random_results(data, random.Random(seed))
+    rp = tmp_path / f"model{seed}_mc.json"
+    rp.write_text(json.dumps(results))
+    got = evaluate.score_mediconfusion_files(real_dataset, str(rp))
+    want = _official_oracle(data, results, stats)
+    for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision"):
+        assert got[k] == pytest.approx(want[k], abs=1e-12), k
+    assert set(got["per_category"]) == set(stats)
+    for c in stats:
+        for k in ("set_accuracy", "individual_accuracy"):
+            assert got["per_category"][c][k] == pytest.approx(want["per_category"][c][k], abs=1e-12), (c, k)
+
+
+def test_real_dataset_shape_and_statistics(real_dataset):
+    items, pairs = mc_bench.load(real_dataset)
+    stats = json.load(open(real_dataset.replace("dataset.json", "statistics.json")))
+    assert len(pairs) == 176 and len(items) == 352
+    assert mc_bench.category_counts(items) == stats
+    assert all(0.9 <= p.biomedclip_sim <= 0.97 for p in pairs)
+    firsts = [i.answer for i in items if i.slot == 1]
+    assert firsts.count("A") == 88 and firsts.count("B") == 88
+    assert all(i.image_status == "missing" for i in items)      # images come from PMC; absent offline
+
+
+def test_cli_json_contract_mediconfusion(real_dataset, tmp_path):
+    data = json.load(open(real_dataset))
+    results = {pid: {"answer": {"im1": {"full_answer": s["im_1_correct"]},
+                                "im2": {"full_answer": s["im_2_correct"]}}} for pid, s in data.items()}
+    rp = tmp_path / "oracle_mc.json"
+    rp.write_text(json.dumps(results))
+    out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "mediconfusion", real_dataset, str(rp), "--json"],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    assert set(res) == {"pairs", "set_accuracy", "individual_accuracy", "confusion", "invalid", "precision",
+                        "per_category"}
+    assert res["pairs"] == 176 and res["set_accuracy"] == 1.0 and res["confusion"] == 0.0
+    assert res["per_category"]["Cerebral"] == {"set_accuracy": 1.0, "individual_accuracy": 1.0}
+
+
+# --- GMAI-MMBench ------------------------------------------------------------------------------------
+
+def _gmai_tsv(path, rows):
+    cols = ["index", "question", "A", "B", "C", "D", "E", "answer", "category", "modality", "clinical VQA task",
+            "department", "perceptual granularity", "image"]
+    with open(path, "w") as f:
+        f.write("\t".join(cols) + "\n")
+        for r in rows:
+            f.write("\t".join(str(r.get(c, "")) for c in cols) + "\n")
+
+
+def _oracle_vlmeval(pred, choices):
+    """Independent transcription of can_infer (option, then text) for the oracle."""
+    pred = str(pred)
+    opt = answers.vlmeval_can_infer_option(pred, choices)
+    return opt if opt else answers.vlmeval_can_infer_text(pred, dict(choices))
+
+
+def test_gmai_hand_computed(tmp_path):
+    rows = [
+        dict(index=1, question="q", A="CT", B="MR", C="X-ray", D="None", E="", answer="A", modality="CT",
+             **{"clinical VQA task": "AR", "department": "Radiology", "perceptual granularity": "image level"}),
+        dict(index=2, question="q", A="CT", B="MR", C="NA", D="", E="", answer="B", modality="MR",
+             **{"clinical VQA task": "AR", "department": "Neuro", "perceptual granularity": "image level"}),
+        dict(index=3, question="q", A="lung", B="liver", C="heart", D="kidney", E="spleen", answer="E", modality="CT",
+             **{"clinical VQA task": "OR", "department": "Radiology", "perceptual granularity": "box level"}),
+    ]
+    tsv = tmp_path / "GMAI-MMBench_VAL.tsv"
+    _gmai_tsv(tsv, rows)
+    pred = pd.DataFrame({"index": [1, 2, 3], "prediction": ["A", "D", "spleen"]})   # D is not an option of row 2
+    pp = tmp_path / "m_GMAI-MMBench_VAL.tsv"
+    pred.to_csv(pp, sep="\t", index=False)
+    res = evaluate.score_gmai_files(str(tsv), str(pp))
+    assert res["rows"] == 3 and res["overall"] == 2 / 3
+    assert res["by"]["modality"] == {"CT": 1.0, "MR": 0.0}
+    assert res["by"]["department"] == {"Neuro": 0.0, "Radiology": 1.0}
+    assert res["by"]["perceptual granularity"] == {"box level": 1.0, "image level": 0.5}
+
+
+def test_gmai_options_follow_pandas_na(tmp_path):
+    from medviz.benchmarks import gmai
+    row = {"index": "1", "question": "q", "A": "x", "B": "None", "C": "", "D": "NA", "E": "n/a"}
+    assert list(gmai.options_of(row)) == ["A"]
+    # and agrees with what pandas itself reads (VLMEvalKit uses pandas)
+    p = tmp_path / "t.tsv"
+    pd.DataFrame([row]).to_csv(p, sep="\t", index=False)
+    df = pd.read_csv(p, sep="\t")
+    assert [c for c in "ABCDE" if not pd.isna(df.loc[0, c])] == ["A"]
+
+
+def test_gmai_matches_oracle_random(tmp_path):
+    rng = random.Random(7)
+    rows, preds = [], []
+    vocab = ["lung", "liver", "heart", "kidney", "spleen", "bone", "brain"]
+    for i in range(400):
+        k = rng.randint(2, 5)
+        opts = rng.sample(vocab, k)
+        r = {"index": i, "question": "Which organ?", "answer": rng.choice("ABCDE"[:k]),
+             "modality": rng.choice(["CT", "MR", "US"]), "clinical VQA task": rng.choice(["OR-A", "DD"]),
+             "department": rng.choice(["Radiology", "Urology"]), "perceptual granularity": "image level"}
+        for j, ch in enumerate("ABCDE"):
+            r[ch] = opts[j] if j < k else rng.choice(["", "None", "NA"])
+        rows.append(r)
+        p = rng.choice([rng.choice("ABCDEZ"), f"The answer is {rng.choice('ABCD')}", rng.choice(vocab),
+                        f"({rng.choice('ABC')}) {rng.choice(vocab)}", "A or B", "Cannot determine the answer",
+                        " ".join(rng.choice(vocab + list("ABCD")) for _ in range(rng.randint(1, 14)))])
+        preds.append(p)
+    tsv = tmp_path / "bench.tsv"
+    _gmai_tsv(tsv, rows)
+    pp = tmp_path / "m_GMAI-MMBench_VAL.xlsx"
+    pd.DataFrame({"index": range(400), "prediction": preds}).to_excel(pp, index=False)
+    got = evaluate.score_gmai_files(str(tsv), str(pp))
+    hits, by_mod = [], {}
+    for r, p in zip(rows, preds):
+        choices = {c: r[c] for c in "ABCDE" if r[c] not in ("", "None", "NA")}
+        h = _oracle_vlmeval(p, choices) == r["answer"]
+        hits.append(h)
+        by_mod.setdefault(r["modality"], []).append(h)
+    assert got["overall"] == pytest.approx(sum(hits) / len(hits), abs=1e-12)
+    for m, hs in by_mod.items():
+        assert got["by"]["modality"][m] == pytest.approx(sum(hs) / len(hs), abs=1e-12)
+
+
+def test_cli_json_contract_gmai(sample_files):
+    p = next(iter(sample_files["gmai_preds"].values()))
+    out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "gmai", sample_files["gmai_tsv"], p, "--json"],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    assert set(res) == {"rows", "overall", "by"}
+    assert set(res["by"]) == {"clinical VQA task", "department", "perceptual granularity", "modality"}
+    assert 0 <= res["overall"] <= 1 and res["rows"] == 10
+
+
+def test_wilson_interval_known_values():
+    lo, hi = scoring.wilson(5, 10)
+    assert lo == pytest.approx(0.2365931, abs=1e-6) and hi == pytest.approx(0.7634069, abs=1e-6)
+    assert all(map(lambda v: v != v, scoring.wilson(0, 0)))      # NaN when nothing was scored
