@@ -1,0 +1,178 @@
+"""Read models for the app: the Errors table (filters, paging, counts), review units and filter facets.
+
+No tables of its own (nothing to register). A *unit* is what the Review page shows: a pair (two items
+sharing ``pair_id``) or, on benchmarks without pairs, a single item. Every statement is parameterised; the
+WHERE clause is assembled only from the constant fragments below, never from user text.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+# One row per (unit, model): the outcome of that model on that unit.
+_UNITS_CTE = """
+WITH p AS (
+    SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, coalesce(i.slot, 1) AS slot, i.answer,
+           i.modality, i.categories, i.department, i.question, pr.model, pr.parsed, pr.raw
+    FROM items i JOIN predictions pr ON pr.benchmark_id = i.benchmark_id AND pr.item_id = i.item_id
+    WHERE i.benchmark_id = ? AND (? OR list_contains(?, pr.model))
+), u AS (
+    SELECT unit_id, model,
+           any_value(question) AS question,
+           list_distinct(list(modality) FILTER (WHERE modality IS NOT NULL)) AS modalities,
+           list_distinct(flatten(list(categories))) AS categories,
+           any_value(department) AS department,
+           count(*) AS n_items,
+           bool_and(parsed IS NOT NULL AND parsed = answer) AS all_correct,
+           bool_or(parsed IS NOT NULL AND answer IS NOT NULL AND parsed <> answer) AS any_wrong,
+           bool_or(parsed IS NULL) AS any_invalid,
+           (count(*) = 2 AND count(parsed) = 2 AND count(DISTINCT parsed) = 1) AS confused,
+           list(parsed ORDER BY slot) AS letters,
+           list(answer ORDER BY slot) AS answers
+    FROM p GROUP BY unit_id, model
+), x AS (
+    SELECT u.*, pa.biomedclip_sim, pa.dino_sim, m.synthetic
+    FROM u
+    LEFT JOIN pairs pa ON pa.benchmark_id = ? AND pa.pair_id = u.unit_id
+    LEFT JOIN models m ON m.benchmark_id = ? AND m.model = u.model
+)
+"""
+
+OUTCOMES = ("correct", "wrong", "confused", "invalid", "error")
+_OUTCOME_SQL = {
+    "correct": "all_correct",
+    "wrong": "any_wrong",
+    "confused": "confused",
+    "invalid": "any_invalid",
+    "error": "NOT all_correct",            # anything not fully right: wrong, confused or invalid
+}
+
+
+def _where(f: dict) -> tuple[str, list]:
+    """SQL WHERE (constant fragments) + params for a filter dict (see medviz.views.ErrorFilter)."""
+    clauses, params = ["TRUE"], []
+    if f.get("modalities"):
+        clauses.append("list_has_any(modalities, ?)")
+        params.append(list(f["modalities"]))
+    if f.get("categories"):
+        clauses.append("list_has_any(categories, ?)")
+        params.append(list(f["categories"]))
+    if f.get("departments"):
+        clauses.append("list_contains(?, department)")
+        params.append(list(f["departments"]))
+    outcome = f.get("outcome")
+    if outcome:
+        if outcome not in _OUTCOME_SQL:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        clauses.append(_OUTCOME_SQL[outcome])
+    if f.get("unit_ids") is not None:          # from tag / reviewer filters (annotation read model)
+        clauses.append("list_contains(?, unit_id)")
+        params.append(list(f["unit_ids"]))
+    if f.get("exclude_unit_ids"):
+        clauses.append("NOT list_contains(?, unit_id)")
+        params.append(list(f["exclude_unit_ids"]))
+    for col in ("biomedclip_sim", "dino_sim"):   # constant column names
+        lo, hi = f.get(col + "_min"), f.get(col + "_max")
+        if lo is not None:
+            clauses.append(f"{col} >= ?")
+            params.append(float(lo))
+        if hi is not None:
+            clauses.append(f"{col} <= ?")
+            params.append(float(hi))
+    if f.get("search"):
+        clauses.append("(contains(lower(question), lower(?)) OR contains(lower(unit_id), lower(?)))")
+        params += [f["search"], f["search"]]
+    return " AND ".join(clauses), params
+
+
+def _head_params(benchmark_id: str, models: list[str] | None) -> list:
+    return [benchmark_id, not models, list(models or []), benchmark_id, benchmark_id]
+
+
+def error_rows(cur, benchmark_id: str, models: list[str] | None, f: dict, *, limit: int = 48,
+               offset: int = 0) -> pd.DataFrame:
+    """One page of (unit, model) rows matching ``f``, ordered by unit then model."""
+    where, params = _where(f)
+    sql = (_UNITS_CTE + f"SELECT * FROM x WHERE {where} ORDER BY unit_id, model LIMIT ? OFFSET ?")
+    return cur.execute(sql, _head_params(benchmark_id, models) + params + [int(limit), int(offset)]).df()
+
+
+def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> dict:
+    """Row and unit counts of the filtered set, and how many rows fall under each outcome."""
+    where, params = _where(f)
+    sql = (_UNITS_CTE + f"""SELECT count(*), count(DISTINCT unit_id),
+        count(*) FILTER (WHERE all_correct), count(*) FILTER (WHERE any_wrong),
+        count(*) FILTER (WHERE confused), count(*) FILTER (WHERE any_invalid)
+        FROM x WHERE {where}""")
+    r = cur.execute(sql, _head_params(benchmark_id, models) + params).fetchone()
+    return {"rows": r[0], "units": r[1], "correct": r[2], "wrong": r[3], "confused": r[4], "invalid": r[5]}
+
+
+def error_unit_ids(cur, benchmark_id: str, models: list[str] | None, f: dict) -> list[str]:
+    """Distinct unit ids matching ``f`` in review order (the Review page's navigation queue)."""
+    where, params = _where(f)
+    sql = _UNITS_CTE + f"SELECT DISTINCT unit_id FROM x WHERE {where} ORDER BY unit_id"
+    return [r[0] for r in cur.execute(sql, _head_params(benchmark_id, models) + params).fetchall()]
+
+
+def unit_ids(cur, benchmark_id: str) -> list[str]:
+    """Every review unit of a benchmark in order: pair ids, plus items that belong to no pair."""
+    return [r[0] for r in cur.execute(
+        "SELECT DISTINCT coalesce(pair_id, item_id) AS u FROM items WHERE benchmark_id = ? ORDER BY u",
+        [benchmark_id]).fetchall()]
+
+
+def unit_items(cur, benchmark_id: str, unit_id: str) -> pd.DataFrame:
+    """The one or two items of a unit, slot order."""
+    return cur.execute(
+        "SELECT * FROM items WHERE benchmark_id = ? AND (pair_id = ? OR (pair_id IS NULL AND item_id = ?)) "
+        "ORDER BY coalesce(slot, 1)", [benchmark_id, unit_id, unit_id]).df()
+
+
+def unit_predictions(cur, benchmark_id: str, item_ids: list[str], models: list[str] | None) -> pd.DataFrame:
+    return cur.execute(
+        "SELECT p.model, p.item_id, p.raw, p.parsed, p.correct, m.synthetic, m.note "
+        "FROM predictions p JOIN models m ON m.benchmark_id = p.benchmark_id AND m.model = p.model "
+        "WHERE p.benchmark_id = ? AND list_contains(?, p.item_id) AND (? OR list_contains(?, p.model)) "
+        "ORDER BY p.model, p.item_id", [benchmark_id, list(item_ids), not models, list(models or [])]).df()
+
+
+def facets(cur, benchmark_id: str) -> dict[str, list[str]]:
+    """Distinct modality / category / department values for the filter bar."""
+    def col(sql):
+        return [r[0] for r in cur.execute(sql, [benchmark_id]).fetchall() if r[0] is not None]
+    return {
+        "modalities": col("SELECT DISTINCT modality FROM items WHERE benchmark_id = ? ORDER BY 1"),
+        "categories": col("SELECT DISTINCT unnest(categories) AS c FROM items WHERE benchmark_id = ? ORDER BY 1"),
+        "departments": col("SELECT DISTINCT department FROM items WHERE benchmark_id = ? ORDER BY 1"),
+    }
+
+
+def has_pairs(cur, benchmark_id: str) -> bool:
+    return cur.execute("SELECT count(*) > 0 FROM pairs WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
+
+
+def sim_ranges(cur, benchmark_id: str) -> dict[str, tuple[float, float] | None]:
+    """Min/max of the benchmark's own provided similarities (None when absent)."""
+    r = cur.execute("SELECT min(biomedclip_sim), max(biomedclip_sim), min(dino_sim), max(dino_sim) "
+                    "FROM pairs WHERE benchmark_id = ?", [benchmark_id]).fetchone()
+    return {"biomedclip_sim": None if r[0] is None else (r[0], r[1]),
+            "dino_sim": None if r[2] is None else (r[2], r[3])}
+
+
+def item_rows(cur, benchmark_id: str, item_ids: list[str]) -> pd.DataFrame:
+    """Items by id (for embedding-map selections and neighbour lists)."""
+    return cur.execute(
+        "SELECT item_id, coalesce(pair_id, item_id) AS unit_id, slot, modality, question, answer, image_path, "
+        "image_status, image_sha256 FROM items WHERE benchmark_id = ? AND list_contains(?, item_id) "
+        "ORDER BY item_id", [benchmark_id, list(item_ids)]).df()
+
+
+def item_outcomes(cur, benchmark_id: str, models: list[str] | None) -> pd.DataFrame:
+    """Per item: how many selected models answered it, got it right, gave no letter (embedding colours)."""
+    return cur.execute(
+        "SELECT i.item_id, coalesce(i.pair_id, i.item_id) AS unit_id, i.modality, "
+        "count(p.model) AS n_models, count(*) FILTER (WHERE p.correct) AS n_correct, "
+        "count(*) FILTER (WHERE p.model IS NOT NULL AND p.parsed IS NULL) AS n_invalid "
+        "FROM items i LEFT JOIN predictions p ON p.benchmark_id = i.benchmark_id AND p.item_id = i.item_id "
+        "AND (? OR list_contains(?, p.model)) WHERE i.benchmark_id = ? GROUP BY ALL ORDER BY i.item_id",
+        [not models, list(models or []), benchmark_id]).df()

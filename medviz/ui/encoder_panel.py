@@ -1,0 +1,103 @@
+"""The encoder panel on the Review page: encoder cosine next to the benchmark's own similarities, the
+weight-free visual difference, the quadrant, the encoder's option alignment and a patch agreement map.
+Every number names the encoder and weights that produced it; nothing is shown for an encoder not computed."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from .. import views
+from ..errors import MedvizError
+
+
+def _fmt(v, pct=False):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    return f"{v:.1%}" if pct else f"{v:.3f}"
+
+
+def not_computed(ctx) -> None:
+    st.info(f"Encoder similarities are not computed for **{ctx.benchmark_id}**. Run:\n\n"
+            f"`medviz embed --db {ctx.db_path} {ctx.benchmark_id} --encoder pixels`\n\n"
+            "(`pixels` needs no weights; use `biomedclip` where its weights are available), then reload.")
+
+
+def render(ctx, uv: views.UnitView) -> None:
+    if uv.biomedclip_sim is not None or uv.dino_sim is not None:
+        c = st.columns(2)
+        c[0].metric("BiomedCLIP_sim (benchmark)", _fmt(uv.biomedclip_sim))
+        c[1].metric("DINO_sim (benchmark)", _fmt(uv.dino_sim))
+    if not uv.is_pair:
+        st.caption("Single item: pair explanations apply to pairs only.")
+        return
+    try:
+        enc = views.encoders_api()
+    except views.NotAvailable as e:
+        st.info(f"Encoder explanations are not available: {e}")
+        return
+    try:
+        computed = list(enc.computed_encoders(ctx.store, ctx.benchmark_id))
+    except MedvizError as e:
+        st.warning(str(e))
+        computed = []
+    if not computed:
+        not_computed(ctx)
+        return
+    eid = st.selectbox("Encoder", computed, key="encoder_review")
+    try:
+        ex = enc.explain_pair(ctx.store, ctx.benchmark_id, uv.unit_id, eid)
+    except MedvizError as e:
+        st.warning(str(e))
+        return
+    kind = f" · {ex.encoder_kind}" if getattr(ex, "encoder_kind", None) else ""
+    st.caption(f"Encoder **{ex.encoder_label}** (`{ex.encoder_id}`{kind}), weights `{ex.weights_digest or '–'}`")
+    c = st.columns(3)
+    c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=ex.encoder_reason)
+    vis = ex.visual
+    c[1].metric("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), help=ex.visual_reason or
+                "Structural similarity of the two images after resizing: low = they look different.")
+    c[2].metric("Histogram distance", _fmt(getattr(vis, "histogram_distance", None)))
+    if ex.encoder_reason:
+        st.caption(ex.encoder_reason)
+    if ex.quadrant:
+        blindish = "encoder-blind" in ex.quadrant
+        (st.warning if blindish else st.success)(f"**Quadrant:** {ex.quadrant}")
+        st.caption(f"Based on {ex.quadrant_basis}; thresholds: similar ≥ {ex.thresholds.encoder_similar:.2f}, "
+                   f"different if SSIM < {ex.thresholds.visually_different:.2f}")
+    if ex.options:
+        rows = []
+        for n, o in enumerate(ex.options, start=1):
+            mark = "✓" if o.correct and o.choice == o.correct else "✗"
+            rows.append(f"- Image {n}: encoder picks **{o.choice}** {mark} (correct {o.correct or '–'})")
+        st.markdown("**Option alignment (zero-shot)**\n" + "\n".join(rows))
+        if ex.encoder_blind:
+            st.error("**Encoder-blind:** the encoder picks the same option for both images — the information "
+                     "was lost before any language model saw it.")
+    elif ex.options_reason:
+        st.caption(f"Option alignment: {ex.options_reason}")
+    with st.expander("Patch agreement map", expanded=False):
+        _patch_map(ctx, enc, uv, eid)
+
+
+def _patch_map(ctx, enc, uv, eid) -> None:
+    if hasattr(enc, "load_encoder") and eid == "pixels":
+        try:
+            enc.load_encoder(eid)
+        except MedvizError:
+            pass
+    try:
+        m1, m2 = enc.patch_similarity_map(ctx.store, ctx.benchmark_id, uv.unit_id, eid)
+    except MedvizError as e:
+        st.caption(str(e))
+        return
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["Image 1", "Image 2"], horizontal_spacing=0.05)
+    for i, m in enumerate((m1, m2), start=1):
+        fig.add_trace(go.Heatmap(z=np.asarray(m), colorscale="RdYlGn", zmin=-1, zmax=1, showscale=i == 2),
+                      row=1, col=i)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0))
+    st.plotly_chart(fig, key=f"patch::{uv.unit_id}")
+    st.caption("Per patch: best cosine against any patch of the other image. Red = no counterpart there.")

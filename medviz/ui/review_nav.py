@@ -1,0 +1,105 @@
+"""Review navigation: which unit is open (``?pair=ID`` deep links), previous / next, the "next untagged
+error" queue, and their keyboard shortcuts (K / J / N)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import views
+from ..errors import MedvizError
+from . import data
+
+QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
+
+
+class Navigator:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.ukey = f"unit::{ctx.benchmark_id}"
+
+    # --- queues ---------------------------------------------------------------------------------------
+    def queue(self) -> list[str]:
+        if st.session_state.get("review_queue", "all") == "errors":
+            f = st.session_state.get("errors_filter") or views.ErrorFilter()
+            return data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models, data.filter_json(f))
+        return data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id)
+
+    def untagged_errors(self) -> list[str]:
+        errs = data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models,
+                                   data.filter_json(views.ErrorFilter()))
+        tagged = data.tagged_units(self.ctx.db_path, self.ctx.benchmark_id)
+        return [u for u in errs if u not in tagged]
+
+    # --- state ----------------------------------------------------------------------------------------
+    def current_unit(self) -> str | None:
+        qp = st.query_params
+        asked = qp.get("pair")
+        if asked and asked != st.session_state.get("_pair_from_url"):
+            st.session_state["_pair_from_url"] = asked
+            st.session_state[self.ukey] = asked
+        unit = st.session_state.get(self.ukey)
+        all_ids = data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id)
+        if unit is not None and unit not in set(all_ids):
+            st.error(str(MedvizError(f"there is no pair or item '{unit}' in benchmark '{self.ctx.benchmark_id}'; "
+                                     "showing the first one instead", record=unit)))
+            unit = None
+        if unit is None:
+            unit = all_ids[0] if all_ids else None
+        if unit is not None and qp.get("pair") != unit:
+            qp["pair"] = unit
+            st.session_state["_pair_from_url"] = unit
+        st.session_state[self.ukey] = unit
+        return unit
+
+    def go(self, unit: str | None) -> None:
+        if unit is None:
+            st.session_state["_nav_msg"] = "No untagged errors left for the selected models."
+            return
+        st.session_state[self.ukey] = unit
+        st.session_state["_pair_from_url"] = unit
+        st.query_params["pair"] = unit
+
+    def step(self, n: int) -> None:
+        self.go(views.neighbour(self.queue(), st.session_state.get(self.ukey), n))
+
+    def next_untagged(self) -> None:
+        ids = self.untagged_errors()
+        cur = st.session_state.get(self.ukey)
+        after = [u for u in ids if cur is None or u > cur]
+        self.go(after[0] if after else (ids[0] if ids else None))
+
+    def after_save(self) -> None:
+        if st.session_state.get("advance_after_save", True):
+            self.next_untagged()
+        st.rerun()
+
+    # --- widgets --------------------------------------------------------------------------------------
+    def render_bar(self, uv: views.UnitView) -> None:
+        q = self.queue()
+        pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
+        kind = "Pair" if uv.is_pair else "Item"
+        c = st.columns([2.6, 1.2, 1.1, 1.8, 1.2], vertical_alignment="center")
+        c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666'>{pos} · "
+                      f"{self.ctx.benchmark_id}</span>", unsafe_allow_html=True)
+        c[1].button("Previous", key="nav_prev", on_click=self.step, args=(-1,), shortcut="K",
+                    icon=":material/arrow_back:", width="stretch")
+        c[2].button("Next", key="nav_next", on_click=self.step, args=(1,), shortcut="J",
+                    icon=":material/arrow_forward:", width="stretch")
+        c[3].button("Next untagged error", key="nav_untagged", on_click=self.next_untagged, shortcut="N",
+                    icon=":material/skip_next:", width="stretch")
+        with c[4].popover("Options", icon=":material/tune:", width="stretch"):
+            st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
+            st.toggle("After saving, open the next untagged error", value=True, key="advance_after_save")
+            st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto)
+            st.caption("Keys: J next · K previous · N next untagged error · 1–9 quick tags · "
+                       "Ctrl+Enter save. Scroll on an image to zoom both, drag to pan, double-click to reset.")
+        msg = st.session_state.pop("_nav_msg", None)
+        if msg:
+            st.info(msg)
+        confused = uv.confused_models()
+        if confused:
+            st.warning("Same answer for both images (image-blind on this pair): " + ", ".join(confused))
+
+    def _goto(self) -> None:
+        v = (st.session_state.get("goto_id") or "").strip()
+        if v:
+            self.go(v)

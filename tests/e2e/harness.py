@@ -1,0 +1,89 @@
+"""Start ``streamlit run app.py`` on a free 127.0.0.1 port against a given database, and open Debian's
+chromium through Playwright (never ``playwright install``). Shared by the e2e tests and bench/ui.py."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run"]
+
+
+def chromium_available() -> bool:
+    return os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(db_path: str, *, timeout: float = 60.0, env_extra: dict | None = None):
+    """Yield the base URL of a running app; the server is stopped (its own process group) afterwards."""
+    port = free_port()
+    env = dict(os.environ, MEDVIZ_DB=db_path, PYTHONUNBUFFERED="1", **(env_extra or {}))
+    log_path = db_path + f".streamlit-{port}.log"
+    log = open(log_path, "wb")
+    cmd = [sys.executable, "-m", "streamlit", "run", os.path.join(ROOT, "app.py"), "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.flush()
+                raise RuntimeError("streamlit did not start:\n" + open(log_path, errors="replace").read()[-3000:])
+            time.sleep(0.2)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()
+
+
+@contextmanager
+def browser(viewport=(1500, 1100)):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            ctx = b.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+            yield ctx
+        finally:
+            b.close()
+
+
+def wait_ready(page, timeout: float = 30_000) -> None:
+    """Wait until the Streamlit script run has finished (no running indicator, app view present)."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
+    page.wait_for_function(
+        """() => { const s = document.querySelector("[data-testid='stStatusWidget']");
+                   const app = document.querySelector("[data-testid='stApp']");
+                   return app && app.getAttribute('data-test-script-state') !== 'running' && !s?.innerText?.includes('Running'); }""",
+        timeout=timeout)
