@@ -15,7 +15,9 @@ import sys
 from .errors import MedvizError
 
 # Other components add their sub-commands here: module with register(subparsers).
-EXTRA_COMMANDS: list[str] = []
+EXTRA_COMMANDS: list[str] = [
+    "medviz.encoders.cli",
+]
 
 
 def _db_arg(p):
@@ -141,7 +143,9 @@ def cmd_demo(args) -> int:
 
 
 # Modules with demo_hook(store) that add their own example data (annotations, embeddings) to the demo.
-DEMO_HOOKS: list[str] = []
+DEMO_HOOKS: list[str] = [
+    "medviz.encoders.cli",
+]
 
 
 def cmd_list(args) -> int:

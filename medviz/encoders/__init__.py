@@ -1,0 +1,20 @@
+"""Image encoders (BiomedCLIP, CLIP, local copies, weight-free pixels): cached embeddings and explanations of
+why a pair confuses models. No Streamlit here; the app and the CLI call these functions.
+"""
+from __future__ import annotations
+
+from .embed import EmbedResult, compute_embeddings, computed_encoders
+from .explain import (OptionAlignment, PairExplanation, Thresholds, embedding_map, explain_pair, neighbours,
+                      patch_similarity_map, quadrant, quadrant_thresholds, reset_quadrant_thresholds,
+                      set_quadrant_thresholds, zero_shot_probe)
+from .loading import LoadedEncoder, load_encoder, loaded_encoder, pick_device, register_model
+from .registry import DEFAULT_ENCODER, PIXELS, EncoderSpec, available_encoders, get_spec
+from .visual import VisualDifference, compare_files, compare_images
+
+__all__ = [
+    "DEFAULT_ENCODER", "PIXELS", "EmbedResult", "EncoderSpec", "LoadedEncoder", "OptionAlignment",
+    "PairExplanation", "Thresholds", "VisualDifference", "available_encoders", "compare_files", "compare_images",
+    "compute_embeddings", "computed_encoders", "embedding_map", "explain_pair", "get_spec", "load_encoder",
+    "loaded_encoder", "neighbours", "patch_similarity_map", "pick_device", "quadrant", "quadrant_thresholds",
+    "register_model", "reset_quadrant_thresholds", "set_quadrant_thresholds", "zero_shot_probe",
+]

@@ -1,0 +1,168 @@
+"""``compute_embeddings``: embed every image of a benchmark once per (encoder, weights), resumably.
+
+Pipeline: one SQL anti-join finds the image contents not yet cached; a thread pool decodes and preprocesses
+images (PIL and torchvision release the GIL) a few batches ahead of the model; each batch is stacked (pinned
+on CUDA, copied non-blocking), encoded, and committed at once, so an interrupted run keeps every finished
+batch and the next run starts where it stopped. Items without an image are skipped and counted.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..errors import MedvizError
+from ..store import core
+from ..store import embeddings as sql
+from .loading import LoadedEncoder, default_batch_size, load_encoder
+
+
+@dataclass
+class EmbedResult:
+    benchmark_id: str
+    encoder_id: str
+    weights_digest: str
+    source: str
+    device: str
+    n_items: int = 0           # items in the benchmark
+    n_images: int = 0          # distinct image contents present
+    n_new: int = 0             # embedded in this run
+    n_cached: int = 0          # already in the cache
+    n_missing: int = 0         # items whose image is missing (skipped)
+    n_failed: int = 0          # images that could not be decoded (skipped)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    images_per_s: float | None = None
+
+    def summary(self) -> str:
+        rate = f", {self.images_per_s:.1f} images/s" if self.images_per_s else ""
+        return (f"{self.encoder_id} [{self.weights_digest}] on {self.device}: {self.n_new} new, {self.n_cached} cached, "
+                f"{self.n_missing} items without image, {self.n_failed} failed{rate}")
+
+
+def _decode(enc: LoadedEncoder, path: str):
+    from ..images import load_image
+    return enc.preprocess(load_image(path))
+
+
+def _workers() -> int:
+    env = os.environ.get("MEDVIZ_EMBED_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(2, min(8, (os.cpu_count() or 2)))
+
+
+def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, workers: int | None = None,
+                on_batch=None):
+    """Yield (indices, vectors, errors) per batch; decoding runs ``workers`` threads ahead of the model.
+
+    ``errors`` is a list of (index, message) for images that failed to decode (left out of the batch).
+    """
+    import torch
+    pin = enc.device.startswith("cuda")
+    batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
+    workers = workers or _workers()
+    lookahead = max(2, 2 * workers // max(1, batch_size) + 2)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medviz-decode") as pool:
+        pending: deque = deque()
+        nxt = 0
+
+        def submit():
+            nonlocal nxt
+            if nxt < len(batches):
+                idx = batches[nxt]
+                pending.append((idx, [pool.submit(_decode, enc, paths[i]) for i in idx]))
+                nxt += 1
+        for _ in range(lookahead):
+            submit()
+        while pending:
+            idx, futs = pending.popleft()
+            submit()
+            ok_idx, tensors, errors = [], [], []
+            for i, f in zip(idx, futs):
+                try:
+                    tensors.append(f.result())
+                    ok_idx.append(i)
+                except MedvizError as e:
+                    errors.append((i, str(e)))
+                except Exception as e:  # noqa: BLE001 - a corrupt image must not stop the run
+                    errors.append((i, f"{paths[i]}: cannot decode ({e})"))
+            if not tensors:
+                yield ok_idx, None, errors
+                continue
+            x = torch.stack(tensors)
+            if pin:
+                x = x.pin_memory()
+            yield ok_idx, enc.encode_batch(x), errors
+
+
+def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, *, device: str | None = None,
+                       batch_size: int | None = None, progress=None, workers: int | None = None) -> EmbedResult:
+    """Embed the benchmark's images not yet cached for this encoder + weights. ``progress(done, total)``."""
+    cur = store.cursor()
+    if core.benchmark(cur, benchmark_id) is None:
+        raise MedvizError(f"benchmark '{benchmark_id}' is not in the store; ingest it first", record=benchmark_id)
+    enc = load_encoder(encoder_id, device=device)
+    t0 = time.perf_counter()
+    todo = sql.embedding_todo(cur, benchmark_id, enc.id, enc.weights_digest)
+    has = todo["image_sha256"].notna()
+    res = EmbedResult(benchmark_id, enc.id, enc.weights_digest, enc.spec.source, enc.device,
+                      n_items=int(todo["n_items"].sum()), n_images=int(has.sum()),
+                      n_missing=int(todo.loc[~has, "n_items"].sum()),
+                      n_cached=int((has & todo["cached"].fillna(False).astype(bool)).sum()))
+    need = todo[has & ~todo["cached"].fillna(False).astype(bool)]
+    hashes, paths = need["image_sha256"].tolist(), need["image_path"].tolist()
+    if progress:
+        progress(0, len(paths))
+    if paths:
+        bs = batch_size or default_batch_size(enc.device)
+        done = 0
+        t_run = time.perf_counter()
+        for idx, vecs, errors in embed_paths(enc, paths, batch_size=bs, workers=workers):
+            res.n_failed += len(errors)
+            res.errors += [m for _, m in errors][: max(0, 10 - len(res.errors))]
+            if vecs is not None:
+                with store.transaction() as tx:
+                    res.n_new += sql.insert_embeddings(tx, enc.id, enc.weights_digest, [hashes[i] for i in idx], vecs)
+            done += len(idx) + len(errors)
+            if progress:
+                progress(done, len(paths))
+        elapsed = time.perf_counter() - t_run
+        res.images_per_s = res.n_new / elapsed if elapsed > 0 and res.n_new else None
+    res.seconds = time.perf_counter() - t0
+    if paths or sql.latest_run(cur, benchmark_id, enc.id) is None:
+        with store.transaction() as tx:
+            sql.record_run(tx, benchmark_id, enc.id, enc.weights_digest, source=enc.spec.source, device=enc.device,
+                           n_new=res.n_new, n_cached=res.n_cached, n_missing=res.n_missing, n_failed=res.n_failed,
+                           images_per_s=res.images_per_s)
+    return res
+
+
+def computed_encoders(store, benchmark_id: str) -> list[str]:
+    """Encoder ids that have cached embeddings for images of this benchmark."""
+    return sql.computed_encoders(store.cursor(), benchmark_id)
+
+
+def current_digest(store, benchmark_id: str, encoder_id: str) -> str | None:
+    """The weights digest to read: the loaded model's if loaded, else the one with most vectors cached."""
+    from .loading import loaded_encoder
+    enc = loaded_encoder(encoder_id)
+    if enc is not None:
+        return enc.weights_digest
+    return sql.best_digest(store.cursor(), benchmark_id, encoder_id)
+
+
+def vectors(store, benchmark_id: str, encoder_id: str):
+    """(frame of items with a vector, (n, d) matrix, digest) or raise when nothing is cached."""
+    digest = current_digest(store, benchmark_id, encoder_id)
+    if digest is None:
+        raise MedvizError(f"no embeddings of benchmark '{benchmark_id}' for encoder '{encoder_id}'; "
+                          f"run: medviz embed {benchmark_id} --encoder {encoder_id}", field="encoder")
+    meta, vecs = sql.benchmark_embeddings(store.cursor(), benchmark_id, encoder_id, digest)
+    if len(meta) == 0:
+        raise MedvizError(f"no embeddings of benchmark '{benchmark_id}' for encoder '{encoder_id}' "
+                          f"with weights {digest}; run: medviz embed {benchmark_id} --encoder {encoder_id}",
+                          field="encoder")
+    return meta, vecs, digest

@@ -1,0 +1,360 @@
+"""Loading encoders: device choice, fail-fast weight resolution, the weights digest, and the loaded cache.
+
+``load_encoder(id)`` returns a ``LoadedEncoder`` (kept for the life of the process). Learned encoders load
+through open_clip; when the weights are neither in the local Hugging Face cache nor reachable within a few
+seconds, a ``MedvizError`` says so and how to fix it. Nothing ever stands in with random weights: a
+``local-dir:`` folder without a weights file is refused (open_clip alone would warn and continue).
+
+The weights digest is a SHA-256 over the model's state dict (names, shapes, bytes), so the cache can tell
+two different checkpoints under one id apart and every number can name the exact weights behind it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import numpy as np
+
+from ..errors import MedvizError
+from . import registry
+from .registry import EncoderSpec
+
+NETWORK_PROBE_TIMEOUT = 3.0
+_LOADED: dict[str, "LoadedEncoder"] = {}
+_LOCK = threading.Lock()
+
+
+# --- device -------------------------------------------------------------------------------------------
+
+def pick_device(device: str | None = None) -> str:
+    """'cuda' when present, else 'mps', else 'cpu'; an explicit choice that is unavailable is an error."""
+    import torch
+    if device in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MedvizError(f"device '{device}' requested but CUDA is not available here; use --device cpu",
+                          field="device")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise MedvizError("device 'mps' requested but Apple MPS is not available here", field="device")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise MedvizError(f"unknown device '{device}' (cuda, cuda:N, mps, cpu)", field="device")
+    return device
+
+
+def default_batch_size(device: str) -> int:
+    """Batch size for a ViT-B-sized tower: scaled to the card's memory on CUDA, small on CPU."""
+    if device.startswith("cuda"):
+        import torch
+        gb = torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**30
+        return int(max(32, min(512, 32 * (gb // 4))))
+    return 64 if device == "mps" else 16
+
+
+def state_digest(model) -> str:
+    """SHA-256 over parameter/buffer names, shapes, dtypes and bytes (in name order)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.view(-1).view(__import__("torch").uint8).numpy().tobytes() if t.numel() else b"")
+    return "sha256:" + h.hexdigest()[:24]
+
+
+# --- the loaded encoder -------------------------------------------------------------------------------
+
+@dataclass
+class LoadedEncoder:
+    """A model ready to embed: preprocessing, image/text towers, patch tokens. Vectors come back L2-normalised."""
+    spec: EncoderSpec
+    model: object
+    preprocess: object             # PIL image -> CHW float tensor
+    tokenizer: object | None
+    device: str
+    weights_digest: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def has_text(self) -> bool:
+        return self.tokenizer is not None and hasattr(self.model, "encode_text")
+
+    def _autocast(self):
+        import torch
+        if self.device.startswith("cuda"):
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cpu", enabled=False)
+
+    def encode_batch(self, batch) -> np.ndarray:
+        """(n, C, H, W) tensor -> (n, d) float32 unit vectors."""
+        import torch
+        with torch.inference_mode(), self._autocast():
+            x = batch.to(self.device, non_blocking=True)
+            feats = self.model.encode_image(x)
+            feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+        return feats.cpu().numpy()
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray | None:
+        if not self.has_text:
+            return None
+        import torch
+        with torch.inference_mode(), self._autocast():
+            tokens = self.tokenizer(texts).to(self.device)
+            feats = torch.nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1)
+        return feats.cpu().numpy()
+
+    def logit_scale(self) -> float:
+        ls = getattr(self.model, "logit_scale", None)
+        try:
+            return float(ls.exp().item()) if ls is not None else 100.0
+        except Exception:  # noqa: BLE001 - non-tensor attribute
+            return 100.0
+
+    def patch_tokens(self, batch) -> np.ndarray:
+        """(n, gh, gw, c) last-block patch tokens (final norm applied), for similarity maps."""
+        import torch
+        visual = self.model.visual
+        if not hasattr(visual, "forward_intermediates"):
+            raise MedvizError(f"encoder '{self.id}' does not expose patch tokens (not a ViT)", field="encoder")
+        with torch.inference_mode(), self._autocast():
+            out = visual.forward_intermediates(batch.to(self.device), indices=1, normalize_intermediates=True,
+                                               intermediates_only=True, output_fmt="NCHW")
+            t = out["image_intermediates"][-1].float()
+        return t.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class PixelsEncoder(LoadedEncoder):
+    """Weight-free: grey levels at 32x32, standardised and L2-normalised. Not a learned encoder."""
+    SIZE = 32
+    PATCH_SIZE = 64
+    VERSION = "pixels-v1 (grey 32x32, zero-mean unit-norm)"
+
+    def __init__(self):
+        super().__init__(registry.get_spec(registry.PIXELS), None, self._prep, None, "cpu",
+                         "sha256:" + hashlib.sha256(self.VERSION.encode()).hexdigest()[:24])
+
+    @classmethod
+    def _grey(cls, im, size):
+        from PIL import Image
+        g = im.convert("L").resize((size, size), Image.BILINEAR)
+        return np.asarray(g, dtype=np.float32) / 255.0
+
+    def _prep(self, im):
+        import torch
+        return torch.from_numpy(self._grey(im, self.SIZE)[None])
+
+    def encode_batch(self, batch) -> np.ndarray:
+        x = batch.reshape(batch.shape[0], -1).numpy().astype(np.float32)
+        x = x - x.mean(axis=1, keepdims=True)
+        n = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.where(n > 0, n, 1.0)
+
+    def encode_texts(self, texts):
+        return None
+
+    def patch_tokens_from_images(self, images) -> np.ndarray:
+        """8x8 grid of 8x8-pixel patches of the 64x64 grey image, centred on the image mean."""
+        out = []
+        for im in images:
+            g = self._grey(im, self.PATCH_SIZE)
+            g = g - g.mean()
+            out.append(g.reshape(8, 8, 8, 8).transpose(0, 2, 1, 3).reshape(8, 8, 64))
+        return np.stack(out)
+
+
+# --- resolving and loading weights ----------------------------------------------------------------------
+
+def _hub_endpoint() -> tuple[str, int]:
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+
+
+def hub_reachable(timeout: float = NETWORK_PROBE_TIMEOUT) -> bool:
+    """Can we open a TCP connection to the Hugging Face endpoint within ``timeout`` seconds?"""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host, port = _hub_endpoint()
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_files(spec: EncoderSpec) -> list[tuple[str, str]]:
+    """(repo id, file name) pairs the spec needs from the Hugging Face hub."""
+    if spec.model_name and spec.model_name.startswith("hf-hub:"):
+        repo = spec.model_name[len("hf-hub:"):]
+        return [(repo, registry.CONFIG_NAME), (repo, "open_clip_pytorch_model.bin")]
+    if spec.pretrained:
+        import open_clip
+        cfg = open_clip.get_pretrained_cfg(spec.model_name, spec.pretrained) or {}
+        hub = (cfg.get("hf_hub") or "").strip("/")
+        if hub:
+            # 'org/repo' or 'org/repo/file.bin'
+            parts = hub.split("/")
+            if len(parts) > 2:
+                return [("/".join(parts[:2]), "/".join(parts[2:]))]
+            return [(hub, "open_clip_pytorch_model.bin")]
+    return []
+
+
+def weights_cached(spec: EncoderSpec) -> bool | None:
+    """True/False when we can tell from the local Hugging Face cache; None when unknown."""
+    files = _hub_files(spec)
+    if not files:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    for repo, fname in files:
+        hit = try_to_load_from_cache(repo, fname)
+        if not isinstance(hit, str):
+            # open_clip may prefer safetensors; accept either
+            alt = try_to_load_from_cache(repo, "open_clip_model.safetensors")
+            if not isinstance(alt, str):
+                return False
+    return True
+
+
+@contextmanager
+def hub_offline():
+    """Force huggingface_hub into offline mode for the duration (env and the already-imported constant)."""
+    old = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    consts = None
+    try:
+        from huggingface_hub import constants as consts  # type: ignore
+        old_c = consts.HF_HUB_OFFLINE
+        consts.HF_HUB_OFFLINE = True
+    except Exception:  # noqa: BLE001 - older/newer hub layouts
+        consts = None
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old
+        if consts is not None:
+            consts.HF_HUB_OFFLINE = old_c
+
+
+def _fix_hint(spec: EncoderSpec) -> str:
+    return (f"On an air-gapped machine, prepare a copy elsewhere with `medviz models prepare {spec.id} --out DIR`, "
+            f"copy DIR into {registry.models_dir()} (or $MEDVIZ_MODELS_DIR) and use encoder 'local-dir:DIR'.")
+
+
+def _check_local_dir(spec: EncoderSpec) -> str:
+    path = spec.model_name[len("local-dir:"):]
+    if not os.path.isdir(path):
+        raise MedvizError("local encoder folder does not exist", file=path, field="encoder")
+    if not os.path.isfile(os.path.join(path, registry.CONFIG_NAME)):
+        raise MedvizError(f"no {registry.CONFIG_NAME} in the local encoder folder", file=path, field="encoder")
+    w = registry.weights_file(path)
+    if w is None:
+        raise MedvizError(f"no weights file ({' or '.join(registry.WEIGHT_NAMES)}) in the local encoder folder; "
+                          "refusing to run with random weights", file=path, field="encoder")
+    return w
+
+
+def _load_open_clip(spec: EncoderSpec, device: str) -> LoadedEncoder:
+    import open_clip
+    offline = False
+    if spec.model_name.startswith("local-dir:"):
+        _check_local_dir(spec)
+        offline = not hub_reachable()           # BiomedCLIP-style HF text towers may still want their config
+    else:
+        cached = weights_cached(spec)
+        if cached is not True:
+            if not hub_reachable():
+                raise MedvizError(
+                    f"encoder '{spec.id}': weights ({spec.source}) are not in the local Hugging Face cache and "
+                    f"the hub ({_hub_endpoint()[0]}) is not reachable. " + _fix_hint(spec), field="encoder")
+        else:
+            offline = not hub_reachable(1.0)
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
+    ctx = hub_offline() if offline else _nullctx()
+    try:
+        with ctx:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                spec.model_name, pretrained=spec.pretrained, device=device)
+            try:
+                tokenizer = open_clip.get_tokenizer(spec.model_name)
+            except Exception:  # noqa: BLE001 - a model without a usable tokenizer still embeds images
+                tokenizer = None
+    except MedvizError:
+        raise
+    except ImportError as e:
+        raise MedvizError(f"encoder '{spec.id}' needs a package that is not installed ({e}); "
+                          "for BiomedCLIP: pip install transformers", field="encoder") from None
+    except Exception as e:  # noqa: BLE001 - open_clip/hub raise many types; the user needs the message
+        raise MedvizError(f"cannot load encoder '{spec.id}' from {spec.source}: {str(e)[:300]}. " + _fix_hint(spec),
+                          field="encoder") from None
+    model.eval()
+    return LoadedEncoder(spec, model, preprocess, tokenizer, device, state_digest(model))
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def load_encoder(encoder_id: str | None = None, *, device: str | None = None) -> LoadedEncoder:
+    """The loaded encoder for ``encoder_id`` (default BiomedCLIP), loading it on first use."""
+    encoder_id = encoder_id or registry.DEFAULT_ENCODER
+    with _LOCK:
+        enc = _LOADED.get(encoder_id)
+        if enc is not None:
+            return enc
+        spec = registry.get_spec(encoder_id)
+        if spec.id == registry.PIXELS:
+            enc = PixelsEncoder()
+        elif encoder_id in registry._RUNTIME:
+            raise MedvizError(f"encoder '{encoder_id}' was registered without a model", field="encoder")
+        else:
+            enc = _load_open_clip(spec, pick_device(device))
+        _LOADED[encoder_id] = enc
+        return enc
+
+
+def loaded_encoder(encoder_id: str) -> LoadedEncoder | None:
+    """The encoder if it is already loaded in this process (never loads)."""
+    if encoder_id == registry.PIXELS:
+        return load_encoder(encoder_id)
+    return _LOADED.get(encoder_id)
+
+
+def register_model(encoder_id: str, model, preprocess, tokenizer=None, *, label: str | None = None,
+                   source: str = "in-process model", device: str | None = None) -> LoadedEncoder:
+    """Use an already-built open_clip model under ``encoder_id`` (tests, benchmarks, notebooks)."""
+    spec = EncoderSpec(encoder_id, label or encoder_id, "learned", source, has_text=tokenizer is not None,
+                       note="registered in this process")
+    registry.register_runtime(spec)
+    dev = pick_device(device)
+    model = model.to(dev).eval()
+    enc = LoadedEncoder(spec, model, preprocess, tokenizer, dev, state_digest(model))
+    with _LOCK:
+        _LOADED[encoder_id] = enc
+    return enc
+
+
+def unload(encoder_id: str) -> None:
+    with _LOCK:
+        _LOADED.pop(encoder_id, None)

@@ -1,0 +1,161 @@
+"""Encoder embeddings and explanation caches: schema and every SQL statement about them.
+
+An embedding is keyed by (encoder id, weights digest, image sha256): the same image file shared by two
+benchmarks is embedded once, and new weights under an old id never mix with old vectors. ``embed_runs``
+records each ``medviz embed`` run (the provenance shown next to every number); ``visual_diffs`` caches the
+weight-free SSIM / histogram distance of two image contents.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+MIGRATIONS = [
+    """
+    CREATE TABLE embeddings (
+        encoder_id VARCHAR NOT NULL, weights_digest VARCHAR NOT NULL, image_sha256 VARCHAR NOT NULL,
+        dim INTEGER NOT NULL, vec FLOAT[] NOT NULL, computed_at TIMESTAMP);
+    CREATE INDEX embeddings_key ON embeddings(encoder_id, weights_digest, image_sha256);
+    CREATE TABLE embed_runs (
+        benchmark_id VARCHAR NOT NULL, encoder_id VARCHAR NOT NULL, weights_digest VARCHAR NOT NULL,
+        source VARCHAR, device VARCHAR, n_new INTEGER, n_cached INTEGER, n_missing INTEGER, n_failed INTEGER,
+        images_per_s DOUBLE, finished_at TIMESTAMP);
+    CREATE TABLE visual_diffs (
+        sha_1 VARCHAR NOT NULL, sha_2 VARCHAR NOT NULL, method VARCHAR NOT NULL,
+        ssim DOUBLE, hist_distance DOUBLE, computed_at TIMESTAMP)
+    """,
+]
+
+
+def _now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _vectors(table: pa.Table, column: str = "vec") -> np.ndarray:
+    """A list<float> Arrow column as an (n, dim) float32 array without Python loops."""
+    col = table.column(column).combine_chunks()
+    if len(col) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    flat = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return flat.reshape(len(col), -1)
+
+
+# --- writes (call inside Store.transaction()) ---------------------------------------------------------
+
+def insert_embeddings(tx, encoder_id: str, weights_digest: str, hashes: list[str], vecs: np.ndarray) -> int:
+    """Add vectors for image hashes not yet cached under this encoder + digest; returns rows added."""
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    n, dim = vecs.shape
+    table = pa.table({
+        "image_sha256": pa.array(hashes, pa.string()),
+        "vec": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), dim).cast(pa.list_(pa.float32())),
+    })
+    tx.register("_emb_batch", table)
+    before = tx.execute("SELECT count(*) FROM embeddings WHERE encoder_id = ? AND weights_digest = ?",
+                        [encoder_id, weights_digest]).fetchone()[0]
+    tx.execute(
+        "INSERT INTO embeddings SELECT ?, ?, b.image_sha256, ?, b.vec, ? FROM "
+        "(SELECT DISTINCT ON (image_sha256) * FROM _emb_batch) b WHERE NOT EXISTS ("
+        "SELECT 1 FROM embeddings e WHERE e.encoder_id = ? AND e.weights_digest = ? "
+        "AND e.image_sha256 = b.image_sha256)",
+        [encoder_id, weights_digest, dim, _now(), encoder_id, weights_digest])
+    tx.unregister("_emb_batch")
+    after = tx.execute("SELECT count(*) FROM embeddings WHERE encoder_id = ? AND weights_digest = ?",
+                       [encoder_id, weights_digest]).fetchone()[0]
+    return after - before
+
+
+def record_run(tx, benchmark_id: str, encoder_id: str, weights_digest: str, *, source: str, device: str,
+               n_new: int, n_cached: int, n_missing: int, n_failed: int, images_per_s: float | None) -> None:
+    tx.execute("INSERT INTO embed_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [benchmark_id, encoder_id, weights_digest, source, device, n_new, n_cached, n_missing, n_failed,
+                images_per_s, _now()])
+
+
+def delete_encoder(tx, encoder_id: str) -> None:
+    tx.execute("DELETE FROM embeddings WHERE encoder_id = ?", [encoder_id])
+    tx.execute("DELETE FROM embed_runs WHERE encoder_id = ?", [encoder_id])
+
+
+def insert_visual_diff(tx, sha_1: str, sha_2: str, method: str, ssim: float, hist_distance: float) -> None:
+    a, b = sorted((sha_1, sha_2))
+    tx.execute("DELETE FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?", [a, b, method])
+    tx.execute("INSERT INTO visual_diffs VALUES (?, ?, ?, ?, ?, ?)", [a, b, method, ssim, hist_distance, _now()])
+
+
+# --- reads --------------------------------------------------------------------------------------------
+
+def embedding_todo(cur, benchmark_id: str, encoder_id: str, weights_digest: str) -> pd.DataFrame:
+    """One row per distinct image content of the benchmark, with ``cached`` and the item ids using it.
+
+    Items without an image (status not ok, no path or no hash) come back with ``image_sha256`` NULL.
+    """
+    return cur.execute(
+        "WITH imgs AS (SELECT CASE WHEN image_status = 'ok' AND image_path IS NOT NULL THEN image_sha256 END "
+        "AS sha, image_path, item_id FROM items WHERE benchmark_id = ?) "
+        "SELECT i.sha AS image_sha256, any_value(i.image_path) AS image_path, count(*) AS n_items, "
+        "bool_or(e.image_sha256 IS NOT NULL) AS cached FROM imgs i LEFT JOIN embeddings e "
+        "ON e.encoder_id = ? AND e.weights_digest = ? AND e.image_sha256 = i.sha "
+        "GROUP BY i.sha", [benchmark_id, encoder_id, weights_digest]).df()
+
+
+def benchmark_embeddings(cur, benchmark_id: str, encoder_id: str, weights_digest: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Items of the benchmark that have a cached vector: metadata frame and the (n, dim) matrix, same order."""
+    t = cur.sql(
+        "SELECT i.item_id, i.pair_id, i.slot, i.modality, i.answer, i.categories, i.image_sha256, e.vec "
+        "FROM items i JOIN embeddings e ON e.image_sha256 = i.image_sha256 "
+        "AND e.encoder_id = $enc AND e.weights_digest = $dig "
+        "WHERE i.benchmark_id = $bench AND i.image_status = 'ok' ORDER BY i.item_id",
+        params={"enc": encoder_id, "dig": weights_digest, "bench": benchmark_id}).to_arrow_table()
+    vecs = _vectors(t)
+    return t.drop_columns(["vec"]).to_pandas(), vecs
+
+
+def vectors_for_hashes(cur, encoder_id: str, weights_digest: str, hashes: list[str]) -> dict[str, np.ndarray]:
+    t = cur.sql("SELECT image_sha256, vec FROM embeddings WHERE encoder_id = $enc AND weights_digest = $dig "
+                "AND list_contains($h, image_sha256)",
+                params={"enc": encoder_id, "dig": weights_digest, "h": list(hashes)}).to_arrow_table()
+    vecs = _vectors(t)
+    return dict(zip(t.column("image_sha256").to_pylist(), vecs))
+
+
+def computed_encoders(cur, benchmark_id: str) -> list[str]:
+    return [r[0] for r in cur.execute(
+        "SELECT DISTINCT e.encoder_id FROM embeddings e JOIN items i ON i.image_sha256 = e.image_sha256 "
+        "WHERE i.benchmark_id = ? AND i.image_status = 'ok' ORDER BY e.encoder_id", [benchmark_id]).fetchall()]
+
+
+def latest_run(cur, benchmark_id: str, encoder_id: str) -> dict | None:
+    df = cur.execute("SELECT * FROM embed_runs WHERE benchmark_id = ? AND encoder_id = ? "
+                     "ORDER BY finished_at DESC LIMIT 1", [benchmark_id, encoder_id]).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def best_digest(cur, benchmark_id: str, encoder_id: str) -> str | None:
+    """The weights digest with the most cached vectors for this benchmark (latest run wins ties)."""
+    row = cur.execute(
+        "SELECT e.weights_digest, count(*) AS n, max(e.computed_at) AS t FROM embeddings e JOIN items i "
+        "ON i.image_sha256 = e.image_sha256 WHERE i.benchmark_id = ? AND e.encoder_id = ? "
+        "GROUP BY e.weights_digest ORDER BY n DESC, t DESC LIMIT 1", [benchmark_id, encoder_id]).fetchone()
+    return row[0] if row else None
+
+
+def runs(cur, benchmark_id: str | None = None) -> pd.DataFrame:
+    if benchmark_id is None:
+        return cur.execute("SELECT * FROM embed_runs ORDER BY finished_at").df()
+    return cur.execute("SELECT * FROM embed_runs WHERE benchmark_id = ? ORDER BY finished_at", [benchmark_id]).df()
+
+
+def visual_diff(cur, sha_1: str, sha_2: str, method: str) -> tuple[float, float] | None:
+    a, b = sorted((sha_1, sha_2))
+    row = cur.execute("SELECT ssim, hist_distance FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?",
+                      [a, b, method]).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def embedding_counts(cur) -> pd.DataFrame:
+    return cur.execute("SELECT encoder_id, weights_digest, count(*) AS n, any_value(dim) AS dim "
+                       "FROM embeddings GROUP BY ALL ORDER BY encoder_id").df()
