@@ -10,8 +10,6 @@ inferred), so the same code scores a CLI file, the store, or a million generated
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -165,30 +163,3 @@ def item_metrics(df: pd.DataFrame, *, groups=GMAI_GROUPS, with_ci: bool = False)
         if with_ci:
             res.setdefault("by_ci", {})[g] = {str(k): _with_ci(r["sum"], r["size"]) for k, r in t.iterrows()}
     return res
-
-
-def leaderboard(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """One row per model with headline metrics and Wilson intervals.
-
-    ``frame``: the store's scoring frame (model, item_id, pair_id, slot, answer, parsed, n_options, ...).
-    """
-    rows = []
-    for model, df in frame.groupby("model", sort=True):
-        if kind == "mediconfusion" or (df["pair_id"].notna().all() and len(df)):
-            m = mediconfusion_metrics(df, with_ci=True) if df["pair_id"].notna().any() else None
-        else:
-            m = None
-        im = item_metrics(df, groups=(), with_ci=True)
-        row = {"model": model, "items": im["rows"], "accuracy": im["overall"],
-               "accuracy_low": im["ci"]["overall"]["ci_low"], "accuracy_high": im["ci"]["overall"]["ci_high"],
-               "invalid": float(df["parsed"].isna().mean()) if len(df) else math.nan,
-               "baseline_accuracy": im.get("baseline", {}).get("overall", math.nan)}
-        if m is not None:
-            for key in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision", "image_blind"):
-                row[key] = m[key]
-                row[key + "_low"] = m["ci"][key]["ci_low"]
-                row[key + "_high"] = m["ci"][key]["ci_high"]
-            row["pairs"] = m["pairs"]
-            row["baseline_set_accuracy"] = 0.25
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -255,3 +255,19 @@ def test_wilson_interval_known_values():
     lo, hi = scoring.wilson(5, 10)
     assert lo == pytest.approx(0.2365931, abs=1e-6) and hi == pytest.approx(0.7634069, abs=1e-6)
     assert all(map(lambda v: v != v, scoring.wilson(0, 0)))      # NaN when nothing was scored
+
+
+def test_tsv_reader_agrees_with_pandas_on_quoting(tmp_path):
+    """Quoted fields (QUOTE_ALL as VLMEvalKit writes, embedded tabs, quotes and newlines) read as pandas reads them."""
+    import csv as _csv
+    from medviz.benchmarks import gmai
+    df = pd.DataFrame({"index": [1, 2, 3], "question": ['say "hi"\tnow', "two\nlines", "plain"],
+                       "A": ["x", "None", "z"], "B": ["", "y", 'q"'], "image": ["aGk=", "aGk=", "aGk="]})
+    for quoting in (_csv.QUOTE_ALL, _csv.QUOTE_MINIMAL):
+        p = tmp_path / f"q{quoting}.tsv"
+        df.to_csv(p, sep="\t", index=False, quoting=quoting)
+        rows = [r for _, r in gmai.iter_rows(str(p))]
+        back = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False)
+        assert [r["question"] for r in rows] == list(back["question"])
+        assert [r["B"] for r in rows] == list(back["B"])
+        assert [list(gmai.options_of(r)) for r in rows] == [["A"], ["B"], ["A", "B"]]

@@ -70,35 +70,69 @@ def check_header(path: str, header: list[str], *, need_image: bool) -> None:
                           f"found {', '.join(header[:20])}", file=path, field=missing[0])
 
 
+def _records(f, path: str):
+    """Yield (line number, fields) from a TSV, fast for the common shapes and exact for the rest.
+
+    Lines without any quote character are split on tabs (what pandas' parser does for them); fully quoted
+    lines (VLMEvalKit writes TSVs with QUOTE_ALL) are split on the quote-tab-quote separators; anything else,
+    including quoted fields that span lines, goes through the csv module.
+    """
+    line_no = 0
+    pending, start = None, 0
+    for line in f:
+        line_no += 1
+        if pending is not None:
+            pending += line
+            if pending.count('"') % 2:
+                continue
+            line, pending = pending, None
+        elif '"' in line:
+            if line.count('"') % 2:           # a quoted field continues on the next line
+                pending, start = line, line_no
+                continue
+            start = line_no
+        else:
+            yield line_no, line.rstrip("\r\n").split("\t")
+            continue
+        body = line.rstrip("\r\n")
+        if len(body) >= 2 and body[0] == '"' and body[-1] == '"':
+            parts = body[1:-1].split('"\t"')
+            if all('"' not in p.replace('""', "") for p in parts):
+                yield start, [p.replace('""', '"') for p in parts]
+                continue
+        try:
+            rows = list(csv.reader([body], delimiter="\t", strict=True))
+        except csv.Error as e:
+            raise MedvizError(f"malformed TSV ({e})", file=path, record=f"line {start}") from None
+        yield start, rows[0] if rows else []
+    if pending is not None:
+        raise MedvizError("file ends inside a quoted field (truncated?)", file=path, record=f"line {start}")
+
+
 def iter_rows(path: str, *, need_image: bool = True) -> Iterator[tuple[int, dict]]:
     """(line number, row dict) for each data row; errors name the line and the column."""
-    f = _open_text(path)
+    try:
+        f = open(path, "r", encoding="utf-8", newline="", buffering=1 << 20)
+    except OSError as e:
+        raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
     with f:
-        reader = csv.reader(f, delimiter="\t")
+        records = _records(f, path)
         try:
-            header = next(reader)
-        except StopIteration:
-            raise MedvizError("file is empty", file=path) from None
-        except UnicodeDecodeError as e:
-            raise MedvizError(f"is not UTF-8 text (byte {e.start})", file=path) from None
-        check_header(path, header, need_image=need_image)
-        width = len(header)
-        while True:
             try:
-                values = next(reader)
+                _, header = next(records)
             except StopIteration:
-                return
-            except UnicodeDecodeError as e:
-                raise MedvizError(f"is not UTF-8 text (near line {reader.line_num + 1}, byte {e.start} of a "
-                                  "read block)", file=path) from None
-            except csv.Error as e:
-                raise MedvizError(f"malformed TSV ({e})", file=path, record=f"line {reader.line_num}") from None
-            if not values:
-                continue
-            if len(values) != width:
-                raise MedvizError(f"row has {len(values)} columns, header has {width}", file=path,
-                                  record=f"line {reader.line_num}")
-            yield reader.line_num, dict(zip(header, values))
+                raise MedvizError("file is empty", file=path) from None
+            check_header(path, header, need_image=need_image)
+            width = len(header)
+            for line_no, values in records:
+                if not values or values == [""]:
+                    continue
+                if len(values) != width:
+                    raise MedvizError(f"row has {len(values)} columns, header has {width}", file=path,
+                                      record=f"line {line_no}")
+                yield line_no, dict(zip(header, values))
+        except UnicodeDecodeError as e:
+            raise MedvizError(f"is not UTF-8 text (byte {e.start} of a read block)", file=path) from None
 
 
 def options_of(row: dict) -> dict[str, str]:
