@@ -17,6 +17,7 @@ from .errors import MedvizError
 # Other components add their sub-commands here: module with register(subparsers).
 EXTRA_COMMANDS: list[str] = [
     "medviz.encoders.cli",
+    "medviz.annotations.cli",
 ]
 
 
@@ -145,6 +146,7 @@ def cmd_demo(args) -> int:
 # Modules with demo_hook(store) that add their own example data (annotations, embeddings) to the demo.
 DEMO_HOOKS: list[str] = [
     "medviz.encoders.cli",
+    "medviz.annotations.demo",
 ]
 
 

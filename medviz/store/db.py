@@ -21,6 +21,7 @@ DEFAULT_DB = "medviz.duckdb"
 # component name -> module defining MIGRATIONS: list[str | callable(cursor)]
 COMPONENTS = {
     "core": "medviz.store.core",
+    "annotations": "medviz.store.annotations",
     "embeddings": "medviz.store.embeddings",
 }
 

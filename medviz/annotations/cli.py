@@ -1,0 +1,55 @@
+"""``medviz export annotations`` and ``medviz import annotations`` (registered in medviz.cli)."""
+from __future__ import annotations
+
+import os
+
+
+def _db_arg(p):
+    p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
+
+
+def cmd_export(args) -> int:
+    from ..export import export_annotations
+    from ..store import Store
+    fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "csv")
+    with Store(args.db) as store:
+        export_annotations(store, args.out, fmt=fmt, benchmark_id=args.benchmark, model=args.model,
+                           modality=args.modality)
+    with open(args.out, "rb") as f:
+        n = (f.read().count(b"\n") - 1) if fmt == "csv" else None
+    what = f"{n} line(s) after the header" if n is not None else "parquet"
+    print(f"exported current annotations ({what}) -> {os.path.abspath(args.out)}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from ..annotations.writer import close_writer
+    from ..export import import_annotations
+    from ..store import Store
+    with Store(args.db) as store:
+        try:
+            n = import_annotations(store, args.path)
+        finally:
+            close_writer(store)
+    print(f"imported {n} annotation(s) from {args.path} -> {store.path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    s = subparsers.add_parser("export", help="export data for papers")
+    sub = s.add_subparsers(dest="export_what", required=True)
+    e = sub.add_parser("annotations", help="tagged failure modes: one row per current annotation x tag")
+    e.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    e.add_argument("--format", choices=["csv", "parquet"], help="default from the --out extension")
+    e.add_argument("--benchmark", help="only this benchmark id")
+    e.add_argument("--model", help="only annotations for this model (and those for all models)")
+    e.add_argument("--modality", help="only targets of this modality")
+    _db_arg(e)
+    e.set_defaults(func=cmd_export)
+
+    s = subparsers.add_parser("import", help="import data exported by medviz")
+    sub = s.add_subparsers(dest="import_what", required=True)
+    i = sub.add_parser("annotations", help="restore an annotation export (CSV or Parquet)")
+    i.add_argument("path")
+    _db_arg(i)
+    i.set_defaults(func=cmd_import)

@@ -1,0 +1,346 @@
+"""The single writer: every annotation write in a process goes through one thread and one cursor.
+
+Callers (Streamlit sessions, CLI, tests) put a request on a queue and wait. The writer thread takes
+everything waiting (up to ``max_batch``), applies it in ONE transaction, commits, and only then wakes each
+caller with its result (group commit: one commit per batch instead of one per save). If the batch
+transaction fails, each request is retried alone so one bad request cannot sink the others. Permission
+checks that need the database (whose annotation is this? was it changed meanwhile?) run inside the
+transaction, so they see every earlier save.
+
+``get_writer(store)`` returns the one writer of a ``Store``. The thread stops after a few idle seconds
+(releasing its cursor) and restarts on the next request.
+"""
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import MedvizError
+from ..store import annotations as sql
+from . import identity
+from .model import Annotation, check_fields
+from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
+
+_IDLE_SECONDS = 2.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class _Request:
+    __slots__ = ("op", "payload", "event", "result", "error", "t_enq", "t_done")
+
+    def __init__(self, op: str, payload):
+        self.op, self.payload = op, payload
+        self.event = threading.Event()
+        self.result = self.error = None
+        self.t_enq = time.perf_counter()
+        self.t_done = None
+
+
+class AnnotationWriter:
+    """Owner of all annotation writes for one ``Store`` (use ``get_writer``)."""
+
+    def __init__(self, store, *, taxonomy: Taxonomy | None = None, max_batch: int = 1000):
+        self.store = store
+        self.taxonomy = taxonomy or active_taxonomy(store)
+        self.max_batch = max(1, int(max_batch))
+        self._q: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._next_rev: int | None = None     # rev_id of the next revision (re-read after a rollback)
+        self._taxonomies: dict[str, Taxonomy | None] = {self.taxonomy.version: self.taxonomy}
+        self.stats = {"batches": 0, "requests": 0, "retried_alone": 0}
+
+    # --- public verbs -------------------------------------------------------------------------------------
+    def save(self, annotation: Annotation) -> Annotation:
+        """Save a new annotation or the next revision of one; returns it with ids, after commit.
+
+        Raises MedvizError for invalid fields/tags, editing another reviewer's annotation, or an edit
+        based on a revision that is no longer current (``annotation.revision`` = the revision you edited).
+        """
+        if annotation.kind != "annotation":
+            raise MedvizError("use adjudicate() to save an adjudication", field="kind")
+        return self._submit("save", self._prepare(annotation))
+
+    def retract(self, annotation_id: str, reviewer) -> Annotation:
+        """Delete from the current view (a new revision with ``retracted``); only the author may."""
+        name = reviewer.name if isinstance(reviewer, identity.Reviewer) else reviewer
+        if not isinstance(name, str) or not name.strip():
+            raise MedvizError("reviewer is required", field="reviewer")
+        return self._submit("retract", (annotation_id, name))
+
+    def adjudicate(self, annotation: Annotation, adjudicator: identity.Reviewer,
+                   settles: list[str] | None = None) -> Annotation:
+        """Record an adjudicated consensus as its own annotation (kind 'adjudication').
+
+        ``settles``: the annotation ids it resolves (all on the same target). Only adjudicators may.
+        """
+        identity.require_adjudicator(adjudicator)
+        a = replace(annotation, kind="adjudication", reviewer=adjudicator.name,
+                    settles=list(settles if settles is not None else annotation.settles))
+        return self._submit("save", self._prepare(a))
+
+    def import_rows(self, annotations: list[Annotation]) -> int:
+        """Restore exported annotations as they were (ids, revisions, times) in one transaction."""
+        if not annotations:
+            return 0
+        return self._submit("import", list(annotations))
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        self._submit("noop", None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            t = self._thread
+        if t is not None and t.is_alive():
+            self._q.put(None)
+            t.join()
+
+    # --- caller side --------------------------------------------------------------------------------------
+    def _taxonomy(self, version: str | None) -> Taxonomy | None:
+        if version is None:
+            return self.taxonomy
+        if version not in self._taxonomies:
+            self._taxonomies[version] = taxonomy_for_version(self.store, version)
+        return self._taxonomies[version]
+
+    def _prepare(self, a: Annotation) -> Annotation:
+        check_fields(a)
+        version = a.taxonomy_version or self.taxonomy.version
+        tax = self._taxonomy(version)
+        if tax is None:
+            raise MedvizError(f"unknown taxonomy version '{version}'", record=a.annotation_id, field="taxonomy_version")
+        tags = tax.validate_tags(a.tags)
+        disputed = tax.path_for_role("answer_key_disputed")
+        proposed = (a.proposed_answer or "").strip() or None
+        if disputed in tags and proposed is None:
+            raise MedvizError(f"'{disputed}' needs your proposed answer", record=a.annotation_id,
+                              field="proposed_answer")
+        return replace(a, tags=tags, taxonomy_version=version, proposed_answer=proposed,
+                       reviewer=a.reviewer.strip(), rationale=a.rationale.replace("\r\n", "\n"))
+
+    def _submit(self, op: str, payload):
+        req = _Request(op, payload)
+        with self._lock:
+            if self._closed:
+                raise MedvizError("the annotation writer is closed")
+            self._q.put(req)
+            if self._thread is None or not self._thread.is_alive():
+                self._next_rev = None
+                self._thread = threading.Thread(target=self._run, name="medviz-annotation-writer", daemon=True)
+                self._thread.start()
+        req.event.wait()
+        if req.error is not None:
+            raise req.error
+        return req.result
+
+    # --- writer thread ------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        cur = self.store.new_cursor()
+        try:
+            while True:
+                try:
+                    first = self._q.get(timeout=_IDLE_SECONDS)
+                except queue.Empty:
+                    with self._lock:
+                        if self._q.empty():
+                            self._thread = None
+                            return
+                    continue
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self.max_batch:
+                    try:
+                        r = self._q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if r is None:
+                        stop = True
+                        break
+                    batch.append(r)
+                self._commit(cur, batch)
+                if stop:
+                    return
+        finally:
+            try:
+                cur.close()
+            except duckdb.Error:
+                pass
+
+    def _commit(self, cur, batch: list[_Request]) -> None:
+        self.stats["batches"] += 1
+        self.stats["requests"] += len(batch)
+        outcomes: list = []
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            rows: list[dict] = []
+            if self._next_rev is None:
+                self._next_rev = sql.max_rev_id(cur) + 1
+            state = _BatchState(cur, self._next_rev)
+            for req in batch:
+                try:
+                    res, new_rows = self._apply(state, req)
+                    rows += new_rows
+                    outcomes.append((res, None))
+                except MedvizError as e:
+                    outcomes.append((None, e))
+            if rows:
+                sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
+            cur.execute("COMMIT")
+            self._next_rev = state.next_rev
+        except Exception as e:  # noqa: BLE001 - any database failure: roll back, then retry one by one
+            self._next_rev = None
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            if len(batch) > 1:
+                for req in batch:
+                    self.stats["retried_alone"] += 1
+                    self._commit(cur, [req])
+                return
+            err = e if isinstance(e, MedvizError) else MedvizError(f"could not save the annotation ({e})")
+            outcomes = [(None, err)]
+        now = time.perf_counter()
+        for req, (res, err) in zip(batch, outcomes):
+            req.result, req.error, req.t_done = res, err, now
+            req.event.set()
+
+    def _apply(self, state: "_BatchState", req: _Request):
+        if req.op == "noop":
+            return None, []
+        if req.op == "import":
+            for a in req.payload:       # check everything first: an import is all or nothing
+                if state.latest(a.annotation_id, a.revision) is not None:
+                    raise MedvizError("this annotation revision is already in the database",
+                                      record=f"{a.annotation_id} revision {a.revision}", field="annotation_id")
+            rows = [state.add(_row(a)) for a in req.payload]
+            return len(rows), rows
+        if req.op == "retract":
+            annotation_id, name = req.payload
+            prev = state.latest(annotation_id)
+            if prev is None:
+                raise MedvizError("no such annotation", record=annotation_id, field="annotation_id")
+            identity.require_edit(name, prev["reviewer"], annotation_id)
+            if prev["retracted"]:
+                raise MedvizError("this annotation is already retracted", record=annotation_id)
+            row = dict(prev, revision=prev["revision"] + 1, retracted=True, updated_at=_utcnow())
+            return _annotation(row), [state.add(row)]
+        # save (annotation or adjudication)
+        a: Annotation = req.payload
+        now = _utcnow()
+        if a.kind == "adjudication":
+            for sid in a.settles:
+                s = state.latest(sid)
+                if s is None or (s["benchmark_id"], s["target_type"], s["target_id"]) != \
+                        (a.benchmark_id, a.target_type, a.target_id):
+                    raise MedvizError("an adjudication can only settle annotations of the same target",
+                                      record=sid, field="settles")
+        if a.annotation_id is None:
+            a = replace(a, annotation_id=uuid.uuid4().hex, revision=1, created_at=now, updated_at=now,
+                        retracted=False)
+        else:
+            prev = state.latest(a.annotation_id)
+            if prev is None:
+                raise MedvizError("no such annotation to edit", record=a.annotation_id, field="annotation_id")
+            identity.require_edit(a.reviewer, prev["reviewer"], a.annotation_id)
+            for f in ("benchmark_id", "target_type", "target_id", "kind"):
+                if getattr(a, f) != prev[f]:
+                    raise MedvizError(f"'{f}' of an annotation cannot change; retract it and add a new one",
+                                      record=a.annotation_id, field=f)
+            if a.revision is not None and a.revision != prev["revision"]:
+                raise MedvizError(f"this annotation changed since you opened it (you edited revision {a.revision}, "
+                                  f"revision {prev['revision']} is current); reload and edit again",
+                                  record=a.annotation_id, field="revision")
+            a = replace(a, revision=prev["revision"] + 1, created_at=prev["created_at"], updated_at=now,
+                        retracted=False)
+        row = state.add(_row(a))
+        return _annotation(row), [row]
+
+
+class _BatchState:
+    """What one batch transaction has written so far, so later requests in it see earlier ones."""
+
+    def __init__(self, cur, next_rev: int):
+        self.cur = cur
+        self.next_rev = next_rev
+        self.pending: dict[str, dict] = {}
+        self.pending_revs: set[tuple[str, int]] = set()
+
+    def latest(self, annotation_id: str, revision: int | None = None):
+        if revision is not None:
+            if (annotation_id, revision) in self.pending_revs:
+                return True
+            return sql.revision_exists(self.cur, annotation_id, revision) or None
+        if annotation_id in self.pending:
+            return self.pending[annotation_id]
+        return sql.latest_revision(self.cur, annotation_id)
+
+    def add(self, row: dict) -> dict:
+        row = dict(row, rev_id=self.next_rev)
+        self.next_rev += 1
+        prev = self.pending.get(row["annotation_id"])
+        if prev is None or row["revision"] > prev["revision"]:
+            self.pending[row["annotation_id"]] = row
+        self.pending_revs.add((row["annotation_id"], row["revision"]))
+        return row
+
+
+def _row(a: Annotation) -> dict:
+    return {"rev_id": None, "annotation_id": a.annotation_id, "revision": a.revision,
+            "benchmark_id": a.benchmark_id, "target_type": a.target_type, "target_id": a.target_id,
+            "model": a.model, "tags": list(a.tags), "rationale": a.rationale, "confidence": a.confidence,
+            "reviewer": a.reviewer, "proposed_answer": a.proposed_answer, "taxonomy_version": a.taxonomy_version,
+            "kind": a.kind, "settles": list(a.settles), "retracted": bool(a.retracted),
+            "created_at": a.created_at, "updated_at": a.updated_at}
+
+
+def _annotation(row: dict) -> Annotation:
+    return Annotation.from_row(row)
+
+
+# --- one writer per Store ---------------------------------------------------------------------------------
+_writers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_writers_lock = threading.Lock()
+
+
+def get_writer(store) -> AnnotationWriter:
+    """The single annotation writer of this store (created on first use)."""
+    with _writers_lock:
+        w = _writers.get(store)
+        if w is None or w._closed:
+            w = AnnotationWriter(store)
+            _writers[store] = w
+        return w
+
+
+def _close_all() -> None:
+    for store in list(_writers.keys()):
+        close_writer(store)
+
+
+atexit.register(_close_all)
+
+
+def close_writer(store) -> None:
+    """Finish pending writes and stop the writer thread (before ``store.close()``)."""
+    with _writers_lock:
+        w = _writers.pop(store, None)
+    if w is not None:
+        w.close()

@@ -1,0 +1,217 @@
+"""Clinicians' annotations: schema and every SQL statement about them.
+
+History is append-only: ``annotation_revisions`` holds one row per revision and is never updated or
+deleted from. An edit is a new row with ``revision + 1``; a deletion is a new row with ``retracted``; an
+adjudicated consensus is an annotation of ``kind = 'adjudication'``. The current view is the latest
+revision of each annotation. ``annotation_taxonomies`` keeps every taxonomy version adjudicators publish.
+
+Only ``medviz.annotations.writer`` calls the write functions (inside its one transaction per batch).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+MIGRATIONS = [
+    """
+    CREATE TABLE annotation_revisions (
+        rev_id BIGINT NOT NULL,
+        annotation_id VARCHAR NOT NULL,
+        revision INTEGER NOT NULL,
+        benchmark_id VARCHAR NOT NULL,
+        target_type VARCHAR NOT NULL,
+        target_id VARCHAR NOT NULL,
+        model VARCHAR,
+        tags VARCHAR[] NOT NULL,
+        rationale VARCHAR,
+        confidence TINYINT,
+        reviewer VARCHAR NOT NULL,
+        proposed_answer VARCHAR,
+        taxonomy_version VARCHAR,
+        kind VARCHAR NOT NULL DEFAULT 'annotation',
+        settles VARCHAR[],
+        retracted BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (annotation_id, revision));
+    CREATE INDEX annrev_bench ON annotation_revisions(benchmark_id);
+    CREATE TABLE annotation_taxonomies (
+        version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, published_by VARCHAR, published_at TIMESTAMP)
+    """,
+]
+
+REVISION_COLUMNS = ["rev_id", "annotation_id", "revision", "benchmark_id", "target_type", "target_id", "model",
+                    "tags", "rationale", "confidence", "reviewer", "proposed_answer", "taxonomy_version", "kind",
+                    "settles", "retracted", "created_at", "updated_at"]
+
+REVISION_SCHEMA = pa.schema([
+    ("rev_id", pa.int64()), ("annotation_id", pa.string()), ("revision", pa.int32()),
+    ("benchmark_id", pa.string()), ("target_type", pa.string()), ("target_id", pa.string()),
+    ("model", pa.string()), ("tags", pa.list_(pa.string())), ("rationale", pa.string()),
+    ("confidence", pa.int8()), ("reviewer", pa.string()), ("proposed_answer", pa.string()),
+    ("taxonomy_version", pa.string()), ("kind", pa.string()), ("settles", pa.list_(pa.string())),
+    ("retracted", pa.bool_()), ("created_at", pa.timestamp("us")), ("updated_at", pa.timestamp("us")),
+])
+
+_CURRENT = ("SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "
+            "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1")
+
+
+# --- writes (the annotation writer's transaction) -----------------------------------------------------
+
+def max_rev_id(tx) -> int:
+    return tx.execute("SELECT coalesce(max(rev_id), 0) FROM annotation_revisions").fetchall()[0][0]
+
+
+def latest_revision(tx, annotation_id: str) -> dict | None:
+    """The newest revision of one annotation (what an edit builds on), or None."""
+    cur = tx.execute("SELECT * FROM annotation_revisions WHERE annotation_id = ? ORDER BY revision DESC LIMIT 1",
+                     [annotation_id])
+    rows = cur.fetchall()
+    if not rows:
+        return None
+    return dict(zip([d[0] for d in cur.description], rows[0]))
+
+
+def insert_revisions(tx, table: pa.Table) -> None:
+    """Append revision rows (an Arrow table in ``REVISION_SCHEMA``) in one statement."""
+    tx.register("_ann_batch", table)
+    try:
+        tx.execute("INSERT INTO annotation_revisions BY NAME SELECT * FROM _ann_batch")
+    finally:
+        tx.unregister("_ann_batch")
+
+
+def insert_revision(tx, row: dict) -> None:
+    """Append one revision row (the naive baseline path and the one-by-one retry path)."""
+    tx.execute(f"INSERT INTO annotation_revisions ({', '.join(REVISION_COLUMNS)}) "   # constant column names
+               f"VALUES ({', '.join('?' for _ in REVISION_COLUMNS)})", [row[c] for c in REVISION_COLUMNS])
+
+
+def publish_taxonomy(tx, version: str, body: str, published_by: str, published_at) -> None:
+    tx.execute("INSERT INTO annotation_taxonomies VALUES (?, ?, ?, ?)", [version, body, published_by, published_at])
+
+
+# --- reads ----------------------------------------------------------------------------------------------
+
+def current(cur, benchmark_id: str | None = None, *, include_retracted: bool = False) -> pd.DataFrame:
+    """Latest revision of every annotation (optionally of one benchmark), retracted ones dropped."""
+    sql = f"SELECT * FROM ({_CURRENT}) c"
+    if not include_retracted:
+        sql += " WHERE NOT retracted"
+    return cur.execute(sql + " ORDER BY created_at, annotation_id", [benchmark_id]).df()
+
+
+def history(cur, annotation_id: str) -> pd.DataFrame:
+    return cur.execute("SELECT * FROM annotation_revisions WHERE annotation_id = ? ORDER BY revision",
+                       [annotation_id]).df()
+
+
+def all_revisions(cur) -> pd.DataFrame:
+    return cur.execute("SELECT * FROM annotation_revisions ORDER BY rev_id").df()
+
+
+def revision_counts(cur) -> dict:
+    n, distinct, annotations = cur.execute(
+        "SELECT count(*), count(DISTINCT (annotation_id, revision)), count(DISTINCT annotation_id) "
+        "FROM annotation_revisions").fetchall()[0]
+    return {"revisions": n, "distinct_revisions": distinct, "annotations": annotations}
+
+
+def revision_gaps(cur) -> int:
+    """Annotations whose revisions are not exactly 1..n (0 in a consistent store)."""
+    return cur.execute(
+        "SELECT count(*) FROM (SELECT annotation_id FROM annotation_revisions GROUP BY annotation_id "
+        "HAVING min(revision) <> 1 OR max(revision) <> count(*))").fetchall()[0][0]
+
+
+def taxonomy_versions(cur) -> pd.DataFrame:
+    return cur.execute("SELECT version, published_by, published_at FROM annotation_taxonomies "
+                       "ORDER BY published_at").df()
+
+
+def latest_taxonomy(cur) -> tuple[str, str] | None:
+    rows = cur.execute("SELECT version, body FROM annotation_taxonomies ORDER BY published_at DESC LIMIT 1").fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
+    """Per annotated target: image ids, modality, categories, department and the correct answer(s).
+
+    Pairs get both images (``;``-joined item ids, answers, modalities); items get their own fields.
+    """
+    sql = """
+    WITH t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
+               WHERE benchmark_id = coalesce(?, benchmark_id)),
+    it AS (
+        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
+               i.modality, i.categories, i.department, i.task
+        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND (
+             (t.target_type = 'item' AND i.item_id = t.target_id) OR
+             (t.target_type = 'pair' AND i.pair_id = t.target_id)))
+    SELECT benchmark_id, target_type, target_id,
+           string_agg(item_id, ';' ORDER BY slot, item_id) AS item_ids,
+           string_agg(coalesce(image_ref, ''), ';' ORDER BY slot, item_id) AS image_ids,
+           string_agg(coalesce(answer, ''), ';' ORDER BY slot, item_id) AS correct_answer,
+           string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
+           list_sort(list_distinct(flatten(list(categories)))) AS categories,
+           string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
+           string_agg(DISTINCT task, ' | ' ORDER BY task) AS task
+    FROM it GROUP BY benchmark_id, target_type, target_id
+    """
+    return cur.execute(sql, [benchmark_id]).df()
+
+
+def target_predictions(cur, benchmark_id: str | None = None) -> pd.DataFrame:
+    """Each model's raw and parsed answers on every annotated target (``;``-joined in slot order for pairs)."""
+    sql = """
+    WITH t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
+               WHERE benchmark_id = coalesce(?, benchmark_id)),
+    it AS (
+        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot
+        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND (
+             (t.target_type = 'item' AND i.item_id = t.target_id) OR
+             (t.target_type = 'pair' AND i.pair_id = t.target_id)))
+    SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
+           string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
+           string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
+    FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
+    GROUP BY it.benchmark_id, it.target_type, it.target_id, p.model
+    """
+    return cur.execute(sql, [benchmark_id]).df()
+
+
+def pair_similarities(cur, benchmark_id: str | None = None) -> pd.DataFrame:
+    """Similarities the benchmark authors shipped with each pair (BiomedCLIP, DINOv2)."""
+    return cur.execute("SELECT benchmark_id, pair_id, biomedclip_sim, dino_sim FROM pairs "
+                       "WHERE benchmark_id = coalesce(?, benchmark_id)", [benchmark_id]).df()
+
+
+def pair_answers(cur, benchmark_id: str) -> pd.DataFrame:
+    """Per (model, pair): both parsed letters and both correct letters (for image-blind rates)."""
+    sql = """
+    SELECT p1.model, i1.pair_id, p1.parsed AS parsed_1, p2.parsed AS parsed_2,
+           i1.answer AS answer_1, i2.answer AS answer_2
+    FROM items i1
+    JOIN items i2 ON i2.benchmark_id = i1.benchmark_id AND i2.pair_id = i1.pair_id AND i2.slot = 2
+    JOIN predictions p1 ON p1.benchmark_id = i1.benchmark_id AND p1.item_id = i1.item_id
+    JOIN predictions p2 ON p2.benchmark_id = i2.benchmark_id AND p2.item_id = i2.item_id AND p2.model = p1.model
+    WHERE i1.benchmark_id = ? AND i1.slot = 1
+    ORDER BY p1.model, i1.pair_id
+    """
+    return cur.execute(sql, [benchmark_id]).df()
+
+
+def table_exists(cur, name: str) -> bool:
+    return cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                       [name]).fetchall()[0][0] > 0
+
+
+def taxonomy_body(cur, version: str) -> str | None:
+    rows = cur.execute("SELECT body FROM annotation_taxonomies WHERE version = ?", [version]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def revision_exists(tx, annotation_id: str, revision: int) -> bool:
+    return tx.execute("SELECT count(*) FROM annotation_revisions WHERE annotation_id = ? AND revision = ?",
+                      [annotation_id, revision]).fetchall()[0][0] > 0
