@@ -3,8 +3,6 @@ demo hook that embeds the sample benchmarks with the weight-free ``pixels`` enco
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import time
 
@@ -116,16 +114,13 @@ def cmd_models_check(args) -> int:
 def cmd_models_prepare(args) -> int:
     """Write an open_clip folder (config + weights) usable as local-dir:<out> on an air-gapped machine."""
     from . import load_encoder
-    from .registry import CONFIG_NAME, get_spec
+    from .loading import save_local_copy
+    from .registry import get_spec
     spec = get_spec(args.encoder)
     if not spec.learned:
         raise MedvizError(f"'{spec.id}' is weight-free; nothing to prepare", field="encoder")
-    out = os.path.abspath(args.out)
-    if os.path.exists(out) and os.listdir(out):
-        raise MedvizError("output folder exists and is not empty", file=out)
     enc = load_encoder(spec.id, device="cpu")
     import open_clip
-    from open_clip.push_to_hf_hub import save_for_hf
     if spec.model_name.startswith("hf-hub:"):
         from open_clip.factory import _get_hf_config
         cfg = _get_hf_config(spec.model_name[len("hf-hub:"):])
@@ -134,17 +129,8 @@ def cmd_models_prepare(args) -> int:
         model_cfg = open_clip.get_model_config(spec.model_name)
         pre = open_clip.get_pretrained_cfg(spec.model_name, spec.pretrained) or {}
         pre_cfg = {k: pre[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in pre}
-    tmp = out + ".partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    save_for_hf(enc.model, enc.tokenizer, model_cfg, tmp)
-    with open(os.path.join(tmp, CONFIG_NAME)) as f:
-        conf = json.load(f)
-    conf["preprocess_cfg"] = {**conf.get("preprocess_cfg", {}), **pre_cfg}
-    conf["medviz"] = {"prepared_from": spec.source, "weights_digest": enc.weights_digest}
-    with open(os.path.join(tmp, CONFIG_NAME), "w") as f:
-        json.dump(conf, f, indent=2)
-    os.replace(tmp, out)
+    out = save_local_copy(enc.model, model_cfg, args.out, preprocess_cfg=pre_cfg, tokenizer=enc.tokenizer,
+                          extra={"prepared_from": spec.source, "weights_digest": enc.weights_digest})
     print(f"wrote {out} (weights {enc.weights_digest}); copy it to the air-gapped machine and use "
           f"--encoder local-dir:<path>, or put it under $MEDVIZ_MODELS_DIR to have it listed")
     return 0

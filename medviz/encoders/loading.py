@@ -358,3 +358,38 @@ def register_model(encoder_id: str, model, preprocess, tokenizer=None, *, label:
 def unload(encoder_id: str) -> None:
     with _LOCK:
         _LOADED.pop(encoder_id, None)
+
+
+def save_local_copy(model, model_cfg: dict, out_dir: str, *, preprocess_cfg: dict | None = None,
+                    tokenizer=None, extra: dict | None = None) -> str:
+    """Write an open_clip folder (open_clip_config.json + weights) that loads as ``local-dir:<out_dir>``.
+
+    Written to ``<out_dir>.partial`` first and renamed, so a half-written copy is never picked up.
+    """
+    import json
+    import shutil
+
+    import torch
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and os.listdir(out_dir):
+        raise MedvizError("output folder exists and is not empty", file=out_dir)
+    tmp = out_dir + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    try:
+        import safetensors.torch
+        safetensors.torch.save_file(tensors, os.path.join(tmp, registry.WEIGHT_NAMES[0]))
+    except ImportError:
+        torch.save(tensors, os.path.join(tmp, registry.WEIGHT_NAMES[1]))
+    if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+        tokenizer.save_pretrained(tmp)           # HF text towers (BiomedCLIP's PubMedBERT tokenizer)
+    conf = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg or {}}
+    if extra:
+        conf["medviz"] = extra
+    with open(os.path.join(tmp, registry.CONFIG_NAME), "w") as f:
+        json.dump(conf, f, indent=2)
+    if os.path.exists(out_dir):
+        os.rmdir(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir

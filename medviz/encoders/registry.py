@@ -41,9 +41,9 @@ BUILTIN = [
                 model_name="hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
                 note="the encoder MediConfusion selected its pairs with; needs the transformers package"),
     EncoderSpec("clip-vit-b-16", "OpenAI CLIP ViT-B/16", "learned", "open_clip:ViT-B-16/openai",
-                model_name="ViT-B-16", pretrained="openai"),
+                model_name="ViT-B-16-quickgelu", pretrained="openai"),
     EncoderSpec("clip-vit-l-14", "OpenAI CLIP ViT-L/14", "learned", "open_clip:ViT-L-14/openai",
-                model_name="ViT-L-14", pretrained="openai"),
+                model_name="ViT-L-14-quickgelu", pretrained="openai"),
     EncoderSpec(PIXELS, "pixels (weight-free, NOT CLIP)", "weight-free", "built-in",
                 has_text=False,
                 note="normalised 32x32 grey-level intensities; a baseline that needs no weights, not a learned "

@@ -1,0 +1,161 @@
+"""Explanations with embeddings that mean something: identical / flipped images through the weight-free
+pixels encoder and SSIM, and a colour 'CLIP' whose image and text vectors are colour by construction."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from medviz import encoders as E
+from medviz.encoders import loading, registry
+from medviz.encoders.visual import compare_images
+from medviz.errors import MedvizError
+
+from test_encoders import generic_benchmark
+
+
+@pytest.fixture(autouse=True)
+def _clean():
+    yield
+    for k in list(loading._LOADED):
+        if k != registry.PIXELS:
+            loading.unload(k)
+    registry._RUNTIME.clear()
+    E.reset_quadrant_thresholds()
+
+
+def scene(flip=False, colour=(200, 30, 30), size=160):
+    """A coloured square in the left part of a grey gradient: structure that a flip moves."""
+    g = np.tile(np.linspace(40, 120, size, dtype=np.float32), (size, 1))
+    arr = np.stack([g, g, g], axis=-1)
+    arr[30:90, 10:70] = colour
+    arr = arr.astype(np.uint8)
+    im = Image.fromarray(arr)
+    return im.transpose(Image.FLIP_LEFT_RIGHT) if flip else im
+
+
+@pytest.fixture
+def bench(store, tmp_path):
+    (tmp_path / "im").mkdir()
+    scene().save(tmp_path / "im" / "red.png")
+    scene().save(tmp_path / "im" / "red_copy.png")      # identical pixels, separate file
+    scene(flip=True).save(tmp_path / "im" / "red_flip.png")
+    scene(colour=(30, 30, 200)).save(tmp_path / "im" / "blue.png")
+    rows = [("same-1", "im/red.png", "same", 1, "A"), ("same-2", "im/red_copy.png", "same", 2, "A"),
+            ("flip-1", "im/red.png", "flip", 1, "A"), ("flip-2", "im/red_flip.png", "flip", 2, "A"),
+            ("col-1", "im/red.png", "col", 1, "A"), ("col-2", "im/blue.png", "col", 2, "B"),
+            ("lone", None, "gone", 1, "A"), ("lone-2", "im/blue.png", "gone", 2, "B")]
+    return generic_benchmark(store, tmp_path, rows, bench_id="x")
+
+
+def test_visual_difference_identical_and_flipped():
+    same = compare_images(scene(), scene())
+    flip = compare_images(scene(), scene(flip=True))
+    assert same.ssim == pytest.approx(1.0) and same.hist_distance == pytest.approx(0.0, abs=1e-9)
+    assert flip.ssim < 0.9                                   # structure moved
+    assert flip.hist_distance == pytest.approx(0.0, abs=1e-6)  # same intensities
+    other = compare_images(scene(), Image.new("RGB", (160, 160), (255, 255, 255)))
+    assert other.hist_distance > 0.9
+
+
+def test_pixels_pair_explanations_and_quadrant(store, bench):
+    E.compute_embeddings(store, bench, "pixels")
+    same = E.explain_pair(store, bench, "same", "pixels")
+    assert same.encoder_cosine == pytest.approx(1.0, abs=1e-5)
+    assert same.visual.ssim == pytest.approx(1.0)
+    assert same.quadrant == E.explain.QUADRANTS[(True, False)]
+    assert same.encoder_kind == "weight-free" and same.weights_digest.startswith("sha256:")
+    assert same.options is None and "no text tower" in same.options_reason
+    flip = E.explain_pair(store, bench, "flip", "pixels")
+    assert flip.encoder_cosine < same.encoder_cosine and flip.visual.ssim < same.visual.ssim
+    # thresholds per modality move the quadrant
+    E.set_quadrant_thresholds("CT", encoder_similar=flip.encoder_cosine - 0.01,
+                              visually_different=flip.visual.ssim + 0.01)
+    assert E.quadrant_thresholds("ct").encoder_similar == pytest.approx(flip.encoder_cosine - 0.01)
+    assert E.quadrant_thresholds("MR") == E.Thresholds()
+    flip2 = E.explain_pair(store, bench, "flip", "pixels")
+    assert flip2.quadrant == "embeds alike, looks different (encoder-blind candidate)"
+    with pytest.raises(MedvizError):
+        E.set_quadrant_thresholds("CT", encoder_similar=3)
+    gone = E.explain_pair(store, bench, "gone", "pixels")
+    assert gone.encoder_cosine is None and "image missing" in gone.encoder_reason and gone.visual is None
+
+
+def test_not_computed_encoder_shows_nothing(store, bench):
+    ex = E.explain_pair(store, bench, "same", "clip-vit-b-16")
+    assert ex.encoder_cosine is None and "medviz embed" in ex.encoder_reason
+    assert ex.options is None and "not loaded" in ex.options_reason
+    with pytest.raises(MedvizError, match="not loaded"):
+        E.patch_similarity_map(store, bench, "same", "clip-vit-b-16")
+    with pytest.raises(MedvizError, match="medviz embed"):
+        E.neighbours(store, bench, "clip-vit-b-16", "same-1")
+
+
+def test_neighbours_map_and_patch_map(store, bench):
+    E.compute_embeddings(store, bench, "pixels")
+    nb = E.neighbours(store, bench, "pixels", "same-1", k=3)
+    assert list(nb.columns[:2]) == ["item_id", "cosine"] and len(nb) == 3
+    assert nb.cosine.iloc[0] == pytest.approx(1.0, abs=1e-5)        # an identical image comes first
+    assert nb.item_id.iloc[0] in ("same-2", "flip-1", "col-1")
+    assert "same-1" not in set(nb.item_id)
+    m = E.embedding_map(store, bench, "pixels")
+    assert {"item_id", "x", "y", "pair_id", "partner_item_id", "modality"} <= set(m.columns)
+    assert "lone" not in set(m.item_id) and len(m) == 7
+    assert m.set_index("item_id").partner_item_id["flip-1"] == "flip-2"
+    same = m.set_index("item_id").loc[["same-1", "same-2"], ["x", "y"]].to_numpy()
+    assert np.allclose(same[0], same[1], atol=1e-5)                 # identical images share a point
+    with pytest.raises(MedvizError, match="umap|pca"):
+        E.embedding_map(store, bench, "pixels", method="tsne")
+    a, b = E.patch_similarity_map(store, bench, "same", "pixels")
+    assert a.shape == b.shape == (8, 8) and np.allclose(a, 1.0, atol=1e-5)
+    a, b = E.patch_similarity_map(store, bench, "flip", "pixels")
+    assert a.min() < 0.99
+
+
+# --- a colour "CLIP": image vector = mean RGB, text vector = colour words; meaningful by construction -------
+
+COLOURS = ("red", "green", "blue")
+
+
+class ColourClip(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.logit_scale = torch.nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
+
+    def encode_image(self, x):
+        return x.mean(dim=(2, 3)) - x.mean(dim=(1, 2, 3))[:, None]   # colour, brightness removed
+
+    def encode_text(self, tokens):
+        return tokens.float() - tokens.float().mean(dim=1, keepdim=True)
+
+
+def colour_tokenizer(texts):
+    return torch.tensor([[float(c in t.split()[-1].lower()) for c in COLOURS] for t in texts])
+
+
+def colour_preprocess(im):
+    import torchvision.transforms.functional as F
+    return F.to_tensor(im.convert("RGB").resize((32, 32)))
+
+
+def test_option_alignment_and_encoder_blind(store, bench):
+    E.register_model("colour", ColourClip(), colour_preprocess, colour_tokenizer, device="cpu",
+                     source="test colour encoder (hand-built)")
+    E.compute_embeddings(store, bench, "colour")
+    col = E.explain_pair(store, bench, "col", "colour")
+    assert [o.choice for o in col.options] == ["A", "B"]           # red image -> 'red', blue -> 'blue'
+    assert col.encoder_blind is False
+    assert col.options[0].probs["A"] > 0.5 and col.provenance["weights_digest"] == col.weights_digest
+    flip = E.explain_pair(store, bench, "flip", "colour")
+    assert [o.choice for o in flip.options] == ["A", "A"] and flip.encoder_blind is True
+    # the probe becomes a model scored like any other
+    n = E.zero_shot_probe(store, bench, "colour")
+    assert n == 7
+    rows = store.cursor().execute(
+        "SELECT item_id, parsed, correct FROM predictions WHERE benchmark_id = ? AND model = 'zero-shot colour' "
+        "ORDER BY item_id", [bench]).fetchall()
+    got = {r[0]: (r[1], r[2]) for r in rows}
+    assert got["col-2"] == ("B", True) and got["flip-2"] == ("A", True)
+    note = store.cursor().execute("SELECT note FROM models WHERE model = 'zero-shot colour'").fetchone()[0]
+    assert "encoder probe" in note
