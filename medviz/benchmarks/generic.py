@@ -58,6 +58,7 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
     items: list[Item] = []
     by_pair: dict[str, list[Item]] = {}
     seen: set[str] = set()
+    checked: dict[str, str] = {}          # image file -> sha256, so shared images are read once
     for record, rec in _rows(path):
         for f in REQUIRED:
             if _s(rec.get(f)) is None:
@@ -89,9 +90,11 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
         if rel:
             item.image_ref = rel
             full = contained_path(root, rel, file=path, record=record)
-            if os.path.exists(full):
-                validate_image_file(full, record=record, field="image_path")
-                item.image_path, item.image_status, item.image_sha256 = full, "ok", sha256_file(full)
+            if full in checked or os.path.exists(full):
+                if full not in checked:
+                    validate_image_file(full, record=record, field="image_path")
+                    checked[full] = sha256_file(full)
+                item.image_path, item.image_status, item.image_sha256 = full, "ok", checked[full]
         pid = _s(rec.get("pair_id"))
         if pid:
             item.pair_id = pid

@@ -39,12 +39,13 @@ def read(path: str, model: str | None = None) -> pd.DataFrame:
     for col in REQUIRED:
         if col not in df.columns:
             raise MedvizError(f"missing required column '{col}'", file=path, field=col)
-    for i, r in enumerate(df[["item_id", "model"]].itertuples(index=False), start=2):
-        if not str(r.item_id).strip() or not str(r.model).strip():
-            raise MedvizError("item_id and model must not be empty", file=path, record=f"row {i}")
+    empty = (df["item_id"].astype(str).str.strip() == "") | (df["model"].astype(str).str.strip() == "")
+    if empty.any():
+        i = int(empty.to_numpy().nonzero()[0][0])
+        raise MedvizError("item_id and model must not be empty", file=path, record=f"row {i + 2}")
     out = pd.DataFrame({
         "item_id": df["item_id"].astype(str).str.strip(), "model": df["model"].astype(str).str.strip(),
-        "raw": df["prediction"].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)),
+        "raw": df["prediction"].astype(object).where(df["prediction"].notna(), None),
         "score_a": None, "score_b": None, "hit": None, "log": None,
     })
     dup = out.duplicated(["model", "item_id"])

@@ -63,7 +63,7 @@ def read(path: str, model: str | None = None, result_path: str | None = None) ->
         "item_id": df["index"].astype(str),
         "model": model,
         # keep the raw text; VLMEvalKit scores str(prediction), so NaN stays None here and 'nan' in scoring
-        "raw": df["prediction"].map(lambda v: None if (v is None or (isinstance(v, float) and pd.isna(v))) else str(v)),
+        "raw": df["prediction"].astype(str).astype(object).where(df["prediction"].notna(), None),
         "score_a": None, "score_b": None, "hit": None, "log": None,
     })
     if result_path:
