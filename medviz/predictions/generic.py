@@ -45,7 +45,7 @@ def read(path: str, model: str | None = None) -> pd.DataFrame:
         raise MedvizError("item_id and model must not be empty", file=path, record=f"row {i + 2}")
     out = pd.DataFrame({
         "item_id": df["item_id"].astype(str).str.strip(), "model": df["model"].astype(str).str.strip(),
-        "raw": df["prediction"].astype(object).where(df["prediction"].notna(), None),
+        "raw": df["prediction"].astype(str).astype(object).where(df["prediction"].notna(), None),
         "score_a": None, "score_b": None, "hit": None, "log": None,
     })
     dup = out.duplicated(["model", "item_id"])
