@@ -379,3 +379,105 @@ def annotation_index(store, benchmark_id: str) -> AnnotationIndex:
         df.loc[items, "target_id"] = df.loc[items, "target_id"].map(lambda i: unit_of.get(i, i))
     df = df.rename(columns={"target_id": "unit_id", "tags": "tag"}).explode("tag")
     return AnnotationIndex(df[["unit_id", "tag", "reviewer", "model"]].reset_index(drop=True))
+
+
+def outcome_label(r) -> str:
+    if r["all_correct"]:
+        return "correct"
+    parts = []
+    if r["confused"]:
+        parts.append("confused")
+    if r["any_wrong"]:
+        parts.append("wrong")
+    if r["any_invalid"]:
+        parts.append("invalid")
+    return ", ".join(parts) or "no answer key"
+
+
+def error_table(store, rows: pd.DataFrame) -> pd.DataFrame:
+    """The Errors page table: thumbnails (cached data URIs), ids, outcome, letters vs answers, sims."""
+    def letters(v):
+        return " ".join("–" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x) for x in list(v))
+    paths = [list(p) for p in rows["image_paths"]]
+    out = pd.DataFrame({
+        "image 1": [thumbnail_uri(store, p[0] if p else None) for p in paths],
+        "image 2": [thumbnail_uri(store, p[1]) if len(p) > 1 else None for p in paths],
+        "pair / item": rows["unit_id"].astype(str),
+        "model": [f"{m} (synthetic)" if s else m for m, s in zip(rows["model"], rows["synthetic"].fillna(False))],
+        "outcome": [outcome_label(r) for _, r in rows.iterrows()],
+        "answered": [letters(v) for v in rows["letters"]],
+        "correct": [letters(v) for v in rows["answers"]],
+        "question": rows["question"],
+        "modality": [", ".join(v) for v in rows["modalities"]],
+        "categories": [", ".join(v) for v in rows["categories"]],
+    })
+    if rows["biomedclip_sim"].notna().any():
+        out["BiomedCLIP_sim"] = rows["biomedclip_sim"]
+    if rows["dino_sim"].notna().any():
+        out["DINO_sim"] = rows["dino_sim"]
+    if rows["n_items"].max() < 2:
+        out = out.drop(columns=["image 2"])
+    return out
+
+
+# --- statistics and embeddings read models ------------------------------------------------------------------
+
+def annotations_module(name: str):
+    """A submodule of the annotation package (``stats``, ``agreement``), or NotAvailable."""
+    annotations_api()
+    import importlib
+    try:
+        return importlib.import_module(f"medviz.annotations.{name}")
+    except ImportError as e:
+        raise NotAvailable(f"medviz.annotations.{name} is not available ({e})") from None
+
+
+def tag_trends(store, benchmark_id: str, freq: str = "D") -> pd.DataFrame:
+    """Annotations saved per period (``freq``: D/W/M) and top-level tag: columns period, tag, count."""
+    ann = annotations_api()
+    cur = ann.current_annotations(store, benchmark_id)
+    if cur is None or len(cur) == 0:
+        return pd.DataFrame(columns=["period", "tag", "count"])
+    df = cur[["created_at", "tags"]].explode("tags").dropna(subset=["tags"])
+    df["tag"] = df["tags"].astype(str).str.split("/").str[0]
+    df["period"] = pd.to_datetime(df["created_at"]).dt.to_period(freq).dt.start_time
+    return df.groupby(["period", "tag"], sort=True).size().rename("count").reset_index()
+
+
+def embedding_frame(store, benchmark_id: str, encoder_id: str, models: list[str] | None,
+                    method: str = "pca") -> pd.DataFrame:
+    """The encoder's 2-D map joined with what the map can be coloured by: correctness, tag, modality,
+    encoder-blind (pair cosine above the threshold of the annotation statistics)."""
+    enc = encoders_api()
+    m = enc.embedding_map(store, benchmark_id, encoder_id, method)
+    out = sqlv.item_outcomes(store.cursor(), benchmark_id, models)
+    df = m.merge(out.drop(columns=[c for c in ("modality",) if c in m.columns]), on="item_id", how="left")
+    def correctness(r):
+        if not r["n_models"] or pd.isna(r["n_models"]):
+            return "no prediction"
+        if r["n_correct"] == r["n_models"]:
+            return "all models right"
+        if r["n_correct"] == 0:
+            return "all models wrong"
+        return "some models wrong"
+    df["correctness"] = [correctness(r) for _, r in df.iterrows()] if len(df) else []
+    idx = annotation_index(store, benchmark_id)
+    first_tag = (idx.rows.assign(top=idx.rows["tag"].astype(str).str.split("/").str[0])
+                 .groupby("unit_id")["top"].first()) if not idx.rows.empty else pd.Series(dtype=str)
+    df["tag"] = df["unit_id"].map(first_tag).fillna("untagged")
+    try:
+        stats = annotations_module("stats")
+        sims = stats.encoder_similarities(store, benchmark_id)
+        col = f"sim_{encoder_id}"
+        if col in sims.columns:
+            blind = sims.set_index("pair_id")[col] >= getattr(stats, "ENCODER_BLIND_THRESHOLD", 0.9)
+            df["encoder_blind"] = df["unit_id"].map(blind).map(
+                lambda v: "not a pair" if pd.isna(v) else ("encoder-blind" if v else "encoder tells apart"))
+    except (NotAvailable, MedvizError, KeyError):
+        pass
+    if "encoder_blind" not in df.columns:
+        df["encoder_blind"] = "unknown"
+    if "modality" not in df.columns:
+        df["modality"] = None
+    df["modality"] = df["modality"].fillna("(none)")
+    return df

@@ -12,7 +12,7 @@ import pandas as pd
 _UNITS_CTE = """
 WITH p AS (
     SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, coalesce(i.slot, 1) AS slot, i.answer,
-           i.modality, i.categories, i.department, i.question, pr.model, pr.parsed, pr.raw
+           i.modality, i.categories, i.department, i.question, i.image_path, pr.model, pr.parsed, pr.raw
     FROM items i JOIN predictions pr ON pr.benchmark_id = i.benchmark_id AND pr.item_id = i.item_id
     WHERE i.benchmark_id = ? AND (? OR list_contains(?, pr.model))
 ), u AS (
@@ -27,7 +27,8 @@ WITH p AS (
            bool_or(parsed IS NULL) AS any_invalid,
            (count(*) = 2 AND count(parsed) = 2 AND count(DISTINCT parsed) = 1) AS confused,
            list(parsed ORDER BY slot) AS letters,
-           list(answer ORDER BY slot) AS answers
+           list(answer ORDER BY slot) AS answers,
+           list(image_path ORDER BY slot) AS image_paths
     FROM p GROUP BY unit_id, model
 ), x AS (
     SELECT u.*, pa.biomedclip_sim, pa.dino_sim, m.synthetic

@@ -35,9 +35,14 @@ class Context:
 
 
 def current() -> Context:
+    """The Context app.py built in this run. When a page was opened by deep link before app.py ever ran in
+    this server process, Streamlit falls back to its ``pages/`` folder mode and runs the page alone; we then
+    switch the process to app.py's navigation and rerun, so the same URL goes through app.py."""
+    from streamlit.runtime.pages_manager import PagesManager
     ctx = st.session_state.get(_KEY)
-    if ctx is None:
-        raise MedvizError("open the app from its start page (app.py)")
+    if ctx is None or PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
     return ctx
 
 

@@ -105,3 +105,81 @@ ANNOTATION_CACHES: list = []
 def filter_json(f: views.ErrorFilter) -> str:
     d = {k: getattr(f, k) for k in views.ErrorFilter.__dataclass_fields__}
     return json.dumps(d, sort_keys=True)
+
+
+# --- Statistics page (annotation-dependent: cleared after every save) ------------------------------------
+
+@st.cache_data(show_spinner=False)
+def failure_stats(path: str, benchmark_id: str, by: tuple, level: str, exclude_disputed: bool) -> pd.DataFrame:
+    stats = views.annotations_module("stats")
+    return stats.failure_mode_stats(store(path), benchmark_id, by=list(by), level=level,
+                                    exclude_disputed=exclude_disputed)
+
+
+@st.cache_data(show_spinner=False)
+def tag_trends(path: str, benchmark_id: str) -> pd.DataFrame:
+    return views.tag_trends(store(path), benchmark_id)
+
+
+@st.cache_data(show_spinner=False)
+def blind_vs_tags(path: str, benchmark_id: str) -> pd.DataFrame:
+    return views.annotations_module("stats").blind_vs_tags(store(path), benchmark_id)
+
+
+@st.cache_data(show_spinner=False)
+def agreement(path: str, benchmark_id: str) -> dict:
+    return views.annotations_module("agreement").agreement(store(path), benchmark_id)
+
+
+@st.cache_data(show_spinner=False)
+def disagreement_queue(path: str, benchmark_id: str) -> pd.DataFrame:
+    return views.annotations_module("agreement").disagreement_queue(store(path), benchmark_id)
+
+
+@st.cache_data(show_spinner=False)
+def embedding_frame(path: str, benchmark_id: str, encoder_id: str, models: tuple, method: str) -> pd.DataFrame:
+    return views.embedding_frame(store(path), benchmark_id, encoder_id, list(models), method)
+
+
+@st.cache_data(show_spinner=False)
+def computed_encoders(path: str, benchmark_id: str) -> list[str]:
+    return list(views.encoders_api().computed_encoders(store(path), benchmark_id))
+
+
+ANNOTATION_CACHES += [failure_stats, tag_trends, blind_vs_tags, agreement, disagreement_queue, embedding_frame]
+
+
+@st.cache_data(show_spinner=False)
+def neighbours(path: str, benchmark_id: str, encoder_id: str, item_id: str, k: int = 8) -> pd.DataFrame:
+    return views.encoders_api().neighbours(store(path), benchmark_id, encoder_id, item_id, k)
+
+
+@st.cache_data(show_spinner=False)
+def item_paths(path: str, benchmark_id: str, item_ids: tuple) -> list:
+    """Image paths in the order of ``item_ids`` (None where missing)."""
+    rows = sqlv.item_rows(store(path).cursor(), benchmark_id, list(item_ids)).set_index("item_id")["image_path"]
+    return [rows.get(i) for i in item_ids]
+
+
+# --- Export page ---------------------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False)
+def export_bytes(path: str, fmt: str, kw: tuple) -> bytes:
+    from .. import export
+    return export.export_annotations(store(path), None, fmt=fmt, **dict(kw))
+
+
+@st.cache_data(show_spinner=False)
+def export_preview(path: str, kw: tuple) -> pd.DataFrame:
+    import io
+    raw = export_bytes(path, "csv", kw)
+    if not raw.strip():
+        return pd.DataFrame()
+    return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+
+
+def export_rows(path: str, kw: tuple) -> int:
+    return len(export_preview(path, kw))
+
+
+ANNOTATION_CACHES += [export_bytes, export_preview]

@@ -58,7 +58,7 @@ def render(ctx, uv: views.UnitView) -> None:
     vis = ex.visual
     c[1].metric("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), help=ex.visual_reason or
                 "Structural similarity of the two images after resizing: low = they look different.")
-    c[2].metric("Histogram distance", _fmt(getattr(vis, "histogram_distance", None)))
+    c[2].metric("Histogram distance", _fmt(getattr(vis, "hist_distance", None)), help="Distance between the two intensity histograms: high = different brightness distributions.")
     if ex.encoder_reason:
         st.caption(ex.encoder_reason)
     if ex.quadrant:

@@ -78,8 +78,8 @@ class Navigator:
         pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
         kind = "Pair" if uv.is_pair else "Item"
         c = st.columns([2.6, 1.2, 1.1, 1.8, 1.2], vertical_alignment="center")
-        c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666'>{pos} · "
-                      f"{self.ctx.benchmark_id}</span>", unsafe_allow_html=True)
+        c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
+                      f"{pos}</span>", unsafe_allow_html=True)
         c[1].button("Previous", key="nav_prev", on_click=self.step, args=(-1,), shortcut="K",
                     icon=":material/arrow_back:", width="stretch")
         c[2].button("Next", key="nav_next", on_click=self.step, args=(1,), shortcut="J",

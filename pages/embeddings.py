@@ -1,0 +1,83 @@
+"""Embeddings: the encoder's 2-D map of every image, coloured by correctness / tag / modality / encoder-blind;
+box or lasso select → the selected items → open in Review; nearest neighbours of a chosen image."""
+import plotly.express as px
+import streamlit as st
+
+from medviz import views
+from medviz.ui import data, encoder_panel
+from medviz.ui.context import current
+
+ctx = current()
+st.title("Embeddings")
+if not ctx.benchmark_id:
+    st.stop()
+try:
+    computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
+except views.NotAvailable as e:
+    st.info(f"Embeddings are not available: {e}")
+    st.stop()
+if not computed:
+    encoder_panel.not_computed(ctx)
+    st.stop()
+COLOURS = {"correctness": "correctness", "tag": "tag", "modality": "modality", "encoder_blind": "encoder-blind"}
+c = st.columns([1, 1, 1])
+eid = c[0].selectbox("Encoder", computed, key="emb_encoder")
+methods = ["pca"]
+try:
+    import umap  # noqa: F401
+    methods.append("umap")
+except ImportError:
+    pass
+method = c[1].selectbox("Layout", methods, key="emb_method",
+                        help="PCA always; UMAP when the umap-learn package is installed.")
+colour = c[2].selectbox("Colour by", list(COLOURS), format_func=COLOURS.get, key="emb_colour")
+df = data.embedding_frame(ctx.db_path, ctx.benchmark_id, eid, ctx.models, method)
+if df.empty:
+    st.info("No embedded images for this encoder.")
+    st.stop()
+digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "–"
+st.caption(f"{len(df):,} images · encoder `{eid}` · weights `{digest}` · {method.upper()}. "
+           "Use the box or lasso tool to select points.")
+fig = px.scatter(df, x="x", y="y", color=colour, hover_data={"item_id": True, "unit_id": True, "x": False, "y": False},
+                 custom_data=["item_id"], render_mode="webgl" if len(df) > 2000 else "auto",
+                 color_discrete_map={"all models wrong": "#d62728", "some models wrong": "#ff7f0e",
+                                     "all models right": "#2ca02c", "no prediction": "#9e9e9e",
+                                     "encoder-blind": "#d62728", "encoder tells apart": "#2ca02c"})
+fig.update_traces(marker=dict(size=9 if len(df) < 500 else 4, line=dict(width=0)))
+fig.update_layout(height=560, dragmode="lasso", margin=dict(l=10, r=10, t=10, b=10), xaxis_title="", yaxis_title="")
+event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
+                        selection_mode=("box", "lasso", "points"))
+picked = []
+if event is not None:
+    for p in event.selection.points:
+        cd = p.get("customdata") if isinstance(p, dict) else None
+        if cd:
+            picked.append(cd[0])
+if picked:
+    sel = df[df["item_id"].isin(picked)]
+    st.subheader(f"{len(sel)} selected")
+    show = sel[["item_id", "unit_id", "modality", "correctness", "tag", "encoder_blind"]].copy()
+    show.insert(0, "image", [views.thumbnail_uri(ctx.store, p) for p in
+                             data.item_paths(ctx.db_path, ctx.benchmark_id, tuple(sel["item_id"]))])
+    st.dataframe(show.head(500), hide_index=True, column_config={"image": st.column_config.ImageColumn()})
+    cc = st.columns([2, 1], vertical_alignment="bottom")
+    unit = cc[0].selectbox("Open in Review", sorted(sel["unit_id"].astype(str).unique()), key="emb_open")
+    if cc[1].button("Open", key="emb_open_btn", icon=":material/compare:"):
+        st.switch_page("pages/review.py", query_params={"pair": unit, "b": ctx.benchmark_id})
+
+st.subheader("Nearest neighbours")
+ids = list(df["item_id"])
+item = st.selectbox("Image", ids, key="emb_nn_item", index=0)
+try:
+    nn = data.neighbours(ctx.db_path, ctx.benchmark_id, eid, item)
+    paths = data.item_paths(ctx.db_path, ctx.benchmark_id, tuple([item] + list(nn["item_id"])))
+    cols = st.columns(min(9, len(paths)))
+    labels = [f"{item} (query)"] + [f"{i} · cos {c:.3f}" for i, c in zip(nn["item_id"], nn["cosine"])]
+    for col, p, lab in zip(cols, paths, labels):
+        uri = views.thumbnail_uri(ctx.store, p, size=160)
+        if uri:
+            col.image(uri, caption=lab)
+        else:
+            col.caption(f"{lab}: image missing ({p})")
+except views.MedvizError as e:
+    st.warning(str(e))
