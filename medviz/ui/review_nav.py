@@ -68,9 +68,9 @@ class Navigator:
         self.go(after[0] if after else (ids[0] if ids else None))
 
     def after_save(self) -> None:
+        """Called from the save callback: move on to the next untagged error (unless switched off)."""
         if st.session_state.get("advance_after_save", True):
             self.next_untagged()
-        st.rerun()
 
     # --- widgets --------------------------------------------------------------------------------------
     def render_bar(self, uv: views.UnitView) -> None:
@@ -95,6 +95,9 @@ class Navigator:
         msg = st.session_state.pop("_nav_msg", None)
         if msg:
             st.info(msg)
+        saved = st.session_state.pop("_saved_msg", None)
+        if saved:
+            st.success(saved, icon=":material/check:")
         confused = uv.confused_models()
         if confused:
             st.warning("Same answer for both images (image-blind on this pair): " + ", ".join(confused))

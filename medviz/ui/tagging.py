@@ -91,35 +91,44 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
     st.text_area("Rationale", key=f"why::{k}", height=80,
                  placeholder="What did the model miss? What would a radiologist look at?")
     disputed_path = tax.path_for_role("answer_key_disputed") if hasattr(tax, "path_for_role") else None
-    proposed = None
     if disputed_path and disputed_path in st.session_state[tags_key]:
-        proposed = st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}",
-                                 placeholder="e.g. image 1: B, image 2: A") or None
+        st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}",
+                      placeholder="e.g. image 1: B, image 2: A")
     elif disputed_path:
         st.caption(f"To dispute the answer key, add the tag “{tax.label(disputed_path)}”.")
-    if st.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:"):
-        tags = list(st.session_state[tags_key])
-        if not tags:
-            st.error("Choose at least one failure mode before saving.")
-            return
-        scope = st.session_state[scope_key]
-        model = None if scope == ALL_MODELS else scope
-        base = None
-        if not mine.empty:
-            same = mine[mine["model"].map(lambda m: (m if isinstance(m, str) else None) == model)]
-            if not same.empty:
-                base = same.iloc[-1]
-        a = ann.Annotation(benchmark_id=ctx.benchmark_id, target_type=target_type, target_id=target_id,
-                           tags=tags, reviewer=name, model=model, rationale=st.session_state[f"why::{k}"] or "",
-                           confidence=int(st.session_state[f"conf::{k}"]), proposed_answer=proposed,
-                           annotation_id=None if base is None else base["annotation_id"],
-                           revision=None if base is None else int(base["revision"]))
-        try:
-            ann.get_writer(store).save(a)
-        except MedvizError as e:
-            st.error(str(e))
-            return
-        data.after_write()
-        st.toast(f"Saved: {', '.join(tax.label(t) for t in tags)}", icon=":material/check:")
-        if on_saved:
-            on_saved()
+    msg = st.session_state.pop(f"_save_err::{k}", None)
+    if msg:
+        st.error(msg)
+    st.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
+              on_click=_save, args=(ann, ctx, uv, name, mine, k, on_saved))
+
+
+def _save(ann, ctx, uv, name, mine, k, on_saved) -> None:
+    """Button callback (runs before the next script run, so the page re-renders already saved/moved on)."""
+    ss = st.session_state
+    tags = list(ss.get(f"tags::{k}", []))
+    if not tags:
+        ss[f"_save_err::{k}"] = "Choose at least one failure mode before saving (keys 1–9 or the list)."
+        return
+    scope = ss.get(f"scope::{k}", ALL_MODELS)
+    model = None if scope == ALL_MODELS else scope
+    base = None
+    if not mine.empty:
+        same = mine[mine["model"].map(lambda m: (m if isinstance(m, str) else None) == model)]
+        if not same.empty:
+            base = same.iloc[-1]
+    a = ann.Annotation(benchmark_id=ctx.benchmark_id, target_type="pair" if uv.is_pair else "item",
+                       target_id=uv.unit_id, tags=tags, reviewer=name, model=model,
+                       rationale=ss.get(f"why::{k}") or "", confidence=int(ss.get(f"conf::{k}", 3)),
+                       proposed_answer=ss.get(f"prop::{k}") or None,
+                       annotation_id=None if base is None else base["annotation_id"],
+                       revision=None if base is None else int(base["revision"]))
+    try:
+        ann.get_writer(ctx.store).save(a)
+    except MedvizError as e:
+        ss[f"_save_err::{k}"] = str(e)
+        return
+    data.after_write()
+    ss["_saved_msg"] = f"Saved {uv.unit_id}: " + ", ".join(t.rsplit("/", 1)[-1] for t in tags)
+    if on_saved:
+        on_saved()

@@ -1,0 +1,140 @@
+"""Each page's logic through streamlit.testing.v1.AppTest (no browser): no page raises or shows an internal
+error, filters change counts and the URL, deep links open the pair, a tag saved from Review is stored and
+counted on Statistics, and a bad database gives a message instead of a traceback."""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from medviz.demo import SAMPLE_MC  # noqa: E402
+
+APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["home", "review", "errors", "embeddings", "statistics", "export"]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    from medviz.cli import main
+    d = tmp_path_factory.mktemp("appdemo")
+    db = str(d / "demo.duckdb")
+    assert main(["demo", "--db", db, "--out", str(d / "sd")]) == 0
+    return db
+
+
+@pytest.fixture
+def app(demo_db, monkeypatch):
+    monkeypatch.setenv("MEDVIZ_DB", demo_db)
+
+    def make(**qp):
+        at = AppTest.from_file(APP, default_timeout=60)
+        for k, v in qp.items():
+            at.query_params[k] = v
+        return at
+    return make
+
+
+def assert_clean(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error if "Internal error" in e.value]
+
+
+def texts(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [m.value for m in at.caption] + [m.value for m in at.info]
+                     + [m.value for m in at.warning] + [m.value for m in at.error])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_errors(app, page):
+    at = app().run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert_clean(at)
+
+
+def test_leaderboard_shows_models_with_intervals(app):
+    at = app().run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert "synthetic-freetext (hand-written) (synthetic)" in set(table["model"])
+    assert table["Set accuracy"].str.contains(r"\[").all()
+
+
+def test_errors_filter_changes_counts_and_url(app):
+    at = app().run()
+    at.switch_page("pages/errors.py").run()
+    before = {m.label: m.value for m in at.metric}
+    at.multiselect(key="ef_modalities").select("CT").run()
+    after = {m.label: m.value for m in at.metric}
+    assert_clean(at)
+    assert int(after["pairs / items"]) < int(before["pairs / items"])
+    assert at.query_params["modalities"] == ["CT"] or at.query_params["modalities"] == "CT"
+    at.selectbox(key="ef_outcome").select("confused").run()
+    assert at.query_params["outcome"] in ("confused", ["confused"])
+
+
+def test_errors_filter_is_read_from_the_url(app):
+    at = app(outcome="confused", modalities="CT").run()
+    at.switch_page("pages/errors.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="ef_outcome").value == "confused"
+    assert at.multiselect(key="ef_modalities").value == ["CT"]
+
+
+def test_deep_link_opens_the_pair(app):
+    at = app(pair="s006", b=SAMPLE_MC).run()
+    at.switch_page("pages/review.py").run()
+    assert_clean(at)
+    t = texts(at)
+    assert "`s006`" in t and "rotated" in t
+
+
+def test_unknown_pair_says_so(app):
+    at = app(pair="zzz", b=SAMPLE_MC).run()
+    at.switch_page("pages/review.py").run()
+    assert_clean(at)
+    assert any("no pair or item 'zzz'" in e.value for e in at.error)
+
+
+def test_next_and_previous_move_through_pairs(app):
+    at = app(pair="s002", b=SAMPLE_MC).run()
+    at.switch_page("pages/review.py").run()
+    at.button(key="nav_next").click().run()
+    assert "`s003`" in texts(at)
+    at.button(key="nav_prev").click().run()
+    at.button(key="nav_prev").click().run()
+    assert "`s001`" in texts(at)
+
+
+def test_saving_a_tag_stores_it_and_statistics_count_it(app, demo_db):
+    from medviz.annotations import current_annotations, load_taxonomy
+    from medviz.ui import data
+    at = app(pair="s007", b=SAMPLE_MC).run()
+    at.switch_page("pages/review.py").run()
+    at.sidebar.text_input(key="reviewer_name_input").input("Dr Test").run()
+    assert_clean(at)
+    key = f"{SAMPLE_MC}::s007"
+    at.button(key=f"q0::{key}").click().run()              # quick tag 1
+    at.text_area(key=f"why::{key}").input("missed the crop, comma, \"quote\"").run()
+    at.session_state["advance_after_save"] = False
+    at.button(key=f"save::{key}").click().run()
+    assert_clean(at)
+    tag = load_taxonomy().leaves()[0]
+    mine = current_annotations(data.store(demo_db), SAMPLE_MC, reviewer="Dr Test")
+    assert len(mine) == 1 and list(mine.iloc[0]["tags"]) == [tag] and mine.iloc[0]["target_id"] == "s007"
+    at.switch_page("pages/statistics.py").run()
+    assert_clean(at)
+    counts = at.dataframe[0].value.set_index("tag")["units tagged"]
+    assert counts[tag] >= 1
+
+
+def test_bad_database_gives_a_message(tmp_path, monkeypatch):
+    bad = tmp_path / "not-a-db.duckdb"
+    bad.write_text("this is not a database")
+    monkeypatch.setenv("MEDVIZ_DB", str(bad))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert any("not-a-db.duckdb" in e.value for e in at.error)

@@ -1,0 +1,114 @@
+"""The app's read models without Streamlit: filters, error pages, review units, queues, thumbnails."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from medviz import views
+from medviz.demo import SAMPLE_GMAI, SAMPLE_MC
+from medviz.errors import MedvizError
+from medviz.store import views as sqlv
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    from medviz.demo import build_demo
+    from medviz.store import Store
+    d = tmp_path_factory.mktemp("views")
+    s = Store(str(d / "v.duckdb"))
+    build_demo(s, str(d / "sd"))
+    yield s
+    s.close()
+
+
+def test_filter_round_trips_through_the_url():
+    f = views.ErrorFilter(outcome="confused", modalities=["CT", "MR"], tags=["Refusal"], tagged="untagged",
+                          biomedclip_sim_min=0.9, search="optic")
+    q = f.to_query()
+    assert q["modalities"] == ["CT", "MR"] and q["outcome"] == "confused" and q["biomedclip_sim_min"] == "0.9"
+    back = views.ErrorFilter.from_query(q)
+    assert back == f
+    assert views.ErrorFilter.from_query({"outcome": "nonsense", "dino_sim_max": "x"}) == views.ErrorFilter()
+    assert views.ErrorFilter.from_query({"outcome": "all"}).outcome is None
+
+
+def test_error_counts_match_the_pair_table(demo_store):
+    cur = demo_store.cursor()
+    everything = sqlv.error_counts(cur, SAMPLE_MC, None, {})
+    assert everything["units"] == 8 and everything["rows"] == 24        # 8 pairs × 3 models
+    # the image-blind baseline gives one letter per pair, so every one of its pairs is confused
+    blind = sqlv.error_counts(cur, SAMPLE_MC, ["image-blind-baseline"], {"outcome": "confused"})
+    assert blind["rows"] == 8
+    errs = sqlv.error_counts(cur, SAMPLE_MC, None, {"outcome": "error"})
+    assert errs["rows"] == everything["rows"] - everything["correct"]
+    ct = sqlv.error_counts(cur, SAMPLE_MC, None, {"modalities": ["CT"]})
+    assert 0 < ct["units"] < everything["units"]
+    rows = sqlv.error_rows(cur, SAMPLE_MC, None, {"outcome": "confused"}, limit=5, offset=0)
+    assert len(rows) == 5 and all(len(set(r)) == 1 for r in rows["letters"])
+
+
+def test_error_page_pages_and_clamps(demo_store):
+    rows, counts = views.error_page(demo_store, SAMPLE_MC, None, views.ErrorFilter(outcome=None), page=99,
+                                    page_size=10)
+    assert counts["pages"] == 3 and counts["page"] == 2 and len(rows) == 4
+
+
+def test_tag_filter_uses_annotation_units(demo_store):
+    import pandas as pd
+    idx = views.AnnotationIndex(pd.DataFrame({"unit_id": ["s001", "s002"], "tag": ["Refusal", "Perceptual error/Detail missed"],
+                                              "reviewer": ["a", "b"], "model": [None, None]}))
+    f = views.ErrorFilter(outcome=None, tags=["Perceptual error"])
+    assert f.sql_filter(idx)["unit_ids"] == ["s002"]
+    f = views.ErrorFilter(outcome=None, tagged="untagged")
+    c = sqlv.error_counts(demo_store.cursor(), SAMPLE_MC, None, f.sql_filter(idx))
+    assert c["units"] == 6
+
+
+def test_unit_view_has_both_images_and_every_answer(demo_store):
+    uv = views.unit_view(demo_store, SAMPLE_MC, "s004")
+    assert uv.is_pair and [s.slot for s in uv.slots] == [1, 2]
+    assert {s.answer for s in uv.slots} == {"A", "B"}
+    assert all(len(s.answers) == 3 and s.image_ok for s in uv.slots)
+    assert "image-blind-baseline" in uv.confused_models()
+    assert any(a.synthetic for a in uv.slots[0].answers)
+    single = views.unit_view(demo_store, SAMPLE_GMAI, "3")
+    assert not single.is_pair and len(single.slots) == 1
+    with pytest.raises(MedvizError, match="no pair or item"):
+        views.unit_view(demo_store, SAMPLE_MC, "nope")
+
+
+def test_navigation_and_untagged_queue(demo_store):
+    ids = sqlv.unit_ids(demo_store.cursor(), SAMPLE_MC)
+    assert views.neighbour(ids, ids[-1], 1) == ids[0] and views.neighbour(ids, ids[0], -1) == ids[-1]
+    assert views.neighbour(ids, "missing", 1) == ids[0]
+    errs = sqlv.error_unit_ids(demo_store.cursor(), SAMPLE_MC, None, {"outcome": "error"})
+    first = views.next_untagged_error(demo_store, SAMPLE_MC, None, None, set())
+    assert first == errs[0]
+    assert views.next_untagged_error(demo_store, SAMPLE_MC, None, None, {errs[0]}) == errs[1]
+    assert views.next_untagged_error(demo_store, SAMPLE_MC, None, None, set(errs)) is None
+
+
+def test_thumbnails_are_built_once(demo_store):
+    uv = views.unit_view(demo_store, SAMPLE_MC, "s001")
+    path = uv.slots[0].image_path
+    a = views.cached_image_bytes(demo_store, path, size=64)
+    thumbs = os.path.join(demo_store.files_dir, "thumbs")
+    files = {f: os.stat(os.path.join(thumbs, f)).st_mtime_ns for f in os.listdir(thumbs)}
+    b = views.cached_image_bytes(demo_store, path, size=64)
+    assert a == b and a[:2] == b"\xff\xd8"
+    assert {f: os.stat(os.path.join(thumbs, f)).st_mtime_ns for f in os.listdir(thumbs)} == files
+    with pytest.raises(MedvizError, match="missing"):
+        views.cached_image_bytes(demo_store, "/nonexistent/x.png")
+    assert views.thumbnail_uri(demo_store, None) is None
+
+
+def test_leaderboard_has_intervals_and_baseline(demo_store):
+    lb = views.leaderboard(demo_store, SAMPLE_MC)
+    assert set(lb["model"]) == {"random-baseline (seed 0)", "image-blind-baseline", "synthetic-freetext (hand-written)"}
+    blind = lb.set_index("model").loc["image-blind-baseline"]
+    assert blind["set_accuracy"] == 0 and blind["confusion"] == 1 and blind["baseline"] == 0.25
+    assert (lb["set_accuracy_low"] <= lb["set_accuracy"]).all() and (lb["set_accuracy"] <= lb["set_accuracy_high"]).all()
+    assert lb.set_index("model").loc["synthetic-freetext (hand-written)", "synthetic"]
+    g = views.leaderboard(demo_store, SAMPLE_GMAI)
+    assert g["headline"].eq("accuracy").all() and g["baseline"].between(0.2, 0.5).all()
