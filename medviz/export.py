@@ -134,7 +134,7 @@ def export_annotations(store, out_path: str | None = None, *, fmt: str = "csv", 
         for col in out.columns:
             if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
                 out[col] = out[col].map(lambda v: neutralise(v) if isinstance(v, str) else v)
-        data = out.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode("utf-8")
+        data = out.to_csv(index=False, lineterminator="\r\n", float_format="%.6g").encode("utf-8")  # RFC 4180
     else:
         buf = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), buf)
@@ -190,12 +190,13 @@ def annotations_from_export(df: pd.DataFrame, path: str = "<export>") -> list[An
         except ValueError:
             raise MedvizError("confidence and revision must be whole numbers", file=path, record=f"row {i}",
                               field="confidence") from None
-        fields = (r.benchmark_id, r.target_type, r.target_id, r.model, r.taxonomy_version, r.reviewer, conf,
-                  r.rationale, r.proposed_answer, r.kind, r.settles, rev, r.created_at_utc, r.updated_at_utc)
+        fields = {c: getattr(r, c) for c in ANNOTATION_COLUMNS if c not in ("tag", "confidence", "revision")}
+        fields.update(confidence=conf, revision=rev)
         if aid in out:
-            if fields != fields_seen[aid]:
-                raise MedvizError(f"rows of annotation {aid} disagree on its fields", file=path,
-                                  record=f"row {i}", field="annotation_id")
+            differ = [c for c in fields if fields[c] != fields_seen[aid][c]]
+            if differ:
+                raise MedvizError(f"rows of annotation {aid} disagree on '{differ[0]}'", file=path,
+                                  record=f"row {i}", field=differ[0])
             if r.tag in out[aid].tags:
                 raise MedvizError(f"tag repeated for annotation {aid}", file=path, record=f"row {i}", field="tag")
             out[aid].tags.append(r.tag)

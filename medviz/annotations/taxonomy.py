@@ -53,6 +53,9 @@ class Taxonomy:
         return out
 
     def _index(self) -> dict[str, TagNode]:
+        cached = self.__dict__.get("_idx")
+        if cached is not None:
+            return cached
         idx: dict[str, TagNode] = {}
 
         def walk(nodes, prefix):
@@ -60,6 +63,7 @@ class Taxonomy:
                 idx[prefix + n.name] = n
                 walk(n.children, prefix + n.name + SEP)
         walk(self.tree, "")
+        self.__dict__["_idx"] = idx      # taxonomies are not edited in place; a new version is a new object
         return idx
 
     def __contains__(self, path: str) -> bool:

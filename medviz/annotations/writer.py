@@ -31,6 +31,7 @@ from .model import Annotation, check_fields
 from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
 
 _IDLE_SECONDS = 2.0
+_CACHE_MAX = 200_000
 
 
 def _utcnow() -> datetime:
@@ -60,6 +61,7 @@ class AnnotationWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._next_rev: int | None = None     # rev_id of the next revision (re-read after a rollback)
+        self._known: dict[str, dict | None] = {}   # committed latest revision per annotation id
         self._taxonomies: dict[str, Taxonomy | None] = {self.taxonomy.version: self.taxonomy}
         self.stats = {"batches": 0, "requests": 0, "retried_alone": 0}
 
@@ -192,7 +194,10 @@ class AnnotationWriter:
             rows: list[dict] = []
             if self._next_rev is None:
                 self._next_rev = sql.max_rev_id(cur) + 1
-            state = _BatchState(cur, self._next_rev)
+            if len(self._known) > _CACHE_MAX:
+                self._known.clear()
+            state = _BatchState(cur, self._next_rev, self._known)
+            state.prefetch(batch)
             for req in batch:
                 try:
                     res, new_rows = self._apply(state, req)
@@ -204,6 +209,7 @@ class AnnotationWriter:
                 sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
             cur.execute("COMMIT")
             self._next_rev = state.next_rev
+            self._known.update(state.pending)
         except Exception as e:  # noqa: BLE001 - any database failure: roll back, then retry one by one
             self._next_rev = None
             try:
@@ -227,9 +233,10 @@ class AnnotationWriter:
             return None, []
         if req.op == "import":
             for a in req.payload:       # check everything first: an import is all or nothing
-                if state.latest(a.annotation_id, a.revision) is not None:
-                    raise MedvizError("this annotation revision is already in the database",
-                                      record=f"{a.annotation_id} revision {a.revision}", field="annotation_id")
+                if state.latest(a.annotation_id) is not None:
+                    raise MedvizError("this annotation is already in the database (import restores annotations "
+                                      "into a database that does not have them)", record=a.annotation_id,
+                                      field="annotation_id")
             rows = [state.add(_row(a)) for a in req.payload]
             return len(rows), rows
         if req.op == "retract":
@@ -275,30 +282,44 @@ class AnnotationWriter:
 
 
 class _BatchState:
-    """What one batch transaction has written so far, so later requests in it see earlier ones."""
+    """What one batch transaction has written so far, so later requests in it see earlier ones.
 
-    def __init__(self, cur, next_rev: int):
+    ``known``: committed latest revisions (the writer's cache, topped up with one query per batch).
+    """
+
+    def __init__(self, cur, next_rev: int, known: dict[str, dict]):
         self.cur = cur
         self.next_rev = next_rev
+        self.known = known
         self.pending: dict[str, dict] = {}
-        self.pending_revs: set[tuple[str, int]] = set()
 
-    def latest(self, annotation_id: str, revision: int | None = None):
-        if revision is not None:
-            if (annotation_id, revision) in self.pending_revs:
-                return True
-            return sql.revision_exists(self.cur, annotation_id, revision) or None
+    def prefetch(self, batch: list[_Request]) -> None:
+        ids: set[str] = set()
+        for req in batch:
+            if req.op == "retract":
+                ids.add(req.payload[0])
+            elif req.op == "import":
+                ids.update(a.annotation_id for a in req.payload)
+            elif req.op == "save":
+                if req.payload.annotation_id:
+                    ids.add(req.payload.annotation_id)
+                ids.update(req.payload.settles)
+        missing = [i for i in ids if i not in self.known]
+        found = sql.latest_revisions(self.cur, missing)
+        for i in missing:
+            self.known[i] = found.get(i)       # None = no such annotation (yet)
+
+    def latest(self, annotation_id: str):
         if annotation_id in self.pending:
             return self.pending[annotation_id]
-        return sql.latest_revision(self.cur, annotation_id)
+        return self.known.get(annotation_id)
 
     def add(self, row: dict) -> dict:
         row = dict(row, rev_id=self.next_rev)
         self.next_rev += 1
-        prev = self.pending.get(row["annotation_id"])
+        prev = self.latest(row["annotation_id"])
         if prev is None or row["revision"] > prev["revision"]:
             self.pending[row["annotation_id"]] = row
-        self.pending_revs.add((row["annotation_id"], row["revision"]))
         return row
 
 

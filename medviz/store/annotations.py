@@ -215,3 +215,14 @@ def taxonomy_body(cur, version: str) -> str | None:
 def revision_exists(tx, annotation_id: str, revision: int) -> bool:
     return tx.execute("SELECT count(*) FROM annotation_revisions WHERE annotation_id = ? AND revision = ?",
                       [annotation_id, revision]).fetchall()[0][0] > 0
+
+
+def latest_revisions(tx, annotation_ids: list[str]) -> dict[str, dict]:
+    """Newest revision of each of these annotations (one query), keyed by annotation id."""
+    if not annotation_ids:
+        return {}
+    cur = tx.execute("SELECT * FROM annotation_revisions WHERE list_contains(?, annotation_id) "
+                     "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1",
+                     [list(annotation_ids)])
+    names = [d[0] for d in cur.description]
+    return {d["annotation_id"]: d for d in (dict(zip(names, row)) for row in cur.fetchall())}

@@ -1,0 +1,282 @@
+"""Annotations: taxonomy, identity rules, revisions, permissions, adjudication, agreement and statistics."""
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+
+from medviz.annotations import (ADJUDICATOR, ALL_MODELS, Annotation, agreement, blind_vs_tags, close_writer,
+                                current_annotations, disagreement_queue, disputed_items, failure_mode_stats,
+                                get_writer, history, load_taxonomy, local_reviewer, reviewer_from_user)
+from medviz.annotations.agreement import cohen_kappa, krippendorff_alpha_binary
+from medviz.annotations.identity import Reviewer
+from medviz.errors import MedvizError
+from medviz.store import Store
+
+MC, GMAI = "sample-mediconfusion", "sample-gmai"
+IGNORED = "Visual confusion/Image ignored"
+DETAIL = "Perceptual error/Detail missed"
+DISPUTED = "Answer key disputed"
+BLIND = "image-blind-baseline"
+
+
+@pytest.fixture(scope="module")
+def demo_file(sample_files, tmp_path_factory):
+    """A store with the sample MediConfusion and GMAI benchmarks and their predictions, no annotations."""
+    from medviz.demo import _model_note
+    from medviz.ingest import import_predictions, ingest_benchmark
+    path = str(tmp_path_factory.mktemp("anndemo") / "demo.duckdb")
+    with Store(path) as s:
+        ingest_benchmark(s, sample_files["mc_dataset"], kind="mediconfusion", benchmark_id=MC,
+                         images_dir=sample_files["mc_images"])
+        for model, p in sample_files["mc_results"].items():
+            import_predictions(s, MC, p, model=model, note=_model_note(model))
+        ingest_benchmark(s, sample_files["gmai_tsv"], kind="gmai", benchmark_id=GMAI)
+        for model, p in sample_files["gmai_preds"].items():
+            import_predictions(s, GMAI, p, model=model)
+    return path
+
+
+@pytest.fixture
+def demo(demo_file, tmp_path):
+    path = str(tmp_path / "demo.duckdb")
+    shutil.copy(demo_file, path)
+    s = Store(path)
+    yield s
+    close_writer(s)
+    s.close()
+
+
+@pytest.fixture
+def w(store):
+    yield get_writer(store)
+    close_writer(store)
+
+
+def ann(target="p1", tags=(DETAIL,), reviewer="alice", **kw):
+    kw.setdefault("target_type", "pair")
+    return Annotation(benchmark_id=kw.pop("benchmark_id", MC), target_id=target, tags=list(tags), reviewer=reviewer,
+                      **kw)
+
+
+# --- taxonomy -------------------------------------------------------------------------------------------
+
+def test_default_taxonomy_has_gmai_classes_confusion_patterns_and_disputed_key():
+    tax = load_taxonomy()
+    paths = tax.paths()
+    for p in ("Question misunderstanding", DETAIL, "Perceptual error/Misinterpretation",
+              "Knowledge deficiency/Lack of knowledge", "Knowledge deficiency/Unable to determine",
+              "Irrelevant response", "Refusal", "Visual confusion/Normal vs abnormal",
+              "Visual confusion/Lesion appearance", "Visual confusion/Vascular finding",
+              "Visual confusion/Device or implant", "Visual confusion/Location or laterality",
+              "Visual confusion/Count or size", "Visual confusion/Modality, view or contrast phase", IGNORED,
+              DISPUTED):
+        assert p in paths
+    assert tax.version and tax.label(DETAIL) == "Detail missed"
+    assert tax.path_for_role("image_ignored") == IGNORED
+    assert tax.path_for_role("answer_key_disputed") == DISPUTED
+    assert paths.index("Perceptual error") < paths.index(DETAIL)
+
+
+def test_taxonomy_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text('version = "x"\n[[tag]]\nname = "A/B"\n')
+    with pytest.raises(MedvizError, match="t.toml"):
+        load_taxonomy(str(bad))
+    bad.write_text('[[tag]]\nname = "A"\n')
+    with pytest.raises(MedvizError, match="version"):
+        load_taxonomy(str(bad))
+    good = tmp_path / "t.json"
+    good.write_text('{"version": "v9", "tag": [{"name": "A", "children": [{"name": "B"}]}]}')
+    assert load_taxonomy(str(good)).paths() == ["A", "A/B"]
+
+
+# --- identity -----------------------------------------------------------------------------------------
+
+def test_roles_from_config_and_oidc_claims():
+    r = local_reviewer("  Dr  Smith ", adjudicators=["dr smith"])
+    assert r.name == "Dr Smith" and r.role == ADJUDICATOR
+    assert local_reviewer("Ann", adjudicators=[]).role == "reviewer"
+    with pytest.raises(MedvizError):
+        local_reviewer("example (synthetic)")
+    with pytest.raises(MedvizError):
+        local_reviewer("   ")
+    u = reviewer_from_user({"is_logged_in": True, "email": "A.Lee@Hospital.org", "name": "A Lee"},
+                           adjudicators=["a.lee@hospital.org"])
+    assert (u.name, u.role, u.source, u.display_name) == ("a.lee@hospital.org", ADJUDICATOR, "oidc", "A Lee")
+    with pytest.raises(MedvizError):
+        reviewer_from_user({"is_logged_in": False})
+
+
+# --- revisions and permissions ----------------------------------------------------------------------------
+
+def test_save_edit_retract_keeps_full_history(store, w):
+    a = w.save(ann(rationale="first"))
+    assert a.annotation_id and a.revision == 1 and a.taxonomy_version == load_taxonomy().version
+    b = w.save(a.edit(tags=[DETAIL, IGNORED], rationale="second", confidence=5))
+    assert (b.annotation_id, b.revision, b.created_at) == (a.annotation_id, 2, a.created_at)
+    assert b.updated_at >= a.updated_at
+    cur = current_annotations(store, MC)
+    assert len(cur) == 1 and list(cur.loc[0, "tags"]) == [DETAIL, IGNORED] and cur.loc[0, "revision"] == 2
+    w.retract(a.annotation_id, "alice")
+    assert current_annotations(store, MC).empty
+    h = history(store, a.annotation_id)
+    assert list(h["revision"]) == [1, 2, 3] and list(h["retracted"]) == [False, False, True]
+    assert list(h["rationale"]) == ["first", "second", "second"]
+
+
+def test_nobody_alters_another_reviewers_annotation(store, w):
+    a = w.save(ann())
+    with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
+        w.save(a.edit(reviewer="bob", tags=[IGNORED]))
+    with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
+        w.retract(a.annotation_id, "bob")
+    adj = Reviewer("carol", role=ADJUDICATOR)
+    with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
+        w.retract(a.annotation_id, adj)
+    assert list(history(store, a.annotation_id)["revision"]) == [1]
+
+
+def test_stale_edit_is_refused_not_silently_applied(store, w):
+    a = w.save(ann())
+    w.save(a.edit(confidence=4))
+    with pytest.raises(MedvizError, match="changed since you opened it"):
+        w.save(a.edit(confidence=1))          # based on revision 1, but 2 is current
+    assert current_annotations(store).loc[0, "confidence"] == 4
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"tags": ["No such/tag"]}, "tags"), ({"tags": []}, "tags"), ({"confidence": 0}, "confidence"),
+    ({"confidence": 6}, "confidence"), ({"confidence": 2.5}, "confidence"), ({"target_type": "image"}, "target_type"),
+    ({"reviewer": ""}, "reviewer"), ({"tags": [DISPUTED]}, "proposed_answer"), ({"model": ALL_MODELS}, "model"),
+])
+def test_invalid_annotations_are_refused_with_the_field(store, w, change, field):
+    with pytest.raises(MedvizError) as e:
+        w.save(ann().edit(**change))
+    assert e.value.field == field
+    assert current_annotations(store).empty
+
+
+def test_disputed_answer_key_keeps_the_proposed_answer(demo):
+    w = get_writer(demo)
+    w.save(ann("s004", [DISPUTED], proposed_answer=" B ", rationale="key looks swapped"))
+    d = disputed_items(demo, MC)
+    assert list(d["target_id"]) == ["s004"] and list(d.loc[0, "item_ids"]) == ["s004-1", "s004-2"]
+    assert list(d.loc[0, "proposed_answers"]) == ["B"]
+    from medviz.annotations import rescore_without_disputed
+    res = rescore_without_disputed(demo, MC)
+    assert res["excluded_items"] == ["s004-1", "s004-2"]
+    assert all(m["pairs"] == 7 for m in res["scores"].values())
+
+
+def test_adjudication_is_its_own_revision_and_needs_the_role(demo):
+    w = get_writer(demo)
+    a = w.save(ann("s001", [IGNORED], "alice", model=BLIND))
+    b = w.save(ann("s001", [DETAIL], "bob", model=BLIND))
+    q = disagreement_queue(demo, MC)
+    assert list(q["target_id"]) == ["s001"] and q.loc[0, "disputed_tags"] == sorted([IGNORED, DETAIL])
+    with pytest.raises(MedvizError, match="only adjudicators"):
+        w.adjudicate(ann("s001", [IGNORED], "bob", model=BLIND), Reviewer("bob"), settles=[a.annotation_id])
+    with pytest.raises(MedvizError, match="same target"):
+        w.adjudicate(ann("s002", [IGNORED], "x", model=BLIND), Reviewer("carol", role=ADJUDICATOR),
+                     settles=[a.annotation_id])
+    c = w.adjudicate(ann("s001", [IGNORED], "ignored", model=BLIND), Reviewer("carol", role=ADJUDICATOR),
+                     settles=[a.annotation_id, b.annotation_id])
+    assert c.kind == "adjudication" and c.reviewer == "carol" and c.revision == 1
+    assert disagreement_queue(demo, MC).empty
+    assert disagreement_queue(demo, MC, include_resolved=True).loc[0, "adjudication_id"] == c.annotation_id
+    # the reviewers' own annotations are untouched
+    assert len(history(demo, a.annotation_id)) == 1 and len(history(demo, b.annotation_id)) == 1
+    # a reviewer's later edit re-opens the item
+    w.save(b.edit(tags=[DETAIL, "Refusal"]))
+    assert list(disagreement_queue(demo, MC)["target_id"]) == ["s001"]
+
+
+# --- agreement maths --------------------------------------------------------------------------------------
+
+def test_cohen_kappa_textbook_table():
+    # 2x2 table [[20, 5], [10, 15]]: po = 0.7, pe = 0.5 -> kappa 0.4
+    a = [1] * 25 + [0] * 25
+    b = [1] * 20 + [0] * 5 + [1] * 10 + [0] * 15
+    assert cohen_kappa(a, b) == pytest.approx(0.4)
+    assert math.isnan(cohen_kappa([1, 1], [1, 1]))
+
+
+def test_krippendorff_alpha_matches_krippendorffs_binary_example():
+    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", binary data, 2 coders, 10 units
+    a = [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    b = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]
+    assert krippendorff_alpha_binary(list(zip(a, b))) == pytest.approx(0.095, abs=5e-4)
+    assert krippendorff_alpha_binary([[1, 1, 1], [0, 0], [1, 1]]) == pytest.approx(1.0)
+    assert math.isnan(krippendorff_alpha_binary([[1, 1], [1, 1]]))
+
+
+def test_agreement_reports_items_behind_each_figure(demo):
+    w = get_writer(demo)
+    for pid, (ta, tb) in {"s001": ([IGNORED], [IGNORED]), "s002": ([IGNORED], [IGNORED]),
+                          "s003": ([IGNORED], [DETAIL]), "s004": ([DETAIL], [DETAIL])}.items():
+        w.save(ann(pid, ta, "alice", model=BLIND))
+        w.save(ann(pid, tb, "bob", model=BLIND))
+    w.save(ann("s005", [IGNORED], "alice", model=BLIND))            # single reviewer: not in agreement
+    res = agreement(demo, MC)
+    assert res["n_units"] == 5 and res["n_multi"] == 4 and res["reviewers"] == ["alice", "bob"]
+    row = res["cohen"].iloc[0]
+    assert (row.n_items, row.n_decisions) == (4, 8)
+    # decisions (IGNORED, DETAIL) per unit: alice 10 10 10 01, bob 10 10 01 01
+    xa, xb = [1, 0, 1, 0, 1, 0, 0, 1], [1, 0, 1, 0, 0, 1, 0, 1]
+    assert row.kappa == pytest.approx(cohen_kappa(xa, xb)) and row.exact_match == 0.75
+    per_tag = res["per_tag"].set_index("tag")
+    assert per_tag.loc[IGNORED, "n_items"] == 4
+    assert per_tag.loc[IGNORED, "alpha"] == pytest.approx(
+        krippendorff_alpha_binary([[1, 1], [1, 1], [1, 0], [0, 0]]))
+
+
+# --- statistics ---------------------------------------------------------------------------------------
+
+def test_failure_mode_stats_counts_rates_and_wilson(demo):
+    w = get_writer(demo)
+    w.save(ann("s001", [IGNORED], "alice", model=BLIND))
+    w.save(ann("s002", [IGNORED, DETAIL], "alice", model=BLIND))
+    w.save(ann("s003", [DETAIL], "alice", model=BLIND))
+    w.save(ann("0", ["Refusal"], "alice", benchmark_id=GMAI, target_type="item"))
+    st = failure_mode_stats(demo, MC, by=("model",))
+    r = st.set_index(["model", "tag"])
+    assert (r.loc[(BLIND, IGNORED), "count"], r.loc[(BLIND, IGNORED), "n"]) == (2, 3)
+    assert r.loc[(BLIND, DETAIL), "rate"] == pytest.approx(2 / 3)
+    from medviz.scoring import wilson
+    lo, hi = wilson(2, 3)
+    assert (r.loc[(BLIND, IGNORED), "ci_low"], r.loc[(BLIND, IGNORED), "ci_high"]) == pytest.approx((lo, hi))
+    top = failure_mode_stats(demo, MC, by=(), level="top").set_index("tag")
+    assert top.loc["Visual confusion", "count"] == 2 and top.loc["Perceptual error", "n"] == 3
+    cat = failure_mode_stats(demo, MC, by=("category",))
+    assert set(cat["category"]) == {"Modality", "Cerebral", "Plane"}
+    g = failure_mode_stats(demo, GMAI, by=("modality", "department", "model"))
+    assert list(g["model"]) == [ALL_MODELS] and list(g["department"]) == ["Radiology"]
+    with pytest.raises(MedvizError):
+        failure_mode_stats(demo, MC, by=("colour",))
+
+
+def test_blind_vs_tags_compares_measured_and_tagged(demo):
+    w = get_writer(demo)
+    w.save(ann("s001", [IGNORED], "alice", model=BLIND))
+    w.save(ann("s002", [DETAIL], "alice", model=BLIND))
+    w.save(ann("s003", [IGNORED], "alice"))                 # all models
+    res = blind_vs_tags(demo, MC).set_index("model")
+    row = res.loc[BLIND]
+    assert row.n_pairs == 8 and row.image_blind == 8      # the baseline gives one letter per pair
+    assert row.n_reviewed == 3 and row.tagged_image_ignored == 2
+    assert (row.blind_and_tagged, row.blind_not_tagged, row.tagged_not_blind) == (2, 1, 0)
+    other = res.drop(index=BLIND)
+    assert (other["n_reviewed"] == 1).all()               # the all-models annotation counts for every model
+
+
+def test_demo_hook_adds_labelled_synthetic_examples_once(demo):
+    from medviz.annotations.demo import demo_hook
+    n = demo_hook(demo)
+    assert n >= 3
+    cur = current_annotations(demo)
+    assert set(cur["reviewer"]) <= {"example (synthetic)", "example 2 (synthetic)"}
+    assert cur["rationale"].str.startswith("SYNTHETIC").all()
+    assert demo_hook(demo) == 0 and len(current_annotations(demo)) == len(cur)
+    assert not failure_mode_stats(demo, MC).empty and not agreement(demo, MC)["cohen"].empty
