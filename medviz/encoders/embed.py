@@ -42,9 +42,38 @@ class EmbedResult:
                 f"{self.n_missing} items without image, {self.n_failed} failed{rate}")
 
 
+def open_native(path: str):
+    """Decode an image for encoding, keeping grey images single-channel ('L').
+
+    Same checks and DICOM windowing as ``images.load_image``, but a grey scan is resized before it is
+    replicated to RGB (open_clip's transform converts after resize/crop): identical pixels, a third of the
+    resampling work. Other modes become RGB as in ``load_image``.
+    """
+    from PIL import Image
+
+    from .. import images
+    with open(path, "rb") as f:
+        head = f.read(132)
+    if images.sniff_format(head) == "dicom":
+        arr, own = images.dicom_to_array(path)
+        if arr.ndim == 2:
+            return Image.fromarray(images._window(arr, own))   # same default window as load_image
+        return images.load_image(path)
+    images.validate_image_file(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im if im.mode in ("L", "RGB") else im.convert("RGB")
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt data
+        raise MedvizError(f"cannot decode image ({e})", file=path, field="image") from None
+
+
 def _decode(enc: LoadedEncoder, path: str):
-    from ..images import load_image
-    return enc.preprocess(load_image(path))
+    im = open_native(path)
+    x = enc.preprocess(im)
+    if im.mode == "L" and getattr(x, "ndim", 0) == 3 and x.shape[0] == 1 and enc.spec.learned:
+        x = enc.preprocess(im.convert("RGB"))        # a preprocess that does not convert grey itself
+    return x
 
 
 def _workers() -> int:
@@ -52,6 +81,16 @@ def _workers() -> int:
     if env:
         return max(1, int(env))
     return max(2, min(8, (os.cpu_count() or 2)))
+
+
+def _lower_priority() -> None:
+    """On CPU the model and the decoders share cores: let decode threads yield to the model's threads
+    (Linux: per-thread nice). Decoding runs batches ahead, so it still keeps up in the model's idle gaps."""
+    try:
+        import threading
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError, PermissionError):
+        pass
 
 
 def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, workers: int | None = None,
@@ -65,7 +104,8 @@ def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, worker
     batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
     workers = workers or _workers()
     lookahead = max(2, 2 * workers // max(1, batch_size) + 2)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medviz-decode") as pool:
+    init = _lower_priority if enc.device == "cpu" and os.environ.get("MEDVIZ_DECODE_NICE", "1") != "0" else None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medviz-decode", initializer=init) as pool:
         pending: deque = deque()
         nxt = 0
 
