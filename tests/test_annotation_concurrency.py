@@ -58,13 +58,13 @@ def test_20_threads_x_500_saves_give_exactly_10000_revisions(store):
 def test_a_failing_batch_is_retried_request_by_request(store, monkeypatch):
     from medviz.annotations import writer as wmod
     w = get_writer(store)
-    real = wmod.sql.insert_revisions
+    real = wmod.sql.insert_rows
 
-    def flaky(tx, table):
-        if table.num_rows > 1:
+    def flaky(tx, rows):
+        if len(rows) > 1:
             raise RuntimeError("simulated failure of a multi-row batch")
-        return real(tx, table)
-    monkeypatch.setattr(wmod.sql, "insert_revisions", flaky)
+        return real(tx, rows)
+    monkeypatch.setattr(wmod.sql, "insert_rows", flaky)
     reqs = [wmod._Request("save", w._prepare(Annotation("b", "item", f"i{k}", ["Refusal"], "r"))) for k in range(3)]
     cur = store.new_cursor()
     w._commit(cur, reqs)

@@ -205,7 +205,9 @@ class AnnotationWriter:
                     outcomes.append((res, None))
                 except MedvizError as e:
                     outcomes.append((None, e))
-            if rows:
+            if 0 < len(rows) <= sql.SMALL_BATCH:
+                sql.insert_rows(cur, rows)
+            elif rows:
                 sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
             cur.execute("COMMIT")
             self._next_rev = state.next_rev
