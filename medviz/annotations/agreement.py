@@ -79,7 +79,8 @@ def agreement(store, benchmark_id: str) -> dict:
     "n_multi" (units with >= 2 reviewers), "reviewers"}``.
     """
     j = judgements(store, benchmark_id)
-    out = {"n_units": int(j["unit"].nunique()) if len(j) else 0, "reviewers": sorted(j["reviewer"].unique()) if len(j) else []}
+    out = {"n_units": int(j["unit"].nunique()) if len(j) else 0,
+           "reviewers": sorted(j["reviewer"].unique()) if len(j) else []}
     sets = {(r.unit, r.reviewer): set(r.tags) for r in j.itertuples()}
     by_unit: dict[str, list[str]] = {}
     for unit, reviewer in sets:

@@ -58,7 +58,8 @@ def demo_hook(store) -> int:
         for a in _examples(store):
             writer.save(a)
         n = len(current_annotations(store, reviewer=SYNTHETIC_REVIEWER))
+        n2 = len(current_annotations(store, reviewer=SECOND_REVIEWER))
     finally:
         close_writer(store)
-    print(f"example annotations (synthetic): {n} by '{SYNTHETIC_REVIEWER}'")
-    return n
+    print(f"example annotations (synthetic): {n} by '{SYNTHETIC_REVIEWER}', {n2} by '{SECOND_REVIEWER}'")
+    return n + n2

@@ -25,7 +25,9 @@ def current_annotations(store, benchmark_id: str | None = None, *, model: str | 
     if kind is not None:
         df = df[df["kind"] == kind]
     df = df.reset_index(drop=True)
-    df["tags"] = df["tags"].map(list) if len(df) else df["tags"]
+    if len(df):
+        df["tags"] = df["tags"].map(list)
+        df["settles"] = df["settles"].map(lambda v: list(v) if v is not None else [])
     return df
 
 

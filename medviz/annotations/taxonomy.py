@@ -115,6 +115,23 @@ class Taxonomy:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
 
+    def to_toml(self) -> str:
+        """The taxonomy as an editable TOML file (what ``load_taxonomy`` reads)."""
+        q = lambda v: json.dumps(v, ensure_ascii=False)  # noqa: E731 - JSON strings are TOML basic strings
+        lines = [f"version = {q(self.version)}"]
+
+        def walk(nodes, table, depth):
+            for n in nodes:
+                indent = "  " * depth
+                lines.extend(["", f"{indent}[[{table}]]", f"{indent}name = {q(n.name)}"])
+                if n.description:
+                    lines.append(f"{indent}description = {q(n.description)}")
+                if n.role:
+                    lines.append(f"{indent}role = {q(n.role)}")
+                walk(n.children, table + ".children", depth + 1)
+        walk(self.tree, "tag", 0)
+        return "\n".join(lines) + "\n"
+
 
 def _node(d, where: str) -> TagNode:
     if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not d["name"].strip():
@@ -146,6 +163,19 @@ def taxonomy_from_dict(data: dict, where: str = "<taxonomy>") -> Taxonomy:
     if len(roles) != len(set(roles)):
         raise MedvizError("each role may be given to one tag only", file=where, field="role")
     return tax
+
+
+def taxonomy_from_text(text: str, fmt: str = "toml", where: str = "<edited taxonomy>") -> Taxonomy:
+    """Parse a taxonomy an adjudicator edited in the app (TOML or JSON text)."""
+    try:
+        if fmt == "json":
+            data = json.loads(text)
+        else:
+            import tomllib
+            data = tomllib.loads(text)
+    except ValueError as e:
+        raise MedvizError(f"not a valid taxonomy ({e})", file=where) from None
+    return taxonomy_from_dict(data, where)
 
 
 def load_taxonomy(path: str | None = None) -> Taxonomy:

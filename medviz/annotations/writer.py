@@ -100,6 +100,20 @@ class AnnotationWriter:
             return 0
         return self._submit("import", list(annotations))
 
+    def publish_taxonomy(self, taxonomy: Taxonomy, adjudicator: identity.Reviewer) -> Taxonomy:
+        """Make a new taxonomy version the active one for this store (adjudicators only).
+
+        Old annotations keep the version they used; the version string must be new.
+        """
+        identity.require_adjudicator(adjudicator, "edit the taxonomy")
+        if taxonomy.version in self._taxonomies or taxonomy_for_version(self.store, taxonomy.version) is not None:
+            raise MedvizError(f"taxonomy version '{taxonomy.version}' already exists; give the edited taxonomy a "
+                              "new version", field="version")
+        self._submit("taxonomy", (taxonomy, adjudicator.name))
+        self.taxonomy = taxonomy
+        self._taxonomies[taxonomy.version] = taxonomy
+        return taxonomy
+
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""
         self._submit("noop", None)
@@ -233,6 +247,10 @@ class AnnotationWriter:
     def _apply(self, state: "_BatchState", req: _Request):
         if req.op == "noop":
             return None, []
+        if req.op == "taxonomy":
+            tax, who = req.payload
+            sql.publish_taxonomy(state.cur, tax.version, tax.to_json(), who, _utcnow())
+            return tax.version, []
         if req.op == "import":
             for a in req.payload:       # check everything first: an import is all or nothing
                 if state.latest(a.annotation_id) is not None:

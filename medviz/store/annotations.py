@@ -231,3 +231,14 @@ def latest_revisions(tx, annotation_ids: list[str]) -> dict[str, dict]:
                      [list(annotation_ids)])
     names = [d[0] for d in cur.description]
     return {d["annotation_id"]: d for d in (dict(zip(names, row)) for row in cur.fetchall())}
+
+
+def revision_keys(cur) -> set[tuple[str, int]]:
+    """Every stored (annotation_id, revision): what durability checks compare acknowledgements with."""
+    return set(cur.execute("SELECT annotation_id, revision FROM annotation_revisions").fetchall())
+
+
+def rev_id_summary(cur) -> tuple[int, int, int]:
+    """(distinct rev_ids, min, max): rev_ids are unique and dense in a store written by one writer."""
+    return tuple(cur.execute("SELECT count(DISTINCT rev_id), min(rev_id), max(rev_id) "
+                             "FROM annotation_revisions").fetchall()[0])
