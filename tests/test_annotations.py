@@ -301,3 +301,12 @@ def test_adjudicators_publish_new_taxonomy_versions(store, w):
         w.save(ann(tags=["Refusal"]))                       # not in the active version any more
     again = w.save(old.edit(confidence=5))                 # old annotations keep their version
     assert again.taxonomy_version == base.version and again.revision == 2
+
+
+def test_adjudicators_from_secrets_and_env(monkeypatch):
+    from medviz.annotations.identity import adjudicators_from_config
+    monkeypatch.setenv("MEDVIZ_ADJUDICATORS", "Boss@x.org, chief")
+    adj = adjudicators_from_config({"medviz": {"adjudicators": ["Lead@Y.org"]}})
+    assert adj == {"boss@x.org", "chief", "lead@y.org"}
+    assert local_reviewer("Chief").role == ADJUDICATOR           # env is read by default
+    assert adjudicators_from_config(None) == {"boss@x.org", "chief"}

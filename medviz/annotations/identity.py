@@ -6,7 +6,8 @@ Two ways to know a reviewer (the UI picks one):
 - local single-site mode: the reviewer types a name once per session (``local_reviewer``).
 
 Roles: every signed-in person is a ``reviewer``; names/e-mails listed as adjudicators (secrets
-``[medviz] adjudicators = [...]`` or env ``MEDVIZ_ADJUDICATORS``, comma-separated) are ``adjudicator``s,
+``[medviz] adjudicators = [...]`` -- pass ``adjudicators_from_config(st.secrets)`` -- or env
+``MEDVIZ_ADJUDICATORS``, comma-separated, read by default) are ``adjudicator``s,
 who may also settle disagreements and publish taxonomy versions. Nobody, adjudicators included, alters
 another reviewer's annotations: an adjudication is its own annotation.
 """
@@ -53,6 +54,19 @@ def clean_name(name) -> str:
 def adjudicators_from_env(value: str | None = None) -> set[str]:
     raw = os.environ.get("MEDVIZ_ADJUDICATORS", "") if value is None else value
     return {s.strip().lower() for s in raw.split(",") if s.strip()}
+
+
+def adjudicators_from_config(secrets=None) -> set[str]:
+    """Adjudicator names/e-mails from Streamlit secrets (``[medviz] adjudicators = [...]``, pass
+    ``st.secrets``) plus env ``MEDVIZ_ADJUDICATORS``; lower-cased."""
+    out = adjudicators_from_env()
+    try:
+        listed = (secrets or {}).get("medviz", {}).get("adjudicators", [])
+    except Exception:  # noqa: BLE001 - a secrets object without that section
+        listed = []
+    if isinstance(listed, str):
+        listed = listed.split(",")
+    return out | {str(a).strip().lower() for a in listed if str(a).strip()}
 
 
 def role_for(name: str, adjudicators=None) -> str:
