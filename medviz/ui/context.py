@@ -71,9 +71,8 @@ def _reviewer_widget():
     name = st.session_state.get("reviewer_name_set")
     if name:
         who = identity.local_reviewer(name) if identity else name
-        c1, c2 = st.sidebar.columns([3, 1], vertical_alignment="center")
-        c1.caption(f"Reviewer: **{name}**" + (f" ({who.role})" if identity else ""))
-        if c2.button("change", key="reviewer_change"):
+        st.sidebar.caption(f"Reviewer: **{name}**" + (f" ({who.role})" if identity else ""))
+        if st.sidebar.button("Change reviewer", key="reviewer_change", icon=":material/person:"):
             del st.session_state["reviewer_name_set"]
             st.rerun()
         return who

@@ -41,8 +41,8 @@ def pair_figure(store, uv: views.UnitView, window: str | None = "auto") -> tuple
                                      textfont=dict(size=14, color="#b00"), hoverinfo="skip"), row=1, col=i)
             fig.update_xaxes(range=[0, 1], row=1, col=i)
             fig.update_yaxes(range=[1, 0], row=1, col=i)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
     if not problems and n > 1:     # synchronised zoom / pan
         fig.update_xaxes(matches="x")
         fig.update_yaxes(matches="y")

@@ -77,7 +77,7 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
     for i, tag in enumerate(quick):
         on = tag in st.session_state[tags_key]
         qcols[i % 3].button(f"{'☑' if on else '☐'} {tax.label(tag)}", key=f"q{i}::{k}", on_click=toggle,
-                            args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
+                            args=(tag,), shortcut=QUICK_KEYS[i], width="stretch", wrap=True,
                             help=tax.description(tag) or tag)
     st.multiselect("Failure modes", tax.paths(), key=tags_key, placeholder="choose one or more tags",
                    help=f"Taxonomy {tax.version}")

@@ -80,10 +80,12 @@ def browser(viewport=(1500, 1100)):
 
 
 def wait_ready(page, timeout: float = 30_000) -> None:
-    """Wait until the Streamlit script run has finished (no running indicator, app view present)."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
+    """Wait until the app is connected and its script run has finished."""
     page.wait_for_function(
-        """() => { const s = document.querySelector("[data-testid='stStatusWidget']");
-                   const app = document.querySelector("[data-testid='stApp']");
-                   return app && app.getAttribute('data-test-script-state') !== 'running' && !s?.innerText?.includes('Running'); }""",
-        timeout=timeout)
+        """() => { const a = document.querySelector("[data-testid='stApp']");
+                   return a && a.getAttribute('data-test-connection-state') === 'CONNECTED'
+                          && a.getAttribute('data-test-script-state') === 'notRunning'; }""", timeout=timeout)
+
+
+def page_text(page) -> str:
+    return page.inner_text("[data-testid='stApp']")
