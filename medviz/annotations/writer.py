@@ -195,7 +195,8 @@ class AnnotationWriter:
                 except BaseException as e:  # noqa: BLE001 - never leave a caller waiting forever
                     for req in batch:
                         if not req.event.is_set():
-                            req.error = MedvizError(f"the annotation writer failed ({e!r}); reload to see whether it was saved")
+                            req.error = MedvizError(f"the annotation writer failed ({e!r}); "
+                                                    "reload to see whether it was saved")
                             req.event.set()
                     if not isinstance(e, Exception):
                         raise
