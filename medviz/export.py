@@ -71,26 +71,27 @@ def annotation_table(store, *, benchmark_id: str | None = None, model: str | Non
     sims_cols: list[str] = []
     if ann.empty:
         return pd.DataFrame(columns=COLUMNS + [NO_COMPUTED_SIM, "medviz_version"])
-    ctx = sql.target_context(cur, benchmark_id).set_index(["benchmark_id", "target_type", "target_id"])
-    preds = sql.target_predictions(cur, benchmark_id).set_index(["benchmark_id", "target_type", "target_id", "model"])
-    sims: dict[str, pd.DataFrame] = {}
+    ctx_df = sql.target_context(cur, benchmark_id)
+    ctx = {(r["benchmark_id"], r["target_type"], r["target_id"]): r for r in ctx_df.to_dict("records")}
+    preds = {(r["benchmark_id"], r["target_type"], r["target_id"], r["model"]): r
+             for r in sql.target_predictions(cur, benchmark_id).to_dict("records")}
+    sims: dict[str, dict] = {}
     from .annotations.stats import encoder_similarities
     for b in sorted(ann["benchmark_id"].unique()):
-        sims[b] = encoder_similarities(store, b).set_index("pair_id")
-        sims_cols += [c for c in sims[b].columns if c.startswith("sim_") and c not in sims_cols]
+        sdf = encoder_similarities(store, b)
+        sims[b] = {r["pair_id"]: r for r in sdf.to_dict("records")}
+        sims_cols += [c for c in sdf.columns if c.startswith("sim_") and c not in sims_cols]
     ann = ann.sort_values(["benchmark_id", "target_type", "target_id", "created_at", "annotation_id"], kind="stable")
     rows = []
     for a in ann.itertuples():
         key = (a.benchmark_id, a.target_type, a.target_id)
-        c = ctx.loc[key] if key in ctx.index else None
+        c = ctx.get(key)
         mod = _s(c["modality"]) if c is not None else ""
         if modality is not None and modality.strip().lower() not in [m.strip().lower() for m in mod.split("|")]:
             continue
         m = a.model if isinstance(a.model, str) else None
-        p = preds.loc[key + (m,)] if m is not None and key + (m,) in preds.index else None
-        pair_sims = None
-        if a.target_type == "pair" and a.target_id in sims[a.benchmark_id].index:
-            pair_sims = sims[a.benchmark_id].loc[a.target_id]
+        p = preds.get(key + (m,)) if m is not None else None
+        pair_sims = sims[a.benchmark_id].get(a.target_id) if a.target_type == "pair" else None
         cats = c["categories"] if c is not None else None
         base = {
             "benchmark_id": a.benchmark_id, "target_type": a.target_type, "target_id": a.target_id,
@@ -112,7 +113,7 @@ def annotation_table(store, *, benchmark_id: str | None = None, model: str | Non
             "dino_sim_benchmark": float(pair_sims["dino_sim"]) if pair_sims is not None else math.nan,
         }
         for col in sims_cols:
-            base[col] = float(pair_sims[col]) if pair_sims is not None and col in pair_sims.index else math.nan
+            base[col] = float(pair_sims[col]) if pair_sims is not None and col in pair_sims else math.nan
         for tag in a.tags:
             rows.append(dict(base, tag=tag))
     cols = COLUMNS + (sims_cols or [NO_COMPUTED_SIM]) + ["medviz_version"]
