@@ -310,3 +310,17 @@ def test_adjudicators_from_secrets_and_env(monkeypatch):
     assert adj == {"boss@x.org", "chief", "lead@y.org"}
     assert local_reviewer("Chief").role == ADJUDICATOR           # env is read by default
     assert adjudicators_from_config(None) == {"boss@x.org", "chief"}
+
+
+def test_current_view_filters_and_row_round_trip(store, w):
+    a = w.save(ann("p1", model="m1"))
+    w.save(ann("p2", reviewer="bob"))                          # all models
+    w.save(ann("p3", model="m2"))
+    cur = current_annotations(store, MC, model="m1")
+    assert sorted(cur["target_id"]) == ["p1", "p2"]               # m1's own plus the all-models one
+    assert list(current_annotations(store, reviewer="bob")["target_id"]) == ["p2"]
+    assert list(current_annotations(store, target_id="p3")["model"]) == ["m2"]
+    assert current_annotations(store, "other-benchmark").empty
+    row = current_annotations(store, target_id="p1").iloc[0]
+    back = Annotation.from_row(row)
+    assert back == a                                              # what the UI edits is what was saved
