@@ -445,29 +445,26 @@ def tag_trends(store, benchmark_id: str, freq: str = "D") -> pd.DataFrame:
 
 
 def embedding_frame(store, benchmark_id: str, encoder_id: str, models: list[str] | None,
-                    method: str = "pca") -> pd.DataFrame:
+                    method: str = "pca", map_frame: pd.DataFrame | None = None,
+                    similarities: pd.DataFrame | None = None) -> pd.DataFrame:
     """The encoder's 2-D map joined with what the map can be coloured by: correctness, tag, modality,
-    encoder-blind (pair cosine above the threshold of the annotation statistics)."""
-    enc = encoders_api()
-    m = enc.embedding_map(store, benchmark_id, encoder_id, method)
+    encoder-blind (pair cosine above the threshold of the annotation statistics). ``map_frame`` and
+    ``similarities`` may be passed in when the caller caches them (they do not change when tags do)."""
+    m = map_frame if map_frame is not None else encoders_api().embedding_map(store, benchmark_id, encoder_id, method)
     out = sqlv.item_outcomes(store.cursor(), benchmark_id, models)
     df = m.merge(out.drop(columns=[c for c in ("modality",) if c in m.columns]), on="item_id", how="left")
-    def correctness(r):
-        if not r["n_models"] or pd.isna(r["n_models"]):
-            return "no prediction"
-        if r["n_correct"] == r["n_models"]:
-            return "all models right"
-        if r["n_correct"] == 0:
-            return "all models wrong"
-        return "some models wrong"
-    df["correctness"] = [correctness(r) for _, r in df.iterrows()] if len(df) else []
+    import numpy as np
+    n = df["n_models"].fillna(0).to_numpy()
+    k = df["n_correct"].fillna(0).to_numpy()
+    df["correctness"] = np.select([n == 0, k == n, k == 0], ["no prediction", "all models right", "all models wrong"],
+                                  "some models wrong")
     idx = annotation_index(store, benchmark_id)
     first_tag = (idx.rows.assign(top=idx.rows["tag"].astype(str).str.split("/").str[0])
                  .groupby("unit_id")["top"].first()) if not idx.rows.empty else pd.Series(dtype=str)
     df["tag"] = df["unit_id"].map(first_tag).fillna("untagged")
     try:
         stats = annotations_module("stats")
-        sims = stats.encoder_similarities(store, benchmark_id)
+        sims = similarities if similarities is not None else stats.encoder_similarities(store, benchmark_id)
         col = f"sim_{encoder_id}"
         if col in sims.columns:
             blind = sims.set_index("pair_id")[col] >= getattr(stats, "ENCODER_BLIND_THRESHOLD", 0.9)

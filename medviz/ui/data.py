@@ -56,8 +56,21 @@ def unit_ids(path: str, benchmark_id: str) -> list[str]:
     return sqlv.unit_ids(store(path).cursor(), benchmark_id)
 
 
-@st.cache_data(show_spinner=False)
+_GENERATION = {"n": 0}     # bumped after every write; part of the cache key of annotation-dependent queries
+
+
+def _ann_key(f: "views.ErrorFilter") -> int:
+    """0 for filters that ignore annotations (their cached results survive saves), else the generation."""
+    return _GENERATION["n"] if (f.tags or f.reviewers or f.tagged) else 0
+
+
 def error_unit_ids(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str) -> list[str]:
+    f = views.ErrorFilter(**json.loads(filter_json))
+    return _error_unit_ids(path, benchmark_id, models, filter_json, _ann_key(f))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _error_unit_ids(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, gen: int) -> list[str]:
     f = views.ErrorFilter(**json.loads(filter_json))
     return sqlv.error_unit_ids(store(path).cursor(), benchmark_id, list(models),
                                f.sql_filter(annotation_index(path, benchmark_id)))
@@ -68,14 +81,19 @@ def leaderboard(path: str, benchmark_id: str, models: tuple[str, ...]) -> pd.Dat
     return views.leaderboard(store(path), benchmark_id, list(models))
 
 
-@st.cache_data(show_spinner=False)
 def error_page(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, page: int):
+    f = views.ErrorFilter(**json.loads(filter_json))
+    return _error_page(path, benchmark_id, models, filter_json, page, _ann_key(f))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _error_page(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, page: int, gen: int):
     f = views.ErrorFilter(**json.loads(filter_json))
     return views.error_page(store(path), benchmark_id, list(models), f, page,
                             annotated=annotation_index(path, benchmark_id))
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=512)
 def unit_view(path: str, benchmark_id: str, unit_id: str, models: tuple[str, ...]) -> views.UnitView:
     return views.unit_view(store(path), benchmark_id, unit_id, list(models))
 
@@ -86,13 +104,24 @@ def annotation_index(path: str, benchmark_id: str) -> views.AnnotationIndex:
 
 
 @st.cache_data(show_spinner=False)
+def current_annotations(path: str, benchmark_id: str) -> pd.DataFrame:
+    return views.annotations_api().current_annotations(store(path), benchmark_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def explanation(path: str, benchmark_id: str, pair_id: str, encoder_id: str):
+    return views.encoders_api().explain_pair(store(path), benchmark_id, pair_id, encoder_id)
+
+
+@st.cache_data(show_spinner=False)
 def tagged_units(path: str, benchmark_id: str) -> set[str]:
     return annotation_index(path, benchmark_id).units_with([], [])
 
 
 def after_write() -> None:
     """Clear every cached query that depends on annotations (call after each save)."""
-    for fn in (annotation_index, tagged_units, error_page, error_unit_ids):
+    _GENERATION["n"] += 1
+    for fn in (annotation_index, tagged_units, current_annotations):
         fn.clear()
     for fn in ANNOTATION_CACHES:
         fn.clear()
@@ -136,9 +165,24 @@ def disagreement_queue(path: str, benchmark_id: str) -> pd.DataFrame:
     return views.annotations_module("agreement").disagreement_queue(store(path), benchmark_id)
 
 
+@st.cache_data(show_spinner="Computing the 2-D map…", max_entries=8)
+def embedding_map(path: str, benchmark_id: str, encoder_id: str, method: str) -> pd.DataFrame:
+    return views.encoders_api().embedding_map(store(path), benchmark_id, encoder_id, method)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def encoder_similarities(path: str, benchmark_id: str) -> pd.DataFrame | None:
+    try:
+        return views.annotations_module("stats").encoder_similarities(store(path), benchmark_id)
+    except views.NotAvailable:
+        return None
+
+
 @st.cache_data(show_spinner=False)
 def embedding_frame(path: str, benchmark_id: str, encoder_id: str, models: tuple, method: str) -> pd.DataFrame:
-    return views.embedding_frame(store(path), benchmark_id, encoder_id, list(models), method)
+    return views.embedding_frame(store(path), benchmark_id, encoder_id, list(models), method,
+                                 map_frame=embedding_map(path, benchmark_id, encoder_id, method),
+                                 similarities=encoder_similarities(path, benchmark_id))
 
 
 @st.cache_data(show_spinner=False)

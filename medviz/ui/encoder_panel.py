@@ -9,6 +9,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from .. import views
+from . import data
 from ..errors import MedvizError
 
 
@@ -38,7 +39,7 @@ def render(ctx, uv: views.UnitView) -> None:
         st.info(f"Encoder explanations are not available: {e}")
         return
     try:
-        computed = list(enc.computed_encoders(ctx.store, ctx.benchmark_id))
+        computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
     except MedvizError as e:
         st.warning(str(e))
         computed = []
@@ -47,7 +48,7 @@ def render(ctx, uv: views.UnitView) -> None:
         return
     eid = st.selectbox("Encoder", computed, key="encoder_review")
     try:
-        ex = enc.explain_pair(ctx.store, ctx.benchmark_id, uv.unit_id, eid)
+        ex = data.explanation(ctx.db_path, ctx.benchmark_id, uv.unit_id, eid)
     except MedvizError as e:
         st.warning(str(e))
         return

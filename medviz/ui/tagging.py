@@ -21,8 +21,8 @@ def _taxonomy(ann, store):
     return ann.load_taxonomy()
 
 
-def existing(ann, store, benchmark_id: str, unit_ids: list[str]) -> pd.DataFrame:
-    cur = ann.current_annotations(store, benchmark_id)
+def existing(ctx, unit_ids: list[str]) -> pd.DataFrame:
+    cur = data.current_annotations(ctx.db_path, ctx.benchmark_id)
     if cur is None or len(cur) == 0:
         return pd.DataFrame()
     return cur[cur["target_id"].isin(unit_ids)]
@@ -44,7 +44,7 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
     unit = uv.unit_id
     target_type = "pair" if uv.is_pair else "item"
     target_id = unit
-    prev = existing(ann, store, ctx.benchmark_id, [target_id])
+    prev = existing(ctx, [target_id])
     if not prev.empty:
         with st.expander(f"{len(prev)} annotation(s) on this {target_type}", expanded=False):
             for r in prev.itertuples():
