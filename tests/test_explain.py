@@ -159,3 +159,21 @@ def test_option_alignment_and_encoder_blind(store, bench):
     assert got["col-2"] == ("B", True) and got["flip-2"] == ("A", True)
     note = store.cursor().execute("SELECT note FROM models WHERE model = 'zero-shot colour'").fetchone()[0]
     assert "encoder probe" in note
+
+
+def test_map_carries_model_correctness(store, bench):
+    E.register_model("colour", ColourClip(), colour_preprocess, colour_tokenizer, device="cpu")
+    E.compute_embeddings(store, bench, "colour")
+    E.zero_shot_probe(store, bench, "colour")
+    m = E.embedding_map(store, bench, "colour", model="zero-shot colour").set_index("item_id")
+    assert m.loc["col-2", "parsed"] == "B" and bool(m.loc["col-2", "correct"]) is True
+
+
+def test_learned_patch_map_identical_images(store, bench):
+    from test_encoders import tiny_clip
+    model, pre, tok = tiny_clip()
+    E.register_model("tiny", model, pre, tok, device="cpu")
+    a, b = E.patch_similarity_map(store, bench, "same", "tiny")
+    assert a.shape == b.shape == (4, 4) and np.allclose(a, 1.0, atol=1e-4) and np.allclose(b, 1.0, atol=1e-4)
+    a, b = E.patch_similarity_map(store, bench, "col", "tiny")
+    assert a.shape == (4, 4) and a.min() < 0.9999

@@ -76,6 +76,9 @@ def cmd_explain(args) -> int:
     else:
         print(f"  looks: - ({ex.visual_reason})")
     t = ex.thresholds
+    if ex.quadrant is None and ex.embeds_alike is not None:
+        print(f"  {ex.quadrant_basis}: {'embeds alike' if ex.embeds_alike else 'embeds apart'}; "
+              "visual difference unknown")
     print(f"  quadrant: {ex.quadrant or '-'}  [basis: {ex.quadrant_basis or '-'}; alike if >= {t.encoder_similar}, "
           f"different if SSIM < {t.visually_different}]")
     if ex.options:

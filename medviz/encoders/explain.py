@@ -115,6 +115,8 @@ class PairExplanation:
     options_reason: str | None
     encoder_blind: bool | None
     provenance: dict = field(default_factory=dict)
+    embeds_alike: bool | None = None             # similarity >= thresholds.encoder_similar (None: unknown)
+    looks_different: bool | None = None          # SSIM < thresholds.visually_different (None: unknown)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -257,7 +259,9 @@ def explain_pair(store, benchmark_id: str, pair_id: str, encoder_id: str | None 
                   "visual_method": VISUAL_METHOD, "quadrant_basis": basis}
     return PairExplanation(benchmark_id, pair_id, it1["item_id"], it2["item_id"], modality, provided, encoder_id,
                            spec.label, spec.kind, provenance["weights_digest"], cosine, enc_reason, visual,
-                           vis_reason, t, quad, basis, options, opt_reason, blind, provenance)
+                           vis_reason, t, quad, basis, options, opt_reason, blind, provenance,
+                           None if sim is None else bool(sim >= t.encoder_similar),
+                           None if visual is None else bool(visual.ssim < t.visually_different))
 
 
 def patch_similarity_map(store, benchmark_id: str, pair_id: str, encoder_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -299,8 +303,13 @@ def _partners(cur, benchmark_id: str) -> dict[str, str]:
     return out
 
 
-def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca") -> pd.DataFrame:
-    """2-D layout of the benchmark's items under an encoder: PCA always, UMAP when umap-learn is installed."""
+def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", *,
+                  model: str | None = None) -> pd.DataFrame:
+    """2-D layout of the benchmark's items under an encoder: PCA always, UMAP when umap-learn is installed.
+
+    Columns: item_id, x, y, pair_id, slot, modality, answer, categories, image_sha256, partner_item_id,
+    encoder_id, weights_digest, method; with ``model`` also that model's ``parsed`` letter and ``correct``.
+    """
     meta, vecs, digest = vectors(store, benchmark_id, encoder_id)
     if method == "umap":
         try:
@@ -328,6 +337,11 @@ def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca"
     out.insert(2, "y", xy[:, 1].astype(float))
     out["partner_item_id"] = out["item_id"].map(partners)
     out["encoder_id"], out["weights_digest"], out["method"] = encoder_id, digest, method
+    if model:
+        preds = core.predictions_for_items(store.cursor(), benchmark_id, out["item_id"].tolist(), [model])
+        p = preds.set_index("item_id")
+        out["parsed"] = out["item_id"].map(p["parsed"]) if len(p) else None
+        out["correct"] = out["item_id"].map(p["correct"]) if len(p) else None
     return out
 
 
