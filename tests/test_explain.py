@@ -177,3 +177,14 @@ def test_learned_patch_map_identical_images(store, bench):
     assert a.shape == b.shape == (4, 4) and np.allclose(a, 1.0, atol=1e-4) and np.allclose(b, 1.0, atol=1e-4)
     a, b = E.patch_similarity_map(store, bench, "col", "tiny")
     assert a.shape == (4, 4) and a.min() < 0.9999
+
+
+def test_reads_work_after_a_pending_result_on_the_thread_cursor(store, bench):
+    """DuckDB 2: a half-fetched execute() result on the shared per-thread cursor must not break our reads."""
+    E.compute_embeddings(store, bench, "pixels")
+    store.cursor().execute("SELECT * FROM range(10)").fetchone()
+    assert len(E.embedding_map(store, bench, "pixels")) == 7
+    store.cursor().execute("SELECT * FROM range(10)").fetchone()
+    assert E.explain_pair(store, bench, "same", "pixels").encoder_cosine == pytest.approx(1.0, abs=1e-5)
+    store.cursor().execute("SELECT * FROM range(10)").fetchone()
+    assert len(E.neighbours(store, bench, "pixels", "col-1", k=2)) == 2

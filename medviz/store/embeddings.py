@@ -7,6 +7,7 @@ weight-free SSIM / histogram distance of two image contents.
 """
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timezone
 
 import numpy as np
@@ -32,6 +33,14 @@ MIGRATIONS = [
 
 def _now():
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _arrow(cur, query: str, params) -> pa.Table:
+    """Run a parameterised query and return an Arrow table (execute() so that a pending result on this
+    cursor is simply replaced; DuckDB warns about one extra copy, which is cheap here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return cur.execute(query, params).to_arrow_table()
 
 
 def _vectors(table: pa.Table, column: str = "vec") -> np.ndarray:
@@ -104,20 +113,19 @@ def embedding_todo(cur, benchmark_id: str, encoder_id: str, weights_digest: str)
 
 def benchmark_embeddings(cur, benchmark_id: str, encoder_id: str, weights_digest: str) -> tuple[pd.DataFrame, np.ndarray]:
     """Items of the benchmark that have a cached vector: metadata frame and the (n, dim) matrix, same order."""
-    t = cur.sql(
-        "SELECT i.item_id, i.pair_id, i.slot, i.modality, i.answer, i.categories, i.image_sha256, e.vec "
-        "FROM items i JOIN embeddings e ON e.image_sha256 = i.image_sha256 "
-        "AND e.encoder_id = $enc AND e.weights_digest = $dig "
-        "WHERE i.benchmark_id = $bench AND i.image_status = 'ok' ORDER BY i.item_id",
-        params={"enc": encoder_id, "dig": weights_digest, "bench": benchmark_id}).to_arrow_table()
+    t = _arrow(cur,
+               "SELECT i.item_id, i.pair_id, i.slot, i.modality, i.answer, i.categories, i.image_sha256, e.vec "
+               "FROM items i JOIN embeddings e ON e.image_sha256 = i.image_sha256 "
+               "AND e.encoder_id = ? AND e.weights_digest = ? "
+               "WHERE i.benchmark_id = ? AND i.image_status = 'ok' ORDER BY i.item_id",
+               [encoder_id, weights_digest, benchmark_id])
     vecs = _vectors(t)
     return t.drop_columns(["vec"]).to_pandas(), vecs
 
 
 def vectors_for_hashes(cur, encoder_id: str, weights_digest: str, hashes: list[str]) -> dict[str, np.ndarray]:
-    t = cur.sql("SELECT image_sha256, vec FROM embeddings WHERE encoder_id = $enc AND weights_digest = $dig "
-                "AND list_contains($h, image_sha256)",
-                params={"enc": encoder_id, "dig": weights_digest, "h": list(hashes)}).to_arrow_table()
+    t = _arrow(cur, "SELECT image_sha256, vec FROM embeddings WHERE encoder_id = ? AND weights_digest = ? "
+                    "AND list_contains(?, image_sha256)", [encoder_id, weights_digest, list(hashes)])
     vecs = _vectors(t)
     return dict(zip(t.column("image_sha256").to_pylist(), vecs))
 
