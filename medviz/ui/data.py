@@ -167,6 +167,8 @@ def disagreement_queue(path: str, benchmark_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Computing the 2-D map…", max_entries=8)
 def embedding_map(path: str, benchmark_id: str, encoder_id: str, method: str) -> pd.DataFrame:
+    if method == "pca":
+        return views.pca_map(store(path), benchmark_id, encoder_id)
     return views.encoders_api().embedding_map(store(path), benchmark_id, encoder_id, method)
 
 
