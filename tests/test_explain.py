@@ -188,3 +188,18 @@ def test_reads_work_after_a_pending_result_on_the_thread_cursor(store, bench):
     assert E.explain_pair(store, bench, "same", "pixels").encoder_cosine == pytest.approx(1.0, abs=1e-5)
     store.cursor().execute("SELECT * FROM range(10)").fetchone()
     assert len(E.neighbours(store, bench, "pixels", "col-1", k=2)) == 2
+
+
+def test_pixels_path_never_imports_torch(store, bench):
+    """The demo and the app's map/neighbours/quadrant must not pay torch's import for the weight-free encoder."""
+    import subprocess
+    import sys
+    db = store.path
+    store.close()
+    code = ("import sys; from medviz.store import Store; from medviz import encoders as E; s = Store(sys.argv[1]); "
+            "E.compute_embeddings(s, 'x', 'pixels'); E.explain_pair(s, 'x', 'flip', 'pixels'); "
+            "E.patch_similarity_map(s, 'x', 'flip', 'pixels'); E.embedding_map(s, 'x', 'pixels'); "
+            "E.neighbours(s, 'x', 'pixels', 'col-1'); print(sorted(m for m in ('torch', 'open_clip') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, db], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -99,12 +99,12 @@ def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, worker
 
     ``errors`` is a list of (index, message) for images that failed to decode (left out of the batch).
     """
-    import torch
     pin = enc.device.startswith("cuda")
     batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
     workers = workers or _workers()
     lookahead = max(2, 2 * workers // max(1, batch_size) + 2)
-    init = _lower_priority if enc.device == "cpu" and os.environ.get("MEDVIZ_DECODE_NICE", "1") != "0" else None
+    init = (_lower_priority if enc.device == "cpu" and enc.spec.learned
+            and os.environ.get("MEDVIZ_DECODE_NICE", "1") != "0" else None)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medviz-decode", initializer=init) as pool:
         pending: deque = deque()
         nxt = 0
@@ -132,10 +132,7 @@ def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, worker
             if not tensors:
                 yield ok_idx, None, errors
                 continue
-            x = torch.stack(tensors)
-            if pin:
-                x = x.pin_memory()
-            yield ok_idx, enc.encode_batch(x), errors
+            yield ok_idx, enc.encode_batch(enc.stack(tensors, pin=pin)), errors
 
 
 def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, *, device: str | None = None,

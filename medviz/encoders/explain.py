@@ -168,7 +168,7 @@ def _image_vector(store, enc: LoadedEncoder, it: dict) -> np.ndarray | None:
     if it["image_sha256"] in got:
         return got[it["image_sha256"]]
     from ..images import load_image
-    return enc.encode_batch(enc.preprocess(load_image(it["image_path"]))[None])[0]
+    return enc.encode_batch(enc.stack([enc.preprocess(load_image(it["image_path"]))]))[0]
 
 
 def option_alignment(store, enc: LoadedEncoder, it: dict) -> OptionAlignment:

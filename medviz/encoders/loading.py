@@ -97,6 +97,12 @@ class LoadedEncoder:
             return torch.autocast("cuda", dtype=dtype)
         return torch.autocast("cpu", enabled=False)
 
+    def stack(self, tensors, pin: bool = False):
+        """Preprocessed images -> one batch (pinned host memory for fast non-blocking CUDA copies)."""
+        import torch
+        x = torch.stack(tensors)
+        return x.pin_memory() if pin else x
+
     def encode_batch(self, batch) -> np.ndarray:
         """(n, C, H, W) tensor -> (n, d) float32 unit vectors."""
         import torch
@@ -152,11 +158,13 @@ class PixelsEncoder(LoadedEncoder):
         return np.asarray(g, dtype=np.float32) / 255.0
 
     def _prep(self, im):
-        import torch
-        return torch.from_numpy(self._grey(im, self.SIZE)[None])
+        return self._grey(im, self.SIZE)[None]
+
+    def stack(self, tensors, pin: bool = False):
+        return np.stack(tensors)               # numpy only: the pixels encoder never imports torch
 
     def encode_batch(self, batch) -> np.ndarray:
-        x = batch.reshape(batch.shape[0], -1).numpy().astype(np.float32)
+        x = np.asarray(batch, dtype=np.float32).reshape(len(batch), -1)
         x = x - x.mean(axis=1, keepdims=True)
         n = np.linalg.norm(x, axis=1, keepdims=True)
         return x / np.where(n > 0, n, 1.0)
