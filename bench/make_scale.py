@@ -8,8 +8,7 @@ Writes (all SYNTHETIC, generated; labelled so in file names and in the benchmark
   modality/category/department/task, each pointing at one of a few small generated PNGs in ``images/``;
 - ``predictions.csv``: M models x N items in the generic prediction format with a realistic mix of free text
   (bare letters, "The answer is X.", option text, refusals, rambling);
-- ``annotations.csv``: K annotations from R reviewers in the export format ``medviz import annotations`` reads
-  (written only when medviz.annotations is installed);
+- ``annotations.csv``: K annotations from R reviewers in the export format ``medviz import annotations`` reads;
 - ``GMAI-MMBench_SCALE_<size>.tsv``: a VLMEvalKit-style TSV of about the requested size whose ``image`` column
   holds base64 PNGs of realistic size (~1-2 MB each, like GMAI-MMBench VAL: 9.3 GB / 4,550 rows).
 """
@@ -101,15 +100,35 @@ def write_benchmark(out: str, n_items: int, n_models: int, seed: int = 0) -> dic
     return {"benchmark": bench, "predictions": preds, "items": n_items, "models": n_models}
 
 
-def write_annotations(out: str, bench_info: dict, n_ann: int, n_reviewers: int, seed: int = 0) -> str | None:
-    """Annotations in the export format, via medviz.annotations' own writer of that format."""
-    try:
-        from medviz.annotations import scale_rows  # provided by the annotations package
-    except ImportError:
-        return None
+def write_annotations(out: str, bench_info: dict, n_ann: int, n_reviewers: int, seed: int = 0) -> str:
+    """K annotations in the export format that ``medviz import annotations`` reads.
+
+    Targets are drawn from a pool of items so that most are tagged by several reviewers (agreement has
+    something to measure); reviewers agree with a per-target 'true' tag 70% of the time.
+    """
+    from medviz.annotations import load_taxonomy
+    from medviz.export import ANNOTATION_COLUMNS
+    tax = load_taxonomy()
+    tags = [p for p in tax.paths() if "/" in p] or tax.paths()
+    rng = random.Random(seed)
+    n_targets = max(1, n_ann // 5)
+    truth = [rng.choice(tags) for _ in range(n_targets)]
     path = os.path.join(out, "annotations.csv")
-    scale_rows(path, benchmark_id="synthetic-scale", n_items=bench_info["items"], n_models=bench_info["models"],
-               n_annotations=n_ann, n_reviewers=n_reviewers, seed=seed)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=ANNOTATION_COLUMNS)
+        w.writeheader()
+        for k in range(n_ann):
+            t = rng.randrange(n_targets)
+            item = t * max(1, bench_info["items"] // n_targets)
+            tag = truth[t] if rng.random() < 0.7 else rng.choice(tags)
+            ts = f"2026-{1 + k % 12:02d}-{1 + k % 28:02d}T{k % 24:02d}:{k % 60:02d}:00.000000"
+            w.writerow({"benchmark_id": "synthetic-scale", "target_type": "item", "target_id": f"i{item:07d}",
+                        "model": f"synthetic-scale-model-{rng.randrange(bench_info['models']):02d}", "tag": tag,
+                        "taxonomy_version": tax.version, "reviewer": f"synthetic-reviewer-{rng.randrange(n_reviewers):02d}",
+                        "confidence": rng.randint(1, 5), "rationale": "synthetic scale annotation",
+                        "proposed_answer": "", "kind": "annotation", "settles": "",
+                        "annotation_id": f"scale-{k:07d}", "revision": 1, "created_at_utc": ts,
+                        "updated_at_utc": ts})
     return path
 
 

@@ -108,3 +108,20 @@ def test_demo_answer_keys_are_true_of_the_images(sample_files):
     assert optic_disc_side(im1) == side[s004["im_1_correct"]]
     assert optic_disc_side(im2) == side[s004["im_2_correct"]]
     assert optic_disc_side(im1) != optic_disc_side(im2)          # the flip really moved the disc
+
+
+def test_unit_outcomes_follow_reimports(store, sample_files):
+    ingest_benchmark(store, sample_files["mc_dataset"], kind="mediconfusion", benchmark_id="mc",
+                     images_dir=sample_files["mc_images"])
+    import_predictions(store, "mc", sample_files["mc_results"][BLIND_MODEL], model="m")
+    cur = store.cursor()
+    rows = cur.execute("SELECT unit_id, confused, all_correct, letters FROM unit_outcomes WHERE model = 'm'").fetchall()
+    assert len(rows) == 8 and all(r[1] and not r[2] for r in rows)   # image-blind: every pair confused
+    data = json.load(open(sample_files["mc_dataset"]))
+    right = {pid: {"answer": {"im1": {"full_answer": d["im_1_correct"]}, "im2": {"full_answer": d["im_2_correct"]}}}
+             for pid, d in data.items()}
+    p = os.path.join(os.path.dirname(sample_files["mc_dataset"]), "m_mc.json")
+    json.dump(right, open(p, "w"))
+    import_predictions(store, "mc", p, model="m")
+    rows = cur.execute("SELECT confused, all_correct FROM unit_outcomes WHERE model = 'm'").fetchall()
+    assert len(rows) == 8 and all(not c and ok for c, ok in rows)

@@ -36,7 +36,51 @@ MIGRATIONS = [
     CREATE INDEX items_bench ON items(benchmark_id, item_id);
     CREATE INDEX preds_bench ON predictions(benchmark_id, model)
     """,
+    # v2: one row per (review unit, model), kept in step with predictions (see refresh_unit_outcomes)
+    """
+    CREATE TABLE unit_outcomes (
+        benchmark_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, model VARCHAR NOT NULL, question VARCHAR,
+        modalities VARCHAR[], categories VARCHAR[], department VARCHAR, n_items INTEGER,
+        all_correct BOOLEAN, any_wrong BOOLEAN, any_invalid BOOLEAN, confused BOOLEAN,
+        letters VARCHAR[], answers VARCHAR[], image_paths VARCHAR[], biomedclip_sim DOUBLE, dino_sim DOUBLE,
+        synthetic BOOLEAN)
+    """,
 ]
+
+# A review *unit* is a pair (two items sharing pair_id) or, outside pairs, a single item. Its outcome for a
+# model is materialised when that model's predictions are imported, so the Errors page scans one small
+# table instead of re-aggregating every prediction on every filter change.
+_REFRESH_UNIT_OUTCOMES = """
+INSERT INTO unit_outcomes
+WITH p AS (
+    SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, coalesce(i.slot, 1) AS slot, i.answer,
+           i.modality, i.categories, i.department, i.question, i.image_path, pr.model, pr.parsed
+    FROM items i JOIN predictions pr ON pr.benchmark_id = i.benchmark_id AND pr.item_id = i.item_id
+    WHERE i.benchmark_id = ? AND pr.model = ?
+), u AS (
+    SELECT unit_id, model,
+           any_value(question) AS question,
+           list_distinct(list(modality) FILTER (WHERE modality IS NOT NULL)) AS modalities,
+           list_distinct(flatten(list(categories))) AS categories,
+           any_value(department) AS department,
+           count(*) AS n_items,
+           bool_and(parsed IS NOT NULL AND parsed = answer) AS all_correct,
+           bool_or(parsed IS NOT NULL AND answer IS NOT NULL AND parsed <> answer) AS any_wrong,
+           bool_or(parsed IS NULL) AS any_invalid,
+           (count(*) = 2 AND count(parsed) = 2 AND count(DISTINCT parsed) = 1) AS confused,
+           list(parsed ORDER BY slot) AS letters,
+           list(answer ORDER BY slot) AS answers,
+           list(image_path ORDER BY slot) AS image_paths
+    FROM p GROUP BY unit_id, model
+)
+SELECT ? AS benchmark_id, u.unit_id, u.model, u.question, u.modalities, u.categories, u.department, u.n_items,
+       u.all_correct, u.any_wrong, u.any_invalid, u.confused, u.letters, u.answers, u.image_paths,
+       pa.biomedclip_sim, pa.dino_sim, m.synthetic
+FROM u
+LEFT JOIN pairs pa ON pa.benchmark_id = ? AND pa.pair_id = u.unit_id
+LEFT JOIN models m ON m.benchmark_id = ? AND m.model = u.model
+ORDER BY u.unit_id
+"""
 
 ITEM_SCHEMA = pa.schema([
     ("benchmark_id", pa.string()), ("item_id", pa.string()), ("pair_id", pa.string()), ("slot", pa.int8()),
@@ -98,7 +142,7 @@ def pairs_to_arrow(benchmark_id: str, pairs) -> pa.Table:
 # --- writes (call inside Store.transaction()) ---------------------------------------------------------
 
 def delete_benchmark(tx, benchmark_id: str) -> None:
-    for table in ("predictions", "models", "pairs", "items", "benchmarks"):
+    for table in ("unit_outcomes", "predictions", "models", "pairs", "items", "benchmarks"):
         tx.execute(f"DELETE FROM {table} WHERE benchmark_id = ?", [benchmark_id])  # table names are constants
 
 
@@ -143,10 +187,17 @@ def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, s
     tx.unregister("_pred_batch")
     tx.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                [benchmark_id, model, source, mode, synthetic, note, table.num_rows, _now()])
+    refresh_unit_outcomes(tx, benchmark_id, model)
     return table.num_rows
 
 
+def refresh_unit_outcomes(tx, benchmark_id: str, model: str) -> None:
+    tx.execute("DELETE FROM unit_outcomes WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
+    tx.execute(_REFRESH_UNIT_OUTCOMES, [benchmark_id, model, benchmark_id, benchmark_id, benchmark_id])
+
+
 def delete_model(tx, benchmark_id: str, model: str) -> None:
+    tx.execute("DELETE FROM unit_outcomes WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
     tx.execute("DELETE FROM predictions WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
     tx.execute("DELETE FROM models WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
 
@@ -222,4 +273,4 @@ def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None) -> pd
 
 def table_counts(cur) -> dict[str, int]:
     return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # constant table names
-            for t in ("benchmarks", "items", "pairs", "models", "predictions")}
+            for t in ("benchmarks", "items", "pairs", "models", "predictions", "unit_outcomes")}
