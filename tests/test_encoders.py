@@ -130,6 +130,23 @@ def test_local_dir_copy_roundtrip_keeps_the_weights(tmp_path, monkeypatch):
     assert enc.spec.kind == "learned" and enc.spec.source == f"local-dir:{d}"
 
 
+def test_hub_weights_in_local_cache_load_offline(tmp_path, monkeypatch):
+    """Air-gapped route 2: a copied Hugging Face cache. Cached hf-hub weights load with the hub offline."""
+    import huggingface_hub.constants as c
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path), raising=False)
+    model, _, _ = tiny_clip(seed=5)
+    repo = tmp_path / "models--medviz-test--tiny-clip"
+    loading.save_local_copy(model, TINY_CFG, str(repo / "snapshots" / ("0" * 40)))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    registry.register_runtime(registry.EncoderSpec("hub-tiny", "tiny", "learned", "hf-hub:medviz-test/tiny-clip",
+                                                   model_name="hf-hub:medviz-test/tiny-clip"))
+    assert loading.weights_cached(registry.get_spec("hub-tiny")) is True
+    enc = E.load_encoder("hub-tiny", device="cpu")
+    assert enc.weights_digest == loading.state_digest(model)
+
+
 # --- device -----------------------------------------------------------------------------------------------
 
 def test_device_fallback_to_cpu(monkeypatch):

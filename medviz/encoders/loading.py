@@ -262,6 +262,10 @@ def hub_offline():
 
 
 def _fix_hint(spec: EncoderSpec) -> str:
+    if spec.model_name and spec.model_name.startswith("local-dir:"):
+        return ("Check the folder holds open_clip_config.json and the weights written by `medviz models prepare`; "
+                "models with a Hugging Face text tower (BiomedCLIP) also need that tower's config in the local "
+                "Hugging Face cache (copy ~/.cache/huggingface/hub from a connected machine).")
     return (f"On an air-gapped machine, prepare a copy elsewhere with `medviz models prepare {spec.id} --out DIR`, "
             f"copy DIR into {registry.models_dir()} (or $MEDVIZ_MODELS_DIR) and use encoder 'local-dir:DIR'.")
 
@@ -334,7 +338,7 @@ def load_encoder(encoder_id: str | None = None, *, device: str | None = None) ->
         spec = registry.get_spec(encoder_id)
         if spec.id == registry.PIXELS:
             enc = PixelsEncoder()
-        elif encoder_id in registry._RUNTIME:
+        elif encoder_id in registry._RUNTIME and not spec.model_name:
             raise MedvizError(f"encoder '{encoder_id}' was registered without a model", field="encoder")
         else:
             enc = _load_open_clip(spec, pick_device(device))
