@@ -39,7 +39,8 @@ MIGRATIONS = [
     # v2: one row per (review unit, model), kept in step with predictions (see refresh_unit_outcomes)
     """
     CREATE TABLE unit_outcomes (
-        benchmark_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, model VARCHAR NOT NULL, question VARCHAR,
+        benchmark_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, unit_no INTEGER NOT NULL, model VARCHAR NOT NULL,
+        question VARCHAR,
         modalities VARCHAR[], categories VARCHAR[], department VARCHAR, n_items INTEGER,
         all_correct BOOLEAN, any_wrong BOOLEAN, any_invalid BOOLEAN, confused BOOLEAN,
         letters VARCHAR[], answers VARCHAR[], image_paths VARCHAR[], biomedclip_sim DOUBLE, dino_sim DOUBLE,
@@ -52,7 +53,10 @@ MIGRATIONS = [
 # table instead of re-aggregating every prediction on every filter change.
 _REFRESH_UNIT_OUTCOMES = """
 INSERT INTO unit_outcomes
-WITH p AS (
+WITH n AS (   -- a dense number per unit: counting and ordering integers is much cheaper than strings
+    SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
+    FROM (SELECT DISTINCT coalesce(pair_id, item_id) AS unit_id FROM items WHERE benchmark_id = ?)
+), p AS (
     SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, coalesce(i.slot, 1) AS slot, i.answer,
            i.modality, i.categories, i.department, i.question, i.image_path, pr.model, pr.parsed
     FROM items i JOIN predictions pr ON pr.benchmark_id = i.benchmark_id AND pr.item_id = i.item_id
@@ -73,13 +77,14 @@ WITH p AS (
            list(image_path ORDER BY slot) AS image_paths
     FROM p GROUP BY unit_id, model
 )
-SELECT ? AS benchmark_id, u.unit_id, u.model, u.question, u.modalities, u.categories, u.department, u.n_items,
+SELECT ? AS benchmark_id, u.unit_id, n.unit_no, u.model, u.question, u.modalities, u.categories, u.department, u.n_items,
        u.all_correct, u.any_wrong, u.any_invalid, u.confused, u.letters, u.answers, u.image_paths,
        pa.biomedclip_sim, pa.dino_sim, m.synthetic
 FROM u
+JOIN n USING (unit_id)
 LEFT JOIN pairs pa ON pa.benchmark_id = ? AND pa.pair_id = u.unit_id
 LEFT JOIN models m ON m.benchmark_id = ? AND m.model = u.model
-ORDER BY u.unit_id
+ORDER BY n.unit_no
 """
 
 ITEM_SCHEMA = pa.schema([
@@ -193,7 +198,7 @@ def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, s
 
 def refresh_unit_outcomes(tx, benchmark_id: str, model: str) -> None:
     tx.execute("DELETE FROM unit_outcomes WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
-    tx.execute(_REFRESH_UNIT_OUTCOMES, [benchmark_id, model, benchmark_id, benchmark_id, benchmark_id])
+    tx.execute(_REFRESH_UNIT_OUTCOMES, [benchmark_id, benchmark_id, model, benchmark_id, benchmark_id, benchmark_id])
 
 
 def delete_model(tx, benchmark_id: str, model: str) -> None:
