@@ -101,15 +101,30 @@ def main() -> int:
         print("chromium not installed (make browser); skipping")
         return 0
     os.makedirs(OUT, exist_ok=True)
-    db = os.path.join(OUT, "ui.duckdb")
+    import shutil
+    pristine = os.path.join(OUT, "pristine.duckdb")      # imported once, copied for every run
+    if not os.path.exists(pristine):
+        t = time.perf_counter()
+        build(pristine + ".tmp")
+        os.replace(pristine + ".tmp", pristine)
+        print(f"built and imported {N_PAIRS:,} pairs ({2 * N_PAIRS:,} images, {len(MODELS)} models) "
+              f"in {time.perf_counter() - t:.1f} s")
+    db = os.path.join(OUT, "run.duckdb")
     for f in (db, db + ".wal"):
         if os.path.exists(f):
             os.remove(f)
-    t = time.perf_counter()
-    build(db)
-    print(f"built and imported {N_PAIRS:,} pairs ({2 * N_PAIRS:,} images, {len(MODELS)} models) "
-          f"in {time.perf_counter() - t:.1f} s")
+    shutil.rmtree(os.path.join(OUT, "run_files"), ignore_errors=True)
+    shutil.copyfile(pristine, db)
     res = {}
+    blank = os.path.join(OUT, "blank_app.py")            # the baseline: a bare Streamlit page, same browser
+    with open(blank, "w") as f:
+        f.write("import streamlit as st\nst.title('Blank')\n")
+    with streamlit_server(db, timeout=120, app=blank) as burl, browser((1400, 1000)) as ctx:
+        page = ctx.new_page()
+        page.goto(burl)
+        ready_content(page, "Blank")
+        res["baseline_blank"] = statistics.median(
+            [timed(lambda: (page.goto(burl), ready_content(page, "Blank"))) for _ in range(5)])
     with streamlit_server(db, timeout=120) as url, browser((1400, 1000)) as ctx:
         page = ctx.new_page()
         base = [timed(lambda: page.goto(url + "/_stcore/health")) for _ in range(5)]
@@ -148,8 +163,8 @@ def main() -> int:
             wait_ready(page)
             saves.append(time.perf_counter() - t)
         res["save_next"] = statistics.median(saves[1:])
-    print(f"\n{'page':<12}{'goto cold':>11}{'goto warm':>11}{'sidebar nav':>13}   (seconds; baseline health page "
-          f"{res['baseline']:.3f} s)")
+    print(f"\n{'page':<12}{'goto cold':>11}{'goto warm':>11}{'sidebar nav':>13}   (seconds)")
+    print(f"{'(baseline: bare Streamlit page)':<34}{res['baseline_blank']:>11.3f}   health endpoint {res['baseline']:.3f}")
     for label, _, _ in PAGES:
         c, w = goto[label]
         print(f"{label:<12}{c:>11.3f}{w:>11.3f}{nav[label]:>13.3f}")
@@ -158,7 +173,7 @@ def main() -> int:
     worst_warm = max(w for _, w in goto.values())
     worst_cold = max(c for c, _ in goto.values())
     worst_nav = max(nav.values())
-    print(f"RESULT ui_baseline_health_page {res['baseline']:.3f} s (reference)")
+    print(f"RESULT ui_baseline_blank_streamlit_page {res['baseline_blank']:.3f} s (reference)")
     print(f"RESULT ui_page_ready_nav_max {worst_nav:.3f} s (budget < 2)")
     print(f"RESULT ui_page_ready_goto_warm_max {worst_warm:.3f} s (budget < 2)")
     print(f"RESULT ui_page_ready_goto_cold_max {worst_cold:.3f} s (budget < 2)")

@@ -31,3 +31,4 @@ with left:
     encoder_panel.render(ctx, uv)
 with right:
     tagging.render(ctx, uv, on_saved=nav.after_save)
+nav.prefetch(unit)

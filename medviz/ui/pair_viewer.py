@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from .. import views
 from ..errors import MedvizError
 
-DISPLAY_SIZE = 768
+DISPLAY_SIZE = 768          # the prefetch in review_nav warms this size too
 
 
 def _image_uri(store, path: str | None, window: str | None) -> tuple[str | None, str | None]:

@@ -67,6 +67,38 @@ class Navigator:
         after = [u for u in ids if cur is None or u > cur]
         self.go(after[0] if after else (ids[0] if ids else None))
 
+    def predicted_next(self, current: str) -> str | None:
+        """Where "save" (or N) will most likely go from ``current``: the next untagged error."""
+        ids = self.untagged_errors()
+        after = [u for u in ids if u > current and u != current]
+        return after[0] if after else None
+
+    def prefetch(self, current: str) -> None:
+        """Warm the caches for the predicted next pair in a background thread, so save -> next is instant."""
+        import threading
+        nxt = self.predicted_next(current)
+        if nxt is None:
+            return
+        ctx = self.ctx
+        enc = st.session_state.get("encoder_review")      # read here: session state is not for other threads
+        if enc is None:
+            try:
+                enc = (data.computed_encoders(ctx.db_path, ctx.benchmark_id) or [None])[0]
+            except MedvizError:
+                enc = None
+
+        def warm():
+            try:
+                uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
+                for s in uv.slots:
+                    if s.image_ok:
+                        views.cached_image_bytes(ctx.store, s.image_path, size=768)
+                if uv.is_pair and enc:
+                    data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
+            except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
+                pass
+        threading.Thread(target=warm, daemon=True, name="medviz-prefetch").start()
+
     def after_save(self) -> None:
         """Called from the save callback: move on to the next untagged error (unless switched off)."""
         if st.session_state.get("advance_after_save", True):

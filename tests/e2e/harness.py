@@ -30,13 +30,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(db_path: str, *, timeout: float = 60.0, env_extra: dict | None = None):
+def streamlit_server(db_path: str, *, timeout: float = 60.0, env_extra: dict | None = None, app: str | None = None):
     """Yield the base URL of a running app; the server is stopped (its own process group) afterwards."""
     port = free_port()
     env = dict(os.environ, MEDVIZ_DB=db_path, PYTHONUNBUFFERED="1", **(env_extra or {}))
     log_path = db_path + f".streamlit-{port}.log"
     log = open(log_path, "wb")
-    cmd = [sys.executable, "-m", "streamlit", "run", os.path.join(ROOT, "app.py"), "--server.address", "127.0.0.1",
+    cmd = [sys.executable, "-m", "streamlit", "run", app or os.path.join(ROOT, "app.py"), "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
