@@ -233,7 +233,8 @@ def test_interrupted_run_resumes(store, random_bench, monkeypatch):
         E.compute_embeddings(store, random_bench, "tiny", batch_size=2)
     monkeypatch.setattr(sql, "insert_embeddings", real)
     r = E.compute_embeddings(store, random_bench, "tiny", batch_size=2)
-    assert (r.n_cached, r.n_new) == (2, 4)          # first batch survived the interruption
+    # the first batch survived the interruption (a later one may also have committed: the writer runs ahead)
+    assert r.n_cached in (2, 4) and r.n_cached + r.n_new == 6
 
 
 def test_missing_images_are_skipped_and_counted(store, tmp_path):

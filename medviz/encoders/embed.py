@@ -2,8 +2,10 @@
 
 Pipeline: one SQL anti-join finds the image contents not yet cached; a thread pool decodes and preprocesses
 images (PIL and torchvision release the GIL) a few batches ahead of the model; each batch is stacked (pinned
-on CUDA, copied non-blocking), encoded, and committed at once, so an interrupted run keeps every finished
-batch and the next run starts where it stopped. Items without an image are skipped and counted.
+on CUDA, copied non-blocking), encoded under autocast on CUDA, and handed to a writer thread that commits it
+while the model works on the next one, so an interrupted run keeps every finished batch and the next run
+starts where it stopped. Items without an image are skipped and counted; undecodable images are skipped,
+counted and reported.
 """
 from __future__ import annotations
 
@@ -76,11 +78,14 @@ def _decode(enc: LoadedEncoder, path: str):
     return x
 
 
-def _workers() -> int:
+def _workers(device: str = "cpu") -> int:
+    """Decode threads: on CPU as many as cores (they share them with the model); on a GPU all cores (up to
+    32), because a GPU outruns JPEG decoding. ``MEDVIZ_EMBED_WORKERS`` / ``--workers`` override."""
     env = os.environ.get("MEDVIZ_EMBED_WORKERS")
     if env:
         return max(1, int(env))
-    return max(2, min(8, (os.cpu_count() or 2)))
+    n = os.cpu_count() or 2
+    return max(2, min(32, n)) if device.startswith("cuda") or device == "mps" else max(2, min(8, n))
 
 
 def _lower_priority() -> None:
@@ -93,19 +98,19 @@ def _lower_priority() -> None:
         pass
 
 
-def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, workers: int | None = None,
-                on_batch=None):
+def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, workers: int | None = None):
     """Yield (indices, vectors, errors) per batch; decoding runs ``workers`` threads ahead of the model.
 
     ``errors`` is a list of (index, message) for images that failed to decode (left out of the batch).
     """
     pin = enc.device.startswith("cuda")
     batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
-    workers = workers or _workers()
+    workers = workers or _workers(enc.device)
     lookahead = max(2, 2 * workers // max(1, batch_size) + 2)
     init = (_lower_priority if enc.device == "cpu" and enc.spec.learned
             and os.environ.get("MEDVIZ_DECODE_NICE", "1") != "0" else None)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medviz-decode", initializer=init) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medviz-decode", initializer=init)
+    try:
         pending: deque = deque()
         nxt = 0
 
@@ -133,6 +138,8 @@ def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, worker
                 yield ok_idx, None, errors
                 continue
             yield ok_idx, enc.encode_batch(enc.stack(tensors, pin=pin)), errors
+    finally:                                        # interrupted: drop queued decodes instead of finishing them
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, *, device: str | None = None,
@@ -157,15 +164,28 @@ def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, 
         bs = batch_size or default_batch_size(enc.device)
         done = 0
         t_run = time.perf_counter()
-        for idx, vecs, errors in embed_paths(enc, paths, batch_size=bs, workers=workers):
-            res.n_failed += len(errors)
-            res.errors += [m for _, m in errors][: max(0, 10 - len(res.errors))]
-            if vecs is not None:
-                with store.transaction() as tx:
-                    res.n_new += sql.insert_embeddings(tx, enc.id, enc.weights_digest, [hashes[i] for i in idx], vecs)
-            done += len(idx) + len(errors)
-            if progress:
-                progress(done, len(paths))
+
+        def commit(batch_hashes, vecs):
+            with store.transaction() as tx:
+                return sql.insert_embeddings(tx, enc.id, enc.weights_digest, batch_hashes, vecs)
+        # One writer thread commits each batch while the model works on the next (matters on a GPU, where a
+        # batch takes about as long as its insert). Batches commit in order: an interruption keeps them all.
+        pending: deque = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medviz-embed-writer") as writer:
+            try:
+                for idx, vecs, errors in embed_paths(enc, paths, batch_size=bs, workers=workers):
+                    res.n_failed += len(errors)
+                    res.errors += [m for _, m in errors][: max(0, 10 - len(res.errors))]
+                    while pending and pending[0].done():
+                        res.n_new += pending.popleft().result()
+                    if vecs is not None:
+                        pending.append(writer.submit(commit, [hashes[i] for i in idx], vecs))
+                    done += len(idx) + len(errors)
+                    if progress:
+                        progress(done, len(paths))
+            finally:
+                while pending:                      # wait for (and surface errors of) every queued commit
+                    res.n_new += pending.popleft().result()
         elapsed = time.perf_counter() - t_run
         res.images_per_s = res.n_new / elapsed if elapsed > 0 and res.n_new else None
     res.seconds = time.perf_counter() - t0
