@@ -1,10 +1,9 @@
 """Embeddings: the encoder's 2-D map of every image, coloured by correctness / tag / modality / encoder-blind;
 box or lasso select → the selected items → open in Review; nearest neighbours of a chosen image."""
-import plotly.express as px
 import streamlit as st
 
 from medviz import views
-from medviz.ui import data, encoder_panel
+from medviz.ui import charts, data, encoder_panel
 from medviz.ui.context import current
 
 ctx = current()
@@ -38,13 +37,7 @@ if df.empty:
 digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "–"
 st.caption(f"{len(df):,} images · encoder `{eid}` · weights `{digest}` · {method.upper()}. "
            "Use the box or lasso tool to select points.")
-fig = px.scatter(df, x="x", y="y", color=colour, hover_data={"item_id": True, "unit_id": True, "x": False, "y": False},
-                 custom_data=["item_id"], render_mode="webgl" if len(df) > 2000 else "auto",
-                 color_discrete_map={"all models wrong": "#d62728", "some models wrong": "#ff7f0e",
-                                     "all models right": "#2ca02c", "no prediction": "#9e9e9e",
-                                     "encoder-blind": "#d62728", "encoder tells apart": "#2ca02c"})
-fig.update_traces(marker=dict(size=9 if len(df) < 500 else 4, line=dict(width=0)))
-fig.update_layout(height=560, dragmode="lasso", margin=dict(l=10, r=10, t=10, b=10), xaxis_title="", yaxis_title="")
+fig = charts.embedding_figure(df, colour)
 event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
                         selection_mode=("box", "lasso", "points"))
 picked = []
@@ -52,7 +45,7 @@ if event is not None:
     for p in event.selection.points:
         cd = p.get("customdata") if isinstance(p, dict) else None
         if cd:
-            picked.append(cd[0])
+            picked.append(cd[0] if isinstance(cd, (list, tuple)) else cd)
 if picked:
     sel = df[df["item_id"].isin(picked)]
     st.subheader(f"{len(sel)} selected")

@@ -70,3 +70,26 @@ def rate_bars(df: pd.DataFrame, x: str, y: str, lo: str, hi: str, color: str | N
     fig.update_layout(barmode="group", yaxis=dict(tickformat=".0%"), title=title,
                       margin=dict(l=10, r=10, t=40, b=10), height=380)
     return fig
+
+
+COLOUR_MAP = {"all models wrong": "#d62728", "some models wrong": "#ff7f0e", "all models right": "#2ca02c",
+              "no prediction": "#9e9e9e", "encoder-blind": "#d62728", "encoder tells apart": "#2ca02c",
+              "untagged": "#c7c7c7", "not a pair": "#9e9e9e", "unknown": "#9e9e9e"}
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf"]
+
+
+def embedding_figure(df: pd.DataFrame, colour: str) -> go.Figure:
+    """The 2-D map: one WebGL trace per colour group, item id as customdata (what a selection returns)."""
+    import numpy as np
+    fig = go.Figure()
+    big = len(df) > 2000
+    for i, (name, g) in enumerate(df.groupby(colour, sort=True)):
+        trace = go.Scattergl if big else go.Scatter
+        fig.add_trace(trace(
+            x=g["x"].to_numpy(np.float32), y=g["y"].to_numpy(np.float32), mode="markers", name=str(name),
+            customdata=g["item_id"].to_numpy(), hovertemplate="%{customdata}<extra>" + str(name) + "</extra>",
+            marker=dict(size=4 if big else 9, color=COLOUR_MAP.get(str(name), _PALETTE[i % len(_PALETTE)]))))
+    fig.update_layout(height=560, dragmode="lasso", margin=dict(l=10, r=10, t=10, b=10), legend_title_text=colour,
+                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+    return fig
