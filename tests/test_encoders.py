@@ -277,3 +277,13 @@ def test_cli_embed_explain_models(store, tmp_path, random_bench, capsys):
     assert main(["models", "list"]) == 0
     assert "biomedclip" in capsys.readouterr().out
     assert main(["embed", "nope", "--encoder", "pixels", "--db", db]) == 2
+
+
+def test_insert_embeddings_is_idempotent(store):
+    v = np.eye(3, dtype=np.float32)
+    with store.transaction() as tx:
+        assert sql.insert_embeddings(tx, "e", "d1", ["a", "b", "a"], v) == 2      # duplicate in the batch
+        assert sql.insert_embeddings(tx, "e", "d1", ["a", "c"], v[:2]) == 1
+        assert sql.insert_embeddings(tx, "e", "d2", ["a"], v[:1]) == 1            # other weights: own key
+    got = sql.vectors_for_hashes(store.cursor(), "e", "d1", ["a", "b", "c", "zz"])
+    assert sorted(got) == ["a", "b", "c"] and got["a"].shape == (3,)

@@ -63,18 +63,14 @@ def insert_embeddings(tx, encoder_id: str, weights_digest: str, hashes: list[str
         "vec": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), dim).cast(pa.list_(pa.float32())),
     })
     tx.register("_emb_batch", table)
-    before = tx.execute("SELECT count(*) FROM embeddings WHERE encoder_id = ? AND weights_digest = ?",
-                        [encoder_id, weights_digest]).fetchone()[0]
-    tx.execute(
+    added = tx.execute(
         "INSERT INTO embeddings SELECT ?, ?, b.image_sha256, ?, b.vec, ? FROM "
         "(SELECT DISTINCT ON (image_sha256) * FROM _emb_batch) b WHERE NOT EXISTS ("
         "SELECT 1 FROM embeddings e WHERE e.encoder_id = ? AND e.weights_digest = ? "
         "AND e.image_sha256 = b.image_sha256)",
-        [encoder_id, weights_digest, dim, _now(), encoder_id, weights_digest])
+        [encoder_id, weights_digest, dim, _now(), encoder_id, weights_digest]).fetchone()[0]
     tx.unregister("_emb_batch")
-    after = tx.execute("SELECT count(*) FROM embeddings WHERE encoder_id = ? AND weights_digest = ?",
-                       [encoder_id, weights_digest]).fetchone()[0]
-    return after - before
+    return int(added)
 
 
 def record_run(tx, benchmark_id: str, encoder_id: str, weights_digest: str, *, source: str, device: str,
