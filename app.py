@@ -1,7 +1,7 @@
 """medviz app entry: `streamlit run app.py` (or `make run`). Shared sidebar, then the chosen page."""
 import streamlit as st
 
-from medviz.ui.context import sidebar
+from medviz.ui.context import follow_page_request, sidebar
 from medviz.ui.guard import guard
 
 st.set_page_config(page_title="medviz", page_icon=":material/biotech:", layout="wide")
@@ -16,5 +16,6 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 with guard():
+    follow_page_request()
     sidebar()
     page.run()

@@ -151,7 +151,7 @@ def main() -> int:
         wait_ready(page)
         saves = []
         for i in range(7):
-            page.locator("h2").first.click()
+            page.evaluate("document.activeElement && document.activeElement.blur()")
             cur = page.inner_text("h2")
             page.keyboard.press("1")
             page.wait_for_selector("button:has-text('☑')")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from medviz import views
 from medviz.ui import charts, data, encoder_panel
-from medviz.ui.context import current
+from medviz.ui.context import current, request_page
 
 ctx = current()
 st.title("Embeddings")
@@ -55,12 +55,15 @@ if picked:
     st.dataframe(show.head(500), hide_index=True, column_config={"image": st.column_config.ImageColumn()})
     cc = st.columns([2, 1], vertical_alignment="bottom")
     unit = cc[0].selectbox("Open in Review", sorted(sel["unit_id"].astype(str).unique()), key="emb_open")
-    if cc[1].button("Open", key="emb_open_btn", icon=":material/compare:"):
-        st.switch_page("pages/review.py", query_params={"pair": unit, "b": ctx.benchmark_id})
+    cc[1].button("Open", key="emb_open_btn", icon=":material/compare:",
+                 on_click=lambda: request_page("pages/review.py", pair=st.session_state["emb_open"],
+                                               b=ctx.benchmark_id))
 
 st.subheader("Nearest neighbours")
-ids = list(df["item_id"])
-item = st.selectbox("Image", ids, key="emb_nn_item", index=0)
+default = picked[0] if picked else str(df["item_id"].iloc[0])
+item = (st.text_input("Image (item id)", key="emb_nn_item", placeholder=default,
+                      help="Type an item id; by default the first selected point, else the first image.")
+        or default).strip()
 try:
     nn = data.neighbours(ctx.db_path, ctx.benchmark_id, eid, item)
     paths = data.item_paths(ctx.db_path, ctx.benchmark_id, tuple([item] + list(nn["item_id"])))

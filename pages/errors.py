@@ -4,7 +4,7 @@ import streamlit as st
 
 from medviz import views
 from medviz.ui import data, filters
-from medviz.ui.context import current
+from medviz.ui.context import current, request_page
 
 ctx = current()
 st.title("Errors")
@@ -52,7 +52,12 @@ c[0].button("Previous page", on_click=_go, args=(max(0, counts["page"] - 1),), d
 c[1].button("Next page", on_click=_go, args=(counts["page"] + 1,), disabled=counts["page"] >= counts["pages"] - 1,
             key="err_next")
 c[2].markdown(f"Page **{counts['page'] + 1}** of {counts['pages']}")
-if c[3].button("Review these in order", icon=":material/compare:", key="err_review"):
+
+
+def _review_all():
     st.session_state["review_queue"] = "errors"
     first = data.error_unit_ids(ctx.db_path, ctx.benchmark_id, ctx.models, fj)
-    st.switch_page("pages/review.py", query_params={"pair": first[0], "b": ctx.benchmark_id})
+    request_page("pages/review.py", pair=first[0], b=ctx.benchmark_id)
+
+
+c[3].button("Review these in order", icon=":material/compare:", key="err_review", on_click=_review_all)

@@ -1,7 +1,7 @@
 """Leaderboard: official metrics per model with Wilson intervals and the random-guess line."""
 import streamlit as st
 
-from medviz.ui import charts, data
+from medviz.ui import charts, data, upload
 from medviz.ui.context import current
 
 ctx = current()
@@ -19,6 +19,7 @@ with st.expander("What am I looking at?", expanded=False):
         "- **Image-blind**: share of pairs answered identically for both images: the model may not look.\n"
         "- **Invalid**: answers from which no option letter could be read.\n\n"
         "Models labelled *synthetic* are test data, not real model outputs.")
+upload.predictions_uploader(ctx)
 lb = data.leaderboard(ctx.db_path, ctx.benchmark_id, ctx.models)
 if lb.empty:
     st.info("No predictions for the selected models. Import some with "

@@ -138,3 +138,32 @@ def test_bad_database_gives_a_message(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert any("not-a-db.duckdb" in e.value for e in at.error)
+
+
+def test_bad_upload_gives_a_message(app):
+    at = app(b=SAMPLE_MC).run()
+    at.get("file_uploader")[0].upload("preds.csv", b"item_id,model,prediction\nnot-an-item,m,A\n", "text/csv").run()
+    at.button(key="pred_import").click().run()
+    assert_clean(at)
+    assert any("Could not import preds.csv" in e.value and "not-an-item" in e.value for e in at.error)
+
+
+def test_database_in_use_says_by_whom(tmp_path, monkeypatch):
+    """A second process holding the file: the app names the PID and what to do (no traceback)."""
+    import subprocess
+    import sys
+    import time
+    db = str(tmp_path / "locked.duckdb")
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('ok', flush=True); time.sleep(60)", db], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        monkeypatch.setenv("MEDVIZ_DB", db)
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        assert not at.exception
+        msg = " ".join(e.value for e in at.error)
+        assert "Database in use" in msg and f"PID {holder.pid}" in msg
+    finally:
+        holder.kill()
+        holder.wait()
+        time.sleep(0.1)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from ..errors import MedvizError
+from ..errors import DatabaseInUse, MedvizError
 from ..store import Store
 from . import data
 
@@ -44,6 +44,18 @@ def current() -> Context:
         PagesManager.uses_pages_directory = False
         st.rerun()
     return ctx
+
+
+def request_page(page: str, **query) -> None:
+    """For button callbacks: ask to open ``page`` (with query params) at the start of the next run."""
+    st.session_state["_goto_page"] = (page, query)
+
+
+def follow_page_request() -> None:
+    """Called by app.py each run: performs a switch requested by a callback."""
+    req = st.session_state.pop("_goto_page", None)
+    if req:
+        st.switch_page(req[0], query_params=req[1])
 
 
 def _auth_configured() -> bool:
@@ -95,6 +107,9 @@ def sidebar() -> Context:
     path = data.db_path()
     try:
         store = data.store(path)
+    except DatabaseInUse as e:
+        st.error(f"**Database in use.** {e}")
+        st.stop()
     except MedvizError as e:
         st.error(f"{e}")
         st.info("Start the app with a database: `make run` builds the demo one, or set MEDVIZ_DB=/path/to/file.duckdb.")

@@ -73,11 +73,11 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
         st.session_state[tags_key] = [t for t in cur if t != tag] if tag in cur else cur + [tag]
 
     st.markdown("**Tag this failure** · keys 1–9 toggle the quick tags, Ctrl+Enter saves")
-    qcols = st.columns(3)
+    qcols = st.columns(2)
     for i, tag in enumerate(quick):
         on = tag in st.session_state[tags_key]
-        qcols[i % 3].button(f"{'☑' if on else '☐'} {tax.label(tag)}", key=f"q{i}::{k}", on_click=toggle,
-                            args=(tag,), shortcut=QUICK_KEYS[i], width="stretch", wrap=True,
+        qcols[i % 2].button(f"{'☑' if on else '☐'} {tax.label(tag)}", key=f"q{i}::{k}", on_click=toggle,
+                            args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
                             help=tax.description(tag) or tag)
     st.multiselect("Failure modes", tax.paths(), key=tags_key, placeholder="choose one or more tags",
                    help=f"Taxonomy {tax.version}")

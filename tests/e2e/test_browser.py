@@ -54,6 +54,10 @@ def page(app_url):
         yield p
 
 
+def blur(page):
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+
+
 def goto(page, url):
     page.goto(url)
     wait_ready(page)
@@ -100,7 +104,7 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
     name.press("Enter")
     page.wait_for_selector(f"text=Reviewer: {REVIEWER}", timeout=20_000)
     wait_ready(page)
-    page.locator("h2").first.click()                      # focus out of any input: keys go to shortcuts
+    blur(page)                                            # focus out of any input: keys go to shortcuts
     page.keyboard.press("1")
     page.wait_for_selector(f"button:has-text('☑ {tag.rsplit('/', 1)[-1]}')", timeout=20_000)
     wait_ready(page)
@@ -111,7 +115,7 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
     assert f"pair={target}" not in page.url               # moved on to the next untagged error
     shot(page, "review-after-save")
 
-    page.locator("h2").first.click()
+    blur(page)
     current = page.url
     page.keyboard.press("j")                              # next pair
     page.wait_for_function("u => window.location.href !== u", arg=current, timeout=20_000)
@@ -137,12 +141,12 @@ def test_readme_screenshot_of_review(page, app_url):
     name.press("Enter")
     page.wait_for_selector("text=Reviewer: Dr A. Rivera", timeout=20_000)
     wait_ready(page)
-    page.locator("h2").first.click()
+    blur(page)
     page.keyboard.press("8")                              # a quick tag, to show the form in use
     wait_ready(page)
     page.wait_for_selector(".js-plotly-plot", timeout=20_000)
     assert_no_traceback(page)
     os.makedirs(os.path.join(ROOT, "docs", "screenshots"), exist_ok=True)
-    page.set_viewport_size({"width": 1400, "height": 1500})
+    page.set_viewport_size({"width": 1400, "height": 2000})
     shot(page, "review-readme", os.path.join(ROOT, "docs", "screenshots", "review.png"))
     shot(page, "review-s004")
