@@ -12,7 +12,7 @@ Measured in one process, same batch size:
 - end-to-end images/s of ``compute_embeddings`` on the benchmark (threads decode ahead of the model);
 - re-check of 10,000 cached images: ``compute_embeddings`` on a benchmark whose 10k images are all cached.
 Forward-only and end-to-end run in interleaved rounds (alternating order) so load drift hits both.
-Usage: python bench/embed.py [--images 96] [--rounds 3] [--batch-size 16]
+Usage: python bench/embed.py [--images 96] [--rounds 12] [--batch-size 8]
 """
 from __future__ import annotations
 
@@ -124,8 +124,8 @@ def cache_recheck(store, enc, folder: str, rel0: str, n: int = 10_000) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=96)
-    ap.add_argument("--rounds", type=int, default=6, help="interleaved forward-only / end-to-end rounds")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=12, help="interleaved forward-only / end-to-end rounds")
+    ap.add_argument("--batch-size", type=int, default=8)
     args = ap.parse_args()
     import torch
     tmp = tempfile.mkdtemp(prefix="medviz-bench-embed-")
@@ -174,6 +174,7 @@ def main() -> None:
     print(f"{'all':<7}{n_tot:>7}{fwd:>20.2f}{e2e:>18.2f}{ratio:>8.3f}")
     print(f"{'cpu-s':<7}{n_tot:>7}{n_tot / fwd_c:>20.2f}{n_tot / e2e_c:>18.2f}{fwd_c / e2e_c:>8.3f}"
           "   (images per CPU-second, all threads: insensitive to other processes' load)")
+    print(f"median of the per-round ratios: {np.median([e / f for _, _, f, e in rows]):.3f}")
     print(f"machine load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"\ndevice {enc.device}, batch {args.batch_size}; end-to-end = compute_embeddings (decode threads -> "
           f"preprocess -> forward -> DuckDB cache); cache re-check of 10,000 cached images: {recheck:.3f} s")

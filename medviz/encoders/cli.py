@@ -94,11 +94,14 @@ def cmd_explain(args) -> int:
 def cmd_models_list(args) -> int:
     from . import available_encoders
     from .loading import weights_cached
-    from .registry import models_dir
+    from .registry import models_dir, weights_file
     print(f"local copies folder: {models_dir()} ($MEDVIZ_MODELS_DIR)")
     for s in available_encoders():
-        cached = weights_cached(s) if s.learned else None
-        state = {True: "weights in HF cache", False: "weights not cached", None: ""}[cached]
+        if s.source.startswith("local-dir:"):
+            state = "weights present" if weights_file(s.source[len("local-dir:"):]) else "NO weights file"
+        else:
+            cached = weights_cached(s) if s.learned else None
+            state = {True: "weights in HF cache", False: "weights not cached", None: ""}[cached]
         print(f"{s.id:<28} {s.kind:<12} {s.source}  {state}")
         if s.note:
             print(f"{'':<28} {s.note}")
