@@ -134,6 +134,19 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
     assert mine[0]["target_id"] == target and tag in mine[0]["tag"]
 
 
+def test_errors_row_opens_review(page, app_url):
+    goto(page, f"{app_url}/errors?b={BENCH}&outcome=confused")
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.wait_for(timeout=20_000)
+    page.wait_for_timeout(500)
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)   # the selection checkbox of the first row
+    page.wait_for_url("**/review?*", timeout=20_000)
+    wait_ready(page)
+    assert "pair=" in page.url
+    assert_no_traceback(page)
+
+
 def test_readme_screenshot_of_review(page, app_url):
     goto(page, f"{app_url}/review?pair=s004&b={BENCH}")
     name = page.get_by_role("textbox", name="Your name (reviewer)")
