@@ -112,3 +112,11 @@ def test_leaderboard_has_intervals_and_baseline(demo_store):
     assert lb.set_index("model").loc["synthetic-freetext (hand-written)", "synthetic"]
     g = views.leaderboard(demo_store, SAMPLE_GMAI)
     assert g["headline"].eq("accuracy").all() and g["baseline"].between(0.2, 0.5).all()
+
+
+def test_read_models_do_not_import_streamlit():
+    import subprocess
+    import sys
+    code = ("import sys, medviz.views, medviz.store.views; "
+            "sys.exit('streamlit' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

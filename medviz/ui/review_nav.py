@@ -6,7 +6,7 @@ import streamlit as st
 
 from .. import views
 from ..errors import MedvizError
-from . import data
+from . import data, pair_viewer
 
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
 
@@ -92,7 +92,7 @@ class Navigator:
                 uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
                 for s in uv.slots:
                     if s.image_ok:
-                        views.cached_image_bytes(ctx.store, s.image_path, size=768)
+                        views.cached_image_bytes(ctx.store, s.image_path, size=pair_viewer.DISPLAY_SIZE)
                 if uv.is_pair and enc:
                     data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
             except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
