@@ -120,3 +120,17 @@ def test_read_models_do_not_import_streamlit():
     code = ("import sys, medviz.views, medviz.store.views; "
             "sys.exit('streamlit' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_materialised_outcomes_match_the_on_the_fly_aggregate(demo_store):
+    """medviz.store.core materialises unit outcomes at import; both paths must give the same rows."""
+    cur = demo_store.cursor()
+    assert sqlv._materialised(cur, SAMPLE_MC)
+    f = {"outcome": "error", "modalities": ["CT", "MRI"]}
+    fast = sqlv.error_rows(cur, SAMPLE_MC, None, f, limit=100)
+    where, params = sqlv._where(f)
+    slow = cur.execute(sqlv._UNITS_CTE + f"SELECT * FROM x WHERE {where} ORDER BY unit_id, model",
+                       [SAMPLE_MC, True, [], SAMPLE_MC, SAMPLE_MC] + params).df()
+    cols = ["unit_id", "model", "all_correct", "any_wrong", "any_invalid", "confused", "n_items"]
+    assert fast[cols].astype(str).to_dict("records") == slow[cols].astype(str).to_dict("records")
+    assert [list(v) for v in fast["letters"]] == [list(v) for v in slow["letters"]]

@@ -38,6 +38,29 @@ WITH p AS (
 )
 """
 
+# The same rows, materialised by medviz.store.core at prediction import (table unit_outcomes): used when present.
+_MATERIALISED_CTE = """
+WITH x AS (
+    SELECT * FROM unit_outcomes WHERE benchmark_id = ? AND (? OR list_contains(?, model))
+)
+"""
+
+
+def _materialised(cur, benchmark_id: str) -> bool:
+    try:
+        return bool(cur.execute("SELECT EXISTS (SELECT 1 FROM unit_outcomes WHERE benchmark_id = ?)",
+                                [benchmark_id]).fetchone()[0])
+    except Exception:  # noqa: BLE001 - an older store without the table: aggregate on the fly
+        return False
+
+
+def _head(cur, benchmark_id: str, models: list[str] | None) -> tuple[str, list, str]:
+    """(WITH clause defining x, its params, ORDER BY) — the materialised table when filled, else the CTE."""
+    if _materialised(cur, benchmark_id):
+        return _MATERIALISED_CTE, [benchmark_id, not models, list(models or [])], "unit_no, model"
+    return _UNITS_CTE, [benchmark_id, not models, list(models or []), benchmark_id, benchmark_id], "unit_id, model"
+
+
 OUTCOMES = ("correct", "wrong", "confused", "invalid", "error")
 _OUTCOME_SQL = {
     "correct": "all_correct",
@@ -85,34 +108,33 @@ def _where(f: dict) -> tuple[str, list]:
     return " AND ".join(clauses), params
 
 
-def _head_params(benchmark_id: str, models: list[str] | None) -> list:
-    return [benchmark_id, not models, list(models or []), benchmark_id, benchmark_id]
-
-
 def error_rows(cur, benchmark_id: str, models: list[str] | None, f: dict, *, limit: int = 48,
                offset: int = 0) -> pd.DataFrame:
     """One page of (unit, model) rows matching ``f``, ordered by unit then model."""
     where, params = _where(f)
-    sql = (_UNITS_CTE + f"SELECT * FROM x WHERE {where} ORDER BY unit_id, model LIMIT ? OFFSET ?")
-    return cur.execute(sql, _head_params(benchmark_id, models) + params + [int(limit), int(offset)]).df()
+    head, hp, order = _head(cur, benchmark_id, models)
+    sql = head + f"SELECT * FROM x WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+    return cur.execute(sql, hp + params + [int(limit), int(offset)]).df()
 
 
 def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> dict:
     """Row and unit counts of the filtered set, and how many rows fall under each outcome."""
     where, params = _where(f)
-    sql = (_UNITS_CTE + f"""SELECT count(*), count(DISTINCT unit_id),
+    head, hp, _ = _head(cur, benchmark_id, models)
+    sql = (head + f"""SELECT count(*), count(DISTINCT unit_id),
         count(*) FILTER (WHERE all_correct), count(*) FILTER (WHERE any_wrong),
         count(*) FILTER (WHERE confused), count(*) FILTER (WHERE any_invalid)
         FROM x WHERE {where}""")
-    r = cur.execute(sql, _head_params(benchmark_id, models) + params).fetchone()
+    r = cur.execute(sql, hp + params).fetchone()
     return {"rows": r[0], "units": r[1], "correct": r[2], "wrong": r[3], "confused": r[4], "invalid": r[5]}
 
 
 def error_unit_ids(cur, benchmark_id: str, models: list[str] | None, f: dict) -> list[str]:
     """Distinct unit ids matching ``f`` in review order (the Review page's navigation queue)."""
     where, params = _where(f)
-    sql = _UNITS_CTE + f"SELECT DISTINCT unit_id FROM x WHERE {where} ORDER BY unit_id"
-    return [r[0] for r in cur.execute(sql, _head_params(benchmark_id, models) + params).fetchall()]
+    head, hp, _ = _head(cur, benchmark_id, models)
+    sql = head + f"SELECT DISTINCT unit_id FROM x WHERE {where} ORDER BY unit_id"
+    return [r[0] for r in cur.execute(sql, hp + params).fetchall()]
 
 
 def unit_ids(cur, benchmark_id: str) -> list[str]:
