@@ -12,7 +12,8 @@ Measured in one process, same batch size:
 - end-to-end images/s of ``compute_embeddings`` on the benchmark (threads decode ahead of the model);
 - re-check of 10,000 cached images: ``compute_embeddings`` on a benchmark whose 10k images are all cached.
 Forward-only and end-to-end run in interleaved rounds (alternating order) so load drift hits both.
-Usage: python bench/embed.py [--images 96] [--rounds 12] [--batch-size 8]
+Usage: python bench/embed.py [--images 96] [--rounds 12] [--batch-size 8] [--workers N]
+On a GPU: python bench/embed.py --images 2048 --rounds 8 --batch-size 256 (it picks CUDA itself).
 """
 from __future__ import annotations
 
@@ -126,6 +127,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=96)
     ap.add_argument("--rounds", type=int, default=12, help="interleaved forward-only / end-to-end rounds")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=None, help="decode threads (default: medviz's choice)")
     args = ap.parse_args()
     import torch
     tmp = tempfile.mkdtemp(prefix="medviz-bench-embed-")
@@ -159,7 +161,8 @@ def main() -> None:
                 forward_only(enc, tensors[idx], args.batch_size)
                 f, fc = time.perf_counter() - t, time.process_time() - c
             else:
-                res = E.compute_embeddings(store, f"bench-embed-{r}", enc.id, batch_size=args.batch_size)
+                res = E.compute_embeddings(store, f"bench-embed-{r}", enc.id, batch_size=args.batch_size,
+                                           workers=args.workers)
                 e, ec = time.perf_counter() - t, time.process_time() - c
                 assert res.n_new == len(idx), res
         fwd_t, e2e_t, n_tot = fwd_t + f, e2e_t + e, n_tot + len(idx)
