@@ -167,3 +167,34 @@ def test_database_in_use_says_by_whom(tmp_path, monkeypatch):
         holder.kill()
         holder.wait()
         time.sleep(0.1)
+
+
+def test_dicom_window_presets_and_missing_image_placeholder(tmp_path, monkeypatch):
+    """A generic benchmark whose pair has a real DICOM CT slice and an image file that is absent."""
+    import csv
+    import shutil
+    from pydicom.data import get_testdata_file
+    from medviz.ingest import ingest_benchmark
+    from medviz.store import Store
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "ct.dcm")
+    with open(tmp_path / "bench.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["item_id", "image_path", "pair_id", "slot", "question", "A", "B", "answer"])
+        w.writeheader()
+        w.writerow({"item_id": "d-1", "image_path": "ct.dcm", "pair_id": "d", "slot": 1, "question": "Which?",
+                    "A": "CT", "B": "MR", "answer": "A"})
+        w.writerow({"item_id": "d-2", "image_path": "gone.png", "pair_id": "d", "slot": 2, "question": "Which?",
+                    "A": "CT", "B": "MR", "answer": "B"})
+    db = str(tmp_path / "dicom.duckdb")
+    with Store(db) as s:
+        ingest_benchmark(s, str(tmp_path / "bench.csv"), benchmark_id="dicom-bench")
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["pair"] = "d"
+    at.run()
+    at.switch_page("pages/review.py").run()
+    assert_clean(at)
+    assert any("gone.png" in w.value and "missing" in w.value for w in at.warning)
+    window = at.selectbox(key="window")
+    window.select("CT lung").run()
+    assert_clean(at)
+    assert at.selectbox(key="window").value == "CT lung"
