@@ -19,6 +19,7 @@ except views.NotAvailable as e:
 DIMS = [d for d in ("modality", "model", "category", "department", "task") if d in getattr(stats, "DIMENSIONS", ())]
 c = st.columns([1, 1, 1])
 dim = c[0].selectbox("Break down by", DIMS, key="st_dim")
+by_model = dim != "model" and c[0].toggle("… and by model", key="st_by_model")
 level = c[1].radio("Tag level", ["top", "tag"], format_func={"top": "top-level", "tag": "full tag"}.get,
                    horizontal=True, key="st_level")
 excl = c[2].toggle("Leave out disputed answer keys", key="st_excl")
@@ -36,9 +37,12 @@ st.dataframe(tab, hide_index=True, column_config={
 # a plain-text list as well (readable by screen readers and by the browser test)
 st.markdown("  \n".join(f"`{r.tag}`: **{int(r.count)}** of {int(r.n)}" for r in overall.itertuples()))
 
-by = data.failure_stats(ctx.db_path, ctx.benchmark_id, (dim,), level, excl)
+dims = (dim, "model") if by_model else (dim,)
+by = data.failure_stats(ctx.db_path, ctx.benchmark_id, dims, level, excl)
 if not by.empty:
-    st.subheader(f"Failure modes × {dim}")
+    st.subheader("Failure modes × " + " × ".join(dims))
+    if by_model:
+        by = by.assign(**{dim: by[dim].astype(str) + " | " + by["model"].astype(str)})
     heat = by.pivot_table(index="tag", columns=dim, values="rate", aggfunc="first").fillna(0)
     fig = px.imshow(heat, text_auto=".0%", color_continuous_scale="Reds", zmin=0, zmax=1, aspect="auto")
     fig.update_layout(height=max(260, 40 * len(heat) + 120), margin=dict(l=10, r=10, t=20, b=10),

@@ -198,3 +198,11 @@ def test_dicom_window_presets_and_missing_image_placeholder(tmp_path, monkeypatc
     window.select("CT lung").run()
     assert_clean(at)
     assert at.selectbox(key="window").value == "CT lung"
+
+
+def test_statistics_breakdown_by_modality_and_model(app):
+    at = app(b=SAMPLE_MC).run()
+    at.switch_page("pages/statistics.py").run()
+    at.toggle(key="st_by_model").set_value(True).run()
+    assert_clean(at)
+    assert any("modality × model" in h.value for h in at.subheader)
