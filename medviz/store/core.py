@@ -37,7 +37,10 @@ MIGRATIONS = [
     CREATE INDEX preds_bench ON predictions(benchmark_id, model)
     """,
     # v2: one row per (review unit, model), kept in step with predictions (see refresh_unit_outcomes)
-    """
+    lambda tx: _create_unit_outcomes(tx),
+]
+
+_UNIT_OUTCOMES_DDL = """
     CREATE TABLE unit_outcomes (
         benchmark_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, unit_no INTEGER NOT NULL, model VARCHAR NOT NULL,
         question VARCHAR,
@@ -45,8 +48,15 @@ MIGRATIONS = [
         all_correct BOOLEAN, any_wrong BOOLEAN, any_invalid BOOLEAN, confused BOOLEAN,
         letters VARCHAR[], answers VARCHAR[], image_paths VARCHAR[], biomedclip_sim DOUBLE, dino_sim DOUBLE,
         synthetic BOOLEAN)
-    """,
-]
+    """
+
+
+def _create_unit_outcomes(tx) -> None:
+    """Migration v2: create the table and fill it for every model already in the store."""
+    tx.execute(_UNIT_OUTCOMES_DDL)
+    for benchmark_id, model in tx.execute("SELECT benchmark_id, model FROM models").fetchall():
+        refresh_unit_outcomes(tx, benchmark_id, model)
+
 
 # A review *unit* is a pair (two items sharing pair_id) or, outside pairs, a single item. Its outcome for a
 # model is materialised when that model's predictions are imported, so the Errors page scans one small
