@@ -90,6 +90,8 @@ def test_not_computed_encoder_shows_nothing(store, bench):
         E.patch_similarity_map(store, bench, "same", "clip-vit-b-16")
     with pytest.raises(MedvizError, match="medviz embed"):
         E.neighbours(store, bench, "clip-vit-b-16", "same-1")
+    with pytest.raises(MedvizError, match="unknown encoder"):
+        E.explain_pair(store, bench, "same", "clip-typo")
 
 
 def test_neighbours_map_and_patch_map(store, bench):

@@ -142,10 +142,13 @@ def _pick_encoder(store, benchmark_id: str, encoder_id: str | None) -> str:
     return (learned or done)[0]
 
 
-def _spec(encoder_id: str):
+def _spec(store, benchmark_id: str, encoder_id: str):
     try:
         return registry.get_spec(encoder_id)
-    except MedvizError:   # an encoder whose vectors exist but which is not registered in this process
+    except MedvizError:
+        if encoder_id not in sql.computed_encoders(store.cursor(), benchmark_id):
+            raise
+        # vectors exist (e.g. from a notebook-registered model) but the id is not registered in this process
         return registry.EncoderSpec(encoder_id, encoder_id, "learned", "unknown (not registered in this process)")
 
 
@@ -197,7 +200,7 @@ def explain_pair(store, benchmark_id: str, pair_id: str, encoder_id: str | None 
         raise MedvizError(f"pair '{pair_id}' is not in benchmark '{benchmark_id}'", record=pair_id)
     it1, it2 = _item(cur, benchmark_id, p["item_1"]), _item(cur, benchmark_id, p["item_2"])
     encoder_id = _pick_encoder(store, benchmark_id, encoder_id)
-    spec = _spec(encoder_id)
+    spec = _spec(store, benchmark_id, encoder_id)
     provided = {"BiomedCLIP_sim": None if _nan(p.get("biomedclip_sim")) else float(p["biomedclip_sim"]),
                 "DINO_sim": None if _nan(p.get("dino_sim")) else float(p["dino_sim"])}
     both = _has_image(it1) and _has_image(it2)
