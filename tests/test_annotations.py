@@ -324,3 +324,39 @@ def test_current_view_filters_and_row_round_trip(store, w):
     row = current_annotations(store, target_id="p1").iloc[0]
     back = Annotation.from_row(row)
     assert back == a                                              # what the UI edits is what was saved
+
+
+def _consensus_oracle(df):
+    """Per-unit loop, the definition written out: latest adjudication wins, else tags >= half the reviewers."""
+    out = {}
+    for unit, g in df.groupby("unit"):
+        adj = g[g["kind"] == "adjudication"]
+        if len(adj):
+            out[unit] = sorted(set(adj.sort_values("updated_at").iloc[-1]["tags"]))
+            continue
+        ann_ = g[g["kind"] == "annotation"]
+        per = [set().union(*map(set, rg["tags"])) for _, rg in ann_.groupby("reviewer")]
+        counts = {}
+        for s in per:
+            for t in s:
+                counts[t] = counts.get(t, 0) + 1
+        out[unit] = sorted(t for t, c in counts.items() if 2 * c >= len(per))
+    return out
+
+
+def test_consensus_matches_the_per_unit_definition(store, w):
+    import random
+    from medviz.annotations import consensus, current_annotations
+    from medviz.annotations.queries import units
+    rng = random.Random(3)
+    tags = [DETAIL, DISPUTED, "Refusal", "Visual confusion/Image ignored"]
+    for i in range(120):
+        target = f"p{rng.randint(1, 15)}"
+        t = rng.sample(tags[:1] + tags[2:], rng.randint(1, 2))
+        w.save(ann(target=target, tags=t, reviewer=rng.choice(["alice", "bob", "carol", "dan"]),
+                   model=rng.choice([None, "m1"])))
+    judge = Reviewer(name="eve", role=ADJUDICATOR)
+    w.adjudicate(ann(target="p3", tags=["Refusal"], reviewer="eve"), judge, settles=[])
+    got = consensus(store, MC).set_index("unit")["tags"].to_dict()
+    want = _consensus_oracle(units(current_annotations(store, MC)))
+    assert got == want and len(got) > 10

@@ -27,34 +27,37 @@ ENCODER_BLIND_THRESHOLD = 0.90
 
 def consensus(store, benchmark_id: str) -> pd.DataFrame:
     """One row per judged unit: target, model (None = all), consensus ``tags``, ``n_reviewers``,
-    ``adjudicated``."""
+    ``adjudicated``. Vectorised: 200k annotations take well under a second."""
     cols = ["unit", "benchmark_id", "target_type", "target_id", "model", "model_key", "tags", "n_reviewers",
             "adjudicated", "proposed_answers"]
     df = current_annotations(store, benchmark_id)
     if df.empty:
         return pd.DataFrame(columns=cols)
     df = units(df)
-    rows = []
-    for unit, g in df.groupby("unit", sort=True):
-        ann = g[g["kind"] == "annotation"]
-        adj = g[g["kind"] == "adjudication"]
-        reviewers = ann["reviewer"].nunique()
-        if len(adj):
-            tags = sorted(set(adj.sort_values("updated_at").iloc[-1]["tags"]))
-        else:
-            per_reviewer = [set().union(*map(set, rg["tags"])) for _, rg in ann.groupby("reviewer")]
-            counts: dict[str, int] = {}
-            for s in per_reviewer:
-                for t in s:
-                    counts[t] = counts.get(t, 0) + 1
-            tags = sorted(t for t, c in counts.items() if 2 * c >= len(per_reviewer))
-        first = g.iloc[0]
-        rows.append({"unit": unit, "benchmark_id": first.benchmark_id, "target_type": first.target_type,
-                     "target_id": first.target_id, "model": first.model if isinstance(first.model, str) else None,
-                     "model_key": first.model_key, "tags": tags, "n_reviewers": int(reviewers),
-                     "adjudicated": bool(len(adj)),
-                     "proposed_answers": sorted({p for p in g["proposed_answer"] if isinstance(p, str)})})
-    return pd.DataFrame(rows, columns=cols)
+    out = df.drop_duplicates("unit").set_index("unit")[["benchmark_id", "target_type", "target_id", "model",
+                                                         "model_key"]].sort_index()
+    out["model"] = out["model"].map(lambda m: m if isinstance(m, str) else None)
+    ann = df[df["kind"] == "annotation"]
+    n_rev = ann.groupby("unit")["reviewer"].nunique()
+    out["n_reviewers"] = n_rev.reindex(out.index).fillna(0).astype(int)
+    # majority: tags applied by at least half of the unit's reviewers (each reviewer counted once per tag)
+    votes = ann[["unit", "reviewer", "tags"]].explode("tags").dropna(subset=["tags"]).drop_duplicates()
+    cnt = votes.groupby(["unit", "tags"]).size().rename("c").reset_index().join(n_rev.rename("n"), on="unit")
+    voted = cnt[2 * cnt["c"] >= cnt["n"]].sort_values(["unit", "tags"]).groupby("unit")["tags"].agg(list)
+    tags = voted.reindex(out.index)
+    # an adjudication (the latest one) overrides the vote
+    adj = df[df["kind"] == "adjudication"]
+    adjudicated = pd.Series(False, index=out.index)
+    if len(adj):
+        last = adj.sort_values("updated_at", kind="stable").groupby("unit").tail(1).set_index("unit")["tags"]
+        tags.loc[last.index] = last.map(lambda ts: sorted(set(ts)))
+        adjudicated.loc[last.index] = True
+    out["tags"] = tags.map(lambda ts: ts if isinstance(ts, list) else [])
+    out["adjudicated"] = adjudicated
+    prop = df[df["proposed_answer"].map(lambda p: isinstance(p, str))]
+    proposed = prop.groupby("unit")["proposed_answer"].agg(lambda ps: sorted(set(ps)))
+    out["proposed_answers"] = proposed.reindex(out.index).map(lambda ps: ps if isinstance(ps, list) else [])
+    return out.reset_index()[cols]
 
 
 def disputed_items(store, benchmark_id: str) -> pd.DataFrame:
