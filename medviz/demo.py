@@ -105,6 +105,21 @@ def _pairs(imgs) -> list[tuple]:
     ], (side1, side2)
 
 
+CAPTIONS = {
+    "ct": "CT slice (pydicom test file CT_small.dcm), soft-tissue window.",
+    "ct_flipped": "The same CT slice (pydicom CT_small.dcm), mirrored left-to-right by medviz.",
+    "mr": "MR image (pydicom test file MR_small.dcm).",
+    "mr_rot90": "The same MR image (pydicom MR_small.dcm), rotated 90 degrees clockwise by medviz.",
+    "axial": "Brain MRI, axial mid slice (nibabel test volume anatomical.nii).",
+    "axial_flipped": "Brain MRI axial mid slice (nibabel anatomical.nii), mirrored left-to-right by medviz.",
+    "sagittal": "Brain MRI, sagittal mid slice (nibabel test volume anatomical.nii).",
+    "coronal": "Brain MRI, coronal mid slice (nibabel test volume anatomical.nii).",
+    "retina": "Fundus photograph of a human retina (scikit-image data.retina, CC0).",
+    "retina_flipped": "Fundus photograph (scikit-image data.retina, CC0), mirrored left-to-right by medviz.",
+    "microaneurysms": "Magnified fundus detail with microaneurysms (scikit-image data.microaneurysms, CC0).",
+}
+
+
 def _png_b64(im: Image.Image) -> str:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
@@ -167,8 +182,7 @@ def build_files(out_dir: str, seed: int = 0) -> dict:
         dataset[pid] = {
             "im_1": f"sample/{a}.jpg", "im_2": f"sample/{b}.jpg",
             "im_1_local": local_ids[a], "im_2_local": local_ids[b],
-            "cap_1": f"Sample image '{a}' (synthetic caption describing a package-shipped image).",
-            "cap_2": f"Sample image '{b}' (synthetic caption describing a package-shipped image).",
+            "cap_1": CAPTIONS[a], "cap_2": CAPTIONS[b],
             "category_1": cats, "category_2": cats, "BiomedCLIP_sim": None, "DINO_sim": None,
             "question": q, "option_A": oa, "option_B": ob,
             "im_1_correct": c1, "im_2_correct": "B" if c1 == "A" else "A",

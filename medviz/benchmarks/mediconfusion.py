@@ -26,6 +26,7 @@ _MODALITY_RULES = [
     ("Ultrasound", r"ultraso|sonograph|doppler|echocardio"),
     ("Nuclear medicine", r"\bpet\b|spect|scintigra|\bbone scan"),
     ("X-ray", r"x-ray|radiograph|\bxr\b|fluoroscop|mammogra"),
+    ("Fundus photography", r"fundus|retina"),
 ]
 
 
