@@ -149,11 +149,16 @@ def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
     WITH t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
                WHERE benchmark_id = coalesce(?, benchmark_id)),
     it AS (
+        -- two equi-joins (an OR inside one join condition makes DuckDB fall back to a nested loop)
         SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
                i.modality, i.categories, i.department, i.task
-        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND (
-             (t.target_type = 'item' AND i.item_id = t.target_id) OR
-             (t.target_type = 'pair' AND i.pair_id = t.target_id)))
+        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.item_id = t.target_id
+        WHERE t.target_type = 'item'
+        UNION ALL
+        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
+               i.modality, i.categories, i.department, i.task
+        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id
+        WHERE t.target_type = 'pair')
     SELECT benchmark_id, target_type, target_id,
            string_agg(item_id, ';' ORDER BY slot, item_id) AS item_ids,
            string_agg(coalesce(image_ref, ''), ';' ORDER BY slot, item_id) AS image_ids,
@@ -174,9 +179,12 @@ def target_predictions(cur, benchmark_id: str | None = None) -> pd.DataFrame:
                WHERE benchmark_id = coalesce(?, benchmark_id)),
     it AS (
         SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot
-        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND (
-             (t.target_type = 'item' AND i.item_id = t.target_id) OR
-             (t.target_type = 'pair' AND i.pair_id = t.target_id)))
+        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.item_id = t.target_id
+        WHERE t.target_type = 'item'
+        UNION ALL
+        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot
+        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id
+        WHERE t.target_type = 'pair')
     SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
            string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
            string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
