@@ -360,3 +360,50 @@ def test_consensus_matches_the_per_unit_definition(store, w):
     got = consensus(store, MC).set_index("unit")["tags"].to_dict()
     want = _consensus_oracle(units(current_annotations(store, MC)))
     assert got == want and len(got) > 10
+
+
+def _agreement_oracle(store, bid):
+    """The definitions as loops over reviewer pairs and units (slow, obviously right)."""
+    import itertools
+    from medviz.annotations.agreement import judgements
+    j = judgements(store, bid)
+    sets = {(r.unit, r.reviewer): set(r.tags) for r in j.itertuples()}
+    by_unit = {}
+    for unit, reviewer in sets:
+        by_unit.setdefault(unit, []).append(reviewer)
+    cohen = {}
+    for ra, rb in itertools.combinations(sorted(j["reviewer"].unique()), 2):
+        shared = [u for u, rs in by_unit.items() if ra in rs and rb in rs]
+        if not shared:
+            continue
+        tags = sorted(set().union(*(sets[(u, ra)] | sets[(u, rb)] for u in shared)))
+        xa = [t in sets[(u, ra)] for u in shared for t in tags]
+        xb = [t in sets[(u, rb)] for u in shared for t in tags]
+        cohen[(ra, rb)] = (len(shared), len(xa), cohen_kappa(xa, xb),
+                           sum(sets[(u, ra)] == sets[(u, rb)] for u in shared) / len(shared))
+    multi = {u: rs for u, rs in by_unit.items() if len(rs) >= 2}
+    tags = sorted({t for u, rs in multi.items() for r in rs for t in sets[(u, r)]})
+    alpha = {t: krippendorff_alpha_binary([[int(t in sets[(u, r)]) for r in rs] for u, rs in multi.items()])
+             for t in tags}
+    return cohen, alpha
+
+
+def test_vectorised_agreement_matches_the_definitions(store, w):
+    import random
+    rng = random.Random(11)
+    tags = [DETAIL, "Refusal", "Visual confusion/Image ignored", "Irrelevant response"]
+    for i in range(150):
+        w.save(ann(target=f"p{rng.randint(1, 25)}", tags=rng.sample(tags, rng.randint(1, 2)),
+                   reviewer=rng.choice(["alice", "bob", "carol", "dan", "erin"])))
+    got = agreement(store, MC)
+    cohen, alpha = _agreement_oracle(store, MC)
+    g = {(r.reviewer_a, r.reviewer_b): r for r in got["cohen"].itertuples()}
+    assert set(g) == set(cohen) and len(cohen) >= 8
+    for k, (n_items, n_dec, kappa, exact) in cohen.items():
+        assert (g[k].n_items, g[k].n_decisions) == (n_items, n_dec)
+        assert g[k].kappa == pytest.approx(kappa, abs=1e-12, nan_ok=True)
+        assert g[k].exact_match == pytest.approx(exact, abs=1e-12)
+    a = dict(zip(got["per_tag"]["tag"], got["per_tag"]["alpha"]))
+    assert set(a) == set(alpha)
+    for t, v in alpha.items():
+        assert a[t] == pytest.approx(v, abs=1e-12, nan_ok=True)

@@ -11,7 +11,6 @@ Every figure comes with the number of units (``n_items``) behind it; NaN when it
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -71,46 +70,91 @@ def judgements(store, benchmark_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _positives(store, benchmark_id: str) -> tuple[pd.DataFrame, pd.DataFrame, list, list]:
+    """Integer-coded judgements: J (u, r) one row per unit x reviewer with its tag-set signature and size,
+    P (u, r, t) one row per tag a reviewer applied to a unit; plus the unit and reviewer labels."""
+    df = current_annotations(store, benchmark_id, kind="annotation")
+    if df.empty:
+        return pd.DataFrame(columns=["u", "r", "sig", "npos"]), pd.DataFrame(columns=["u", "r", "t"]), [], []
+    df = units(df)
+    u_codes, u_labels = pd.factorize(df["unit"], sort=True)
+    r_codes, r_labels = pd.factorize(df["reviewer"], sort=True)
+    base = pd.DataFrame({"u": u_codes, "r": r_codes, "tags": df["tags"].to_numpy()})
+    P = base.explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "t"})
+    P = P.drop_duplicates(["u", "r", "t"]).sort_values(["u", "r", "t"], kind="stable")
+    J = base[["u", "r"]].drop_duplicates()
+    sig = P.groupby(["u", "r"])["t"].agg("|".join).rename("sig")
+    npos = P.groupby(["u", "r"]).size().rename("npos")
+    J = J.join(sig, on=["u", "r"]).join(npos, on=["u", "r"])
+    J["sig"] = J["sig"].fillna("")
+    J["npos"] = J["npos"].fillna(0).astype(int)
+    return J, P, list(u_labels), list(r_labels)
+
+
 def agreement(store, benchmark_id: str) -> dict:
-    """Inter-reviewer agreement on one benchmark.
+    """Inter-reviewer agreement on one benchmark (vectorised: 200k annotations in about a second).
 
     Returns ``{"cohen": DataFrame(reviewer_a, reviewer_b, n_items, n_decisions, kappa, observed,
     exact_match), "per_tag": DataFrame(tag, n_items, n_positive, alpha, observed), "n_units",
     "n_multi" (units with >= 2 reviewers), "reviewers"}``.
+
+    Cohen, per reviewer pair: over the units both judged, every (unit, tag) for the tags either used on
+    those units is a yes/no decision; with n decisions, A and B positives and ``both`` shared positives,
+    observed = (n - A - B + 2 both) / n and chance = A B / n^2 + (n - A)(n - B) / n^2.
     """
-    j = judgements(store, benchmark_id)
-    out = {"n_units": int(j["unit"].nunique()) if len(j) else 0,
-           "reviewers": sorted(j["reviewer"].unique()) if len(j) else []}
-    sets = {(r.unit, r.reviewer): set(r.tags) for r in j.itertuples()}
-    by_unit: dict[str, list[str]] = {}
-    for unit, reviewer in sets:
-        by_unit.setdefault(unit, []).append(reviewer)
+    J, P, _units, reviewers = _positives(store, benchmark_id)
+    out = {"n_units": int(J["u"].nunique()) if len(J) else 0, "reviewers": sorted(reviewers)}
+    cohen_cols = ["reviewer_a", "reviewer_b", "n_items", "n_decisions", "kappa", "observed", "exact_match"]
+    tag_cols = ["tag", "n_items", "n_positive", "alpha", "observed"]
+    if J.empty:
+        out.update(cohen=pd.DataFrame(columns=cohen_cols), per_tag=pd.DataFrame(columns=tag_cols), n_multi=0)
+        return out
 
-    cohen_rows = []
-    for ra, rb in itertools.combinations(out["reviewers"], 2):
-        shared = [u for u, rs in by_unit.items() if ra in rs and rb in rs]
-        if not shared:
-            continue
-        tags = sorted(set().union(*(sets[(u, ra)] | sets[(u, rb)] for u in shared)))
-        xa = [t in sets[(u, ra)] for u in shared for t in tags]
-        xb = [t in sets[(u, rb)] for u in shared for t in tags]
-        cohen_rows.append({"reviewer_a": ra, "reviewer_b": rb, "n_items": len(shared), "n_decisions": len(xa),
-                           "kappa": cohen_kappa(xa, xb),
-                           "observed": float(np.mean([x == y for x, y in zip(xa, xb)])) if xa else math.nan,
-                           "exact_match": float(np.mean([sets[(u, ra)] == sets[(u, rb)] for u in shared]))})
-    out["cohen"] = pd.DataFrame(cohen_rows, columns=["reviewer_a", "reviewer_b", "n_items", "n_decisions", "kappa",
-                                                     "observed", "exact_match"])
+    # --- Cohen per reviewer pair
+    pairs = J.merge(J, on="u", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["r_a"] < pairs["r_b"]]
+    g = pairs.groupby(["r_a", "r_b"])
+    per = pd.DataFrame({"n_items": g.size(), "A": g["npos_a"].sum(), "B": g["npos_b"].sum(),
+                        "exact_match": g.apply(lambda d: float((d["sig_a"] == d["sig_b"]).mean()),
+                                               include_groups=False)})
+    both = P.merge(P, on=["u", "t"], suffixes=("_a", "_b"))
+    both = both[both["r_a"] < both["r_b"]].groupby(["r_a", "r_b"]).size().rename("both")
+    shared = pairs[["u", "r_a", "r_b"]]
+    side_a = shared.merge(P.rename(columns={"r": "r_a"}), on=["u", "r_a"])[["r_a", "r_b", "t"]]
+    side_b = shared.merge(P.rename(columns={"r": "r_b"}), on=["u", "r_b"])[["r_a", "r_b", "t"]]
+    n_tags = pd.concat([side_a, side_b]).drop_duplicates().groupby(["r_a", "r_b"]).size().rename("n_tags")
+    per = per.join(both).join(n_tags).fillna({"both": 0, "n_tags": 0})
+    n = per["n_items"] * per["n_tags"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        po = (n - per["A"] - per["B"] + 2 * per["both"]) / n
+        pe = (per["A"] / n) * (per["B"] / n) + ((n - per["A"]) / n) * ((n - per["B"]) / n)
+        kappa = np.where(pe >= 1, np.nan, (po - pe) / (1 - pe))
+    per = per.assign(n_decisions=n.astype(int), observed=po.where(n > 0, np.nan), kappa=kappa).reset_index()
+    per["reviewer_a"] = [reviewers[i] for i in per["r_a"]]
+    per["reviewer_b"] = [reviewers[i] for i in per["r_b"]]
+    out["cohen"] = per.sort_values(["reviewer_a", "reviewer_b"])[cohen_cols].reset_index(drop=True)
 
-    multi = {u: rs for u, rs in by_unit.items() if len(rs) >= 2}
-    out["n_multi"] = len(multi)
-    all_tags = sorted({t for u, rs in multi.items() for r in rs for t in sets[(u, r)]})
-    tag_rows = []
-    for t in all_tags:
-        vals = [[int(t in sets[(u, r)]) for r in rs] for u, rs in multi.items()]
-        unanimous = sum(len(set(v)) == 1 for v in vals)
-        tag_rows.append({"tag": t, "n_items": len(vals), "n_positive": sum(any(v) for v in vals),
-                         "alpha": krippendorff_alpha_binary(vals), "observed": unanimous / len(vals)})
-    out["per_tag"] = pd.DataFrame(tag_rows, columns=["tag", "n_items", "n_positive", "alpha", "observed"])
+    # --- Krippendorff's alpha per tag, over units with >= 2 reviewers
+    m = J.groupby("u").size()
+    multi = m[m >= 2]
+    out["n_multi"] = int(len(multi))
+    if multi.empty:
+        out["per_tag"] = pd.DataFrame(columns=tag_cols)
+        return out
+    C = P[P["u"].isin(multi.index)].groupby(["t", "u"]).size().rename("ones").reset_index()
+    C["m"] = C["u"].map(multi)
+    C["d"] = C["ones"] * (C["m"] - C["ones"]) / (C["m"] - 1)
+    C["unanimous"] = C["ones"] == C["m"]
+    t = C.groupby("t").agg(n_positive=("u", "size"), n1=("ones", "sum"), d_o=("d", "sum"),
+                           full=("unanimous", "sum"))
+    total = int(multi.sum())
+    n0 = total - t["n1"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alpha = np.where((n0 == 0) | (t["n1"] == 0), np.nan, 1.0 - (total - 1) * t["d_o"] / (n0 * t["n1"]))
+    out["per_tag"] = pd.DataFrame({
+        "tag": t.index, "n_items": len(multi), "n_positive": t["n_positive"].to_numpy(), "alpha": alpha,
+        "observed": ((len(multi) - t["n_positive"] + t["full"]) / len(multi)).to_numpy(),
+    }).sort_values("tag").reset_index(drop=True)[tag_cols]
     return out
 
 
