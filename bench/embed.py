@@ -184,6 +184,8 @@ def main() -> None:
     print(f"RESULT embed_over_forward {ratio:.3f} ratio (budget >= 0.9)")
     print(f"RESULT cache_recheck_10k {recheck:.3f} s (budget < 2)")
     store.close()
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
