@@ -110,7 +110,8 @@ def validate_image_file(path: str, *, record=None, field: str = "image") -> str:
     return validate_image_bytes(data, name=path, record=record, field=field)
 
 
-def _window(arr: np.ndarray, window) -> np.ndarray:
+def window_to_uint8(arr: np.ndarray, window) -> np.ndarray:
+    """Map modality values to 0..255 with a (centre, width) window, "percentile" (1-99%) or min-max (None)."""
     arr = arr.astype(np.float32)
     if window is None or window == "percentile":
         lo, hi = (np.percentile(arr, 1), np.percentile(arr, 99)) if window == "percentile" else (arr.min(), arr.max())
@@ -145,7 +146,7 @@ def load_image(path: str, *, window: str | tuple | None = "auto", record=None) -
         win = WINDOW_PRESETS.get(window, window) if isinstance(window, str) else window
         if win is None:
             win = own
-        return Image.fromarray(_window(arr, win)).convert("RGB")
+        return Image.fromarray(window_to_uint8(arr, win)).convert("RGB")
     validate_image_file(path, record=record)
     try:
         with Image.open(path) as im:

@@ -59,7 +59,7 @@ def open_native(path: str):
     if images.sniff_format(head) == "dicom":
         arr, own = images.dicom_to_array(path)
         if arr.ndim == 2:
-            return Image.fromarray(images._window(arr, own))   # same default window as load_image
+            return Image.fromarray(images.window_to_uint8(arr, own))   # same default window as load_image
         return images.load_image(path)
     images.validate_image_file(path)
     try:
