@@ -18,7 +18,7 @@ from .. import scoring
 from ..store import annotations as sql
 from ..store import core
 from .agreement import cohen_kappa
-from .queries import ALL_MODELS, current_annotations, units
+from .queries import ALL_MODELS, current_annotations, units  # noqa: F401 (re-exported for callers)
 from .taxonomy import active_taxonomy
 
 DIMENSIONS = ("modality", "model", "category", "department", "task", "target_type")
@@ -27,37 +27,16 @@ ENCODER_BLIND_THRESHOLD = 0.90
 
 def consensus(store, benchmark_id: str) -> pd.DataFrame:
     """One row per judged unit: target, model (None = all), consensus ``tags``, ``n_reviewers``,
-    ``adjudicated``. Vectorised: 200k annotations take well under a second."""
-    cols = ["unit", "benchmark_id", "target_type", "target_id", "model", "model_key", "tags", "n_reviewers",
-            "adjudicated", "proposed_answers"]
-    df = current_annotations(store, benchmark_id)
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    df = units(df)
-    out = df.drop_duplicates("unit").set_index("unit")[["benchmark_id", "target_type", "target_id", "model",
-                                                         "model_key"]].sort_index()
-    out["model"] = out["model"].map(lambda m: m if isinstance(m, str) else None)
-    ann = df[df["kind"] == "annotation"]
-    n_rev = ann.groupby("unit")["reviewer"].nunique()
-    out["n_reviewers"] = n_rev.reindex(out.index).fillna(0).astype(int)
-    # majority: tags applied by at least half of the unit's reviewers (each reviewer counted once per tag)
-    votes = ann[["unit", "reviewer", "tags"]].explode("tags").dropna(subset=["tags"]).drop_duplicates()
-    cnt = votes.groupby(["unit", "tags"]).size().rename("c").reset_index().join(n_rev.rename("n"), on="unit")
-    voted = cnt[2 * cnt["c"] >= cnt["n"]].sort_values(["unit", "tags"]).groupby("unit")["tags"].agg(list)
-    tags = voted.reindex(out.index)
-    # an adjudication (the latest one) overrides the vote
-    adj = df[df["kind"] == "adjudication"]
-    adjudicated = pd.Series(False, index=out.index)
-    if len(adj):
-        last = adj.sort_values("updated_at", kind="stable").groupby("unit").tail(1).set_index("unit")["tags"]
-        tags.loc[last.index] = last.map(lambda ts: sorted(set(ts)))
-        adjudicated.loc[last.index] = True
-    out["tags"] = tags.map(lambda ts: ts if isinstance(ts, list) else [])
-    out["adjudicated"] = adjudicated
-    prop = df[df["proposed_answer"].map(lambda p: isinstance(p, str))]
-    proposed = prop.groupby("unit")["proposed_answer"].agg(lambda ps: sorted(set(ps)))
-    out["proposed_answers"] = proposed.reindex(out.index).map(lambda ps: ps if isinstance(ps, list) else [])
-    return out.reset_index()[cols]
+    ``adjudicated``, ``proposed_answers`` — the adjudicator's tags if the unit was adjudicated, else the tags
+    at least half of its reviewers applied. Computed in DuckDB (200k annotations in a fraction of a second).
+    """
+    df = sql.consensus(store.cursor(), benchmark_id, ALL_MODELS)
+    if len(df):
+        df["tags"] = df["tags"].map(list)
+        df["proposed_answers"] = df["proposed_answers"].map(list)
+        df["model"] = df["model"].astype(object).where(df["model"].notna(), None)
+        df["n_reviewers"] = df["n_reviewers"].astype(int)
+    return df
 
 
 def disputed_items(store, benchmark_id: str) -> pd.DataFrame:

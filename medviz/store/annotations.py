@@ -250,3 +250,38 @@ def rev_id_summary(cur) -> tuple[int, int, int]:
     """(distinct rev_ids, min, max): rev_ids are unique and dense in a store written by one writer."""
     return tuple(cur.execute("SELECT count(DISTINCT rev_id), min(rev_id), max(rev_id) "
                              "FROM annotation_revisions").fetchall()[0])
+
+
+def consensus(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
+    """One row per judged unit (target x model, or x all models) with its consensus tags, in one query.
+
+    Consensus: the latest adjudication's tags if the unit was adjudicated, else the tags at least half of
+    the unit's reviewers applied (each reviewer counted once per tag). Columns: unit, benchmark_id,
+    target_type, target_id, model, model_key, tags, n_reviewers, adjudicated, proposed_answers.
+    """
+    sql = f"""
+    WITH cur AS (SELECT * FROM ({_CURRENT}) c WHERE NOT retracted),
+    u AS (SELECT *, coalesce(model, ?) AS model_key,
+                 benchmark_id || '|' || target_type || '|' || target_id || '|' || coalesce(model, ?) AS unit
+          FROM cur),
+    nrev AS (SELECT unit, count(DISTINCT reviewer) AS n FROM u WHERE kind = 'annotation' GROUP BY unit),
+    votes AS (SELECT unit, tag, count(DISTINCT reviewer) AS c
+              FROM (SELECT unit, reviewer, unnest(tags) AS tag FROM u WHERE kind = 'annotation')
+              GROUP BY unit, tag),
+    voted AS (SELECT v.unit, list(v.tag ORDER BY v.tag) AS tags FROM votes v JOIN nrev USING (unit)
+              WHERE 2 * v.c >= nrev.n GROUP BY v.unit),
+    adj AS (SELECT unit, list_sort(list_distinct(tags)) AS tags FROM u WHERE kind = 'adjudication'
+            QUALIFY row_number() OVER (PARTITION BY unit ORDER BY updated_at DESC, created_at DESC,
+                                       annotation_id DESC) = 1),
+    prop AS (SELECT unit, list_sort(list_distinct(list(proposed_answer))) AS proposed FROM u
+             WHERE proposed_answer IS NOT NULL GROUP BY unit),
+    first AS (SELECT unit, benchmark_id, target_type, target_id, model, model_key FROM u
+              QUALIFY row_number() OVER (PARTITION BY unit ORDER BY created_at, annotation_id) = 1)
+    SELECT f.unit, f.benchmark_id, f.target_type, f.target_id, f.model, f.model_key,
+           coalesce(adj.tags, voted.tags, []::VARCHAR[]) AS tags, coalesce(nrev.n, 0) AS n_reviewers,
+           adj.unit IS NOT NULL AS adjudicated, coalesce(prop.proposed, []::VARCHAR[]) AS proposed_answers
+    FROM first f LEFT JOIN adj USING (unit) LEFT JOIN voted USING (unit) LEFT JOIN nrev USING (unit)
+         LEFT JOIN prop USING (unit)
+    ORDER BY f.unit
+    """
+    return cur.execute(sql, [benchmark_id, all_models_label, all_models_label]).df()
