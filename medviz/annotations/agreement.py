@@ -16,7 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .queries import current_annotations, units
+from ..store import annotations as sql
+from .queries import ALL_MODELS, current_annotations, units
 
 
 def cohen_kappa(a, b) -> float:
@@ -73,17 +74,21 @@ def judgements(store, benchmark_id: str) -> pd.DataFrame:
 def _positives(store, benchmark_id: str) -> tuple[pd.DataFrame, pd.DataFrame, list, list]:
     """Integer-coded judgements: J (u, r) one row per unit x reviewer with its tag-set signature and size,
     P (u, r, t) one row per tag a reviewer applied to a unit; plus the unit and reviewer labels."""
-    df = current_annotations(store, benchmark_id, kind="annotation")
+    df = sql.reviewer_tags(store.cursor(), benchmark_id, ALL_MODELS)
     if df.empty:
         return pd.DataFrame(columns=["u", "r", "sig", "npos"]), pd.DataFrame(columns=["u", "r", "t"]), [], []
-    df = units(df)
     u_codes, u_labels = pd.factorize(df["unit"], sort=True)
     r_codes, r_labels = pd.factorize(df["reviewer"], sort=True)
     base = pd.DataFrame({"u": u_codes, "r": r_codes, "tags": df["tags"].to_numpy()})
     P = base.explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "t"})
     P = P.drop_duplicates(["u", "r", "t"]).sort_values(["u", "r", "t"], kind="stable")
     J = base[["u", "r"]].drop_duplicates()
-    sig = P.groupby(["u", "r"])["t"].agg("|".join).rename("sig")
+    t_codes, t_labels = pd.factorize(P["t"])
+    if len(t_labels) <= 62:       # a tag set as a bit mask: exact, and summed in C
+        sig = pd.Series(np.left_shift(1, t_codes.astype(np.int64)), index=P.index).groupby(
+            [P["u"], P["r"]]).sum().astype(str).rename("sig")
+    else:
+        sig = P.groupby(["u", "r"])["t"].agg("|".join).rename("sig")
     npos = P.groupby(["u", "r"]).size().rename("npos")
     J = J.join(sig, on=["u", "r"]).join(npos, on=["u", "r"])
     J["sig"] = J["sig"].fillna("")

@@ -285,3 +285,14 @@ def consensus(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
     ORDER BY f.unit
     """
     return cur.execute(sql, [benchmark_id, all_models_label, all_models_label]).df()
+
+
+def reviewer_tags(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
+    """(unit, reviewer, tags) of every current reviewer annotation (adjudications excluded): what agreement
+    statistics need, without the rest of each row."""
+    sql = f"""
+    SELECT benchmark_id || '|' || target_type || '|' || target_id || '|' || coalesce(model, ?) AS unit,
+           reviewer, tags
+    FROM ({_CURRENT}) c WHERE NOT retracted AND kind = 'annotation'
+    """
+    return cur.execute(sql, [all_models_label, benchmark_id]).df()
