@@ -25,28 +25,8 @@ import pandas as pd
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from medviz import answers, scoring  # noqa: E402
 from medviz.ingest import parse_letters  # noqa: E402
+from bench.make_scale import VOCAB, answer_text as free_text  # noqa: E402
 
-VOCAB = ["lung", "liver", "heart", "kidney", "spleen", "brain", "bone", "pancreas", "aorta", "colon"]
-
-
-def free_text(rng: random.Random, letters: str, opts: list[str]) -> str:
-    k = rng.random()
-    L = rng.choice(letters)
-    if k < 0.35:
-        return L
-    if k < 0.5:
-        return f"{L}."
-    if k < 0.62:
-        return f"The answer is {L}."
-    if k < 0.72:
-        return rng.choice(opts)
-    if k < 0.78:
-        return f"The correct answer is {L} because the finding in the image is typical of that diagnosis in adults"
-    if k < 0.82:
-        return "Cannot determine the answer"
-    if k < 0.9:
-        return f"({L}) {rng.choice(opts)}"
-    return " ".join(rng.choice(VOCAB + list(letters)) for _ in range(rng.randint(3, 20)))
 
 
 def make_pairs(n_pairs: int, n_models: int, seed: int = 0):

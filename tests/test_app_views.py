@@ -122,15 +122,20 @@ def test_read_models_do_not_import_streamlit():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_materialised_outcomes_match_the_on_the_fly_aggregate(demo_store):
-    """medviz.store.core materialises unit outcomes at import; both paths must give the same rows."""
+def test_materialised_outcomes_match_predictions(demo_store):
+    """core materialises unit outcomes at import; recompute them here from the raw rows, in pandas."""
+    from medviz.store import core
     cur = demo_store.cursor()
-    assert sqlv._materialised(cur, SAMPLE_MC)
-    f = {"outcome": "error", "modalities": ["CT", "MRI"]}
-    fast = sqlv.error_rows(cur, SAMPLE_MC, None, f, limit=100)
-    where, params = sqlv._where(f)
-    slow = cur.execute(sqlv._UNITS_CTE + f"SELECT * FROM x WHERE {where} ORDER BY unit_id, model",
-                       [SAMPLE_MC, True, [], SAMPLE_MC, SAMPLE_MC] + params).df()
-    cols = ["unit_id", "model", "all_correct", "any_wrong", "any_invalid", "confused", "n_items"]
-    assert fast[cols].astype(str).to_dict("records") == slow[cols].astype(str).to_dict("records")
-    assert [list(v) for v in fast["letters"]] == [list(v) for v in slow["letters"]]
+    frame = core.scoring_frame(cur, SAMPLE_MC)
+    frame["unit_id"] = frame["pair_id"].fillna(frame["item_id"])
+    want = {}
+    for (unit, model), g in frame.sort_values("slot").groupby(["unit_id", "model"]):
+        ok = (g["parsed"] == g["answer"]) & g["parsed"].notna()
+        letters = [v if isinstance(v, str) else None for v in g["parsed"]]
+        want[(unit, model)] = (bool(ok.all()), bool((~ok & g["parsed"].notna()).any()),
+                               bool(g["parsed"].isna().any()),
+                               bool(len(g) == 2 and g["parsed"].notna().all() and letters[0] == letters[1]), letters)
+    got = cur.execute("SELECT unit_id, model, all_correct, any_wrong, any_invalid, confused, letters "
+                      "FROM unit_outcomes WHERE benchmark_id = ?", [SAMPLE_MC]).fetchall()
+    assert {(r[0], r[1]): (r[2], r[3], r[4], r[5], list(r[6])) for r in got} == want
+    assert len(want) == 8 * frame["model"].nunique()

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import os
-
-
-def _db_arg(p):
-    p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
+from ..cli import _db_arg
 
 
 def cmd_export(args) -> int:

@@ -6,11 +6,8 @@ import json
 import sys
 import time
 
+from ..cli import _db_arg
 from ..errors import MedvizError
-
-
-def _db_arg(p):
-    p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
 
 
 def _open_store(args):

@@ -8,37 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-# One row per (unit, model): the outcome of that model on that unit.
-_UNITS_CTE = """
-WITH p AS (
-    SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, coalesce(i.slot, 1) AS slot, i.answer,
-           i.modality, i.categories, i.department, i.question, i.image_path, pr.model, pr.parsed, pr.raw
-    FROM items i JOIN predictions pr ON pr.benchmark_id = i.benchmark_id AND pr.item_id = i.item_id
-    WHERE i.benchmark_id = ? AND (? OR list_contains(?, pr.model))
-), u AS (
-    SELECT unit_id, model,
-           any_value(question) AS question,
-           list_distinct(list(modality) FILTER (WHERE modality IS NOT NULL)) AS modalities,
-           list_distinct(flatten(list(categories))) AS categories,
-           any_value(department) AS department,
-           count(*) AS n_items,
-           bool_and(parsed IS NOT NULL AND parsed = answer) AS all_correct,
-           bool_or(parsed IS NOT NULL AND answer IS NOT NULL AND parsed <> answer) AS any_wrong,
-           bool_or(parsed IS NULL) AS any_invalid,
-           (count(*) = 2 AND count(parsed) = 2 AND count(DISTINCT parsed) = 1) AS confused,
-           list(parsed ORDER BY slot) AS letters,
-           list(answer ORDER BY slot) AS answers,
-           list(image_path ORDER BY slot) AS image_paths
-    FROM p GROUP BY unit_id, model
-), x AS (
-    SELECT u.*, pa.biomedclip_sim, pa.dino_sim, m.synthetic
-    FROM u
-    LEFT JOIN pairs pa ON pa.benchmark_id = ? AND pa.pair_id = u.unit_id
-    LEFT JOIN models m ON m.benchmark_id = ? AND m.model = u.model
-)
-"""
-
-# The same rows, materialised by medviz.store.core at prediction import (table unit_outcomes): used when present.
+# One row per (unit, model), materialised by medviz.store.core at prediction import (table unit_outcomes).
 _MATERIALISED_CTE = """
 WITH x AS (
     SELECT * FROM unit_outcomes WHERE benchmark_id = ? AND (? OR list_contains(?, model))
@@ -46,19 +16,10 @@ WITH x AS (
 """
 
 
-def _materialised(cur, benchmark_id: str) -> bool:
-    try:
-        return bool(cur.execute("SELECT EXISTS (SELECT 1 FROM unit_outcomes WHERE benchmark_id = ?)",
-                                [benchmark_id]).fetchone()[0])
-    except Exception:  # noqa: BLE001 - an older store without the table: aggregate on the fly
-        return False
-
-
 def _head(cur, benchmark_id: str, models: list[str] | None) -> tuple[str, list, str]:
     """(WITH clause defining x, its params, ORDER BY): the table core keeps in step with every import.
 
-    (Migration core v2 fills it for databases made before it existed; ``_UNITS_CTE`` is the same aggregate
-    computed on the fly, kept as the reference the tests compare the table against.)
+    (Migration core v2 fills it for databases made before it existed.)
     """
     return _MATERIALISED_CTE, [benchmark_id, not models, list(models or [])], "unit_no, model"
 
