@@ -37,7 +37,7 @@ def snapshot(store) -> dict:
     """Everything a failed load must leave untouched: every row of every core table, and the files dir."""
     cur = store.cursor()
     out = {}
-    for t in ("benchmarks", "items", "pairs", "models", "predictions", "unit_outcomes"):
+    for t in ("benchmarks", "items", "pairs", "models", "predictions", "unit_outcomes", "unit_facets"):
         out[t] = sorted(map(repr, cur.execute(f"SELECT * FROM {t}").fetchall()))
     files = []
     for dirpath, _, names in os.walk(store.files_dir):

@@ -44,6 +44,13 @@ def test_error_counts_match_the_pair_table(demo_store):
     assert errs["rows"] == everything["rows"] - everything["correct"]
     ct = sqlv.error_counts(cur, SAMPLE_MC, None, {"modalities": ["CT"]})
     assert 0 < ct["units"] < everything["units"]
+    # facet filters agree with the items themselves (a unit matches if any of its images does)
+    items = cur.execute("SELECT pair_id, modality, categories FROM items WHERE benchmark_id = ?", [SAMPLE_MC]).df()
+    for facet, values, col in (("modalities", ["CT", "Fundus photography"], "modality"),
+                               ("categories", ["Laterality"], "categories")):
+        hit = items[items[col].map(lambda v: bool(set([v] if isinstance(v, str) else list(v)) & set(values)))]
+        got = sqlv.error_counts(cur, SAMPLE_MC, ["random-baseline (seed 0)"], {facet: values})
+        assert got["units"] == hit["pair_id"].nunique() > 0, facet
     rows = sqlv.error_rows(cur, SAMPLE_MC, None, {"outcome": "confused"}, limit=5, offset=0)
     assert len(rows) == 5 and all(len(set(r)) == 1 for r in rows["letters"])
 

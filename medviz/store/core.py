@@ -38,6 +38,8 @@ MIGRATIONS = [
     """,
     # v2: one row per (review unit, model), kept in step with predictions (see refresh_unit_outcomes)
     lambda tx: _create_unit_outcomes(tx),
+    # v3: a unit's modalities and categories as rows, so filters are hash semi-joins rather than list scans
+    lambda tx: _create_unit_facets(tx),
 ]
 
 _UNIT_OUTCOMES_DDL = """
@@ -56,6 +58,35 @@ def _create_unit_outcomes(tx) -> None:
     tx.execute(_UNIT_OUTCOMES_DDL)
     for benchmark_id, model in tx.execute("SELECT benchmark_id, model FROM models").fetchall():
         refresh_unit_outcomes(tx, benchmark_id, model)
+
+
+_UNIT_FACETS_DDL = """
+CREATE TABLE unit_facets (benchmark_id VARCHAR NOT NULL, unit_no INTEGER NOT NULL, facet VARCHAR NOT NULL,
+                          value VARCHAR NOT NULL)
+"""
+
+_REFRESH_UNIT_FACETS = """
+INSERT INTO unit_facets
+WITH n AS (
+    SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
+    FROM (SELECT DISTINCT coalesce(pair_id, item_id) AS unit_id FROM items WHERE benchmark_id = ?)
+), i AS (SELECT coalesce(pair_id, item_id) AS unit_id, modality, categories FROM items WHERE benchmark_id = ?)
+SELECT DISTINCT ?, n.unit_no, 'modality', i.modality FROM i JOIN n USING (unit_id) WHERE i.modality IS NOT NULL
+UNION
+SELECT DISTINCT ?, n.unit_no, 'category', c.category
+FROM (SELECT unit_id, unnest(categories) AS category FROM i) c JOIN n USING (unit_id)
+"""
+
+
+def _create_unit_facets(tx) -> None:
+    tx.execute(_UNIT_FACETS_DDL)
+    for (benchmark_id,) in tx.execute("SELECT DISTINCT benchmark_id FROM unit_outcomes").fetchall():
+        refresh_unit_facets(tx, benchmark_id)
+
+
+def refresh_unit_facets(tx, benchmark_id: str) -> None:
+    tx.execute("DELETE FROM unit_facets WHERE benchmark_id = ?", [benchmark_id])
+    tx.execute(_REFRESH_UNIT_FACETS, [benchmark_id, benchmark_id, benchmark_id, benchmark_id])
 
 
 # A review *unit* is a pair (two items sharing pair_id) or, outside pairs, a single item. Its outcome for a
@@ -157,7 +188,7 @@ def pairs_to_arrow(benchmark_id: str, pairs) -> pa.Table:
 # --- writes (call inside Store.transaction()) ---------------------------------------------------------
 
 def delete_benchmark(tx, benchmark_id: str) -> None:
-    for table in ("unit_outcomes", "predictions", "models", "pairs", "items", "benchmarks"):
+    for table in ("unit_facets", "unit_outcomes", "predictions", "models", "pairs", "items", "benchmarks"):
         tx.execute(f"DELETE FROM {table} WHERE benchmark_id = ?", [benchmark_id])  # table names are constants
 
 
@@ -209,6 +240,7 @@ def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, s
 def refresh_unit_outcomes(tx, benchmark_id: str, model: str) -> None:
     tx.execute("DELETE FROM unit_outcomes WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
     tx.execute(_REFRESH_UNIT_OUTCOMES, [benchmark_id, benchmark_id, model, benchmark_id, benchmark_id, benchmark_id])
+    refresh_unit_facets(tx, benchmark_id)
 
 
 def delete_model(tx, benchmark_id: str, model: str) -> None:
@@ -288,4 +320,4 @@ def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None) -> pd
 
 def table_counts(cur) -> dict[str, int]:
     return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # constant table names
-            for t in ("benchmarks", "items", "pairs", "models", "predictions", "unit_outcomes")}
+            for t in ("benchmarks", "items", "pairs", "models", "predictions", "unit_outcomes", "unit_facets")}

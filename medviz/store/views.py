@@ -11,7 +11,7 @@ import pandas as pd
 # One row per (unit, model), materialised by medviz.store.core at prediction import (table unit_outcomes).
 _MATERIALISED_CTE = """
 WITH x AS (
-    SELECT * FROM unit_outcomes WHERE benchmark_id = ? AND (? OR list_contains(?, model))
+    SELECT * FROM unit_outcomes WHERE benchmark_id = ? AND (? OR model IN (SELECT unnest(?::VARCHAR[])))
 )
 """
 
@@ -34,17 +34,21 @@ _OUTCOME_SQL = {
 }
 
 
-def _where(f: dict) -> tuple[str, list]:
+_FACET = ("unit_no IN (SELECT unit_no FROM unit_facets WHERE benchmark_id = ? AND facet = '{facet}' "
+          "AND value IN (SELECT unnest(?::VARCHAR[])))")
+
+
+def _where(f: dict, benchmark_id: str) -> tuple[str, list]:
     """SQL WHERE (constant fragments) + params for a filter dict (see medviz.views.ErrorFilter)."""
     clauses, params = ["TRUE"], []
     if f.get("modalities"):
-        clauses.append("list_has_any(modalities, ?)")
-        params.append(list(f["modalities"]))
+        clauses.append(_FACET.format(facet="modality"))
+        params += [benchmark_id, list(f["modalities"])]
     if f.get("categories"):
-        clauses.append("list_has_any(categories, ?)")
-        params.append(list(f["categories"]))
+        clauses.append(_FACET.format(facet="category"))
+        params += [benchmark_id, list(f["categories"])]
     if f.get("departments"):
-        clauses.append("list_contains(?, department)")
+        clauses.append("department IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(f["departments"]))
     outcome = f.get("outcome")
     if outcome:
@@ -74,7 +78,7 @@ def _where(f: dict) -> tuple[str, list]:
 def error_rows(cur, benchmark_id: str, models: list[str] | None, f: dict, *, limit: int = 48,
                offset: int = 0) -> pd.DataFrame:
     """One page of (unit, model) rows matching ``f``, ordered by unit then model."""
-    where, params = _where(f)
+    where, params = _where(f, benchmark_id)
     head, hp, order = _head(cur, benchmark_id, models)
     sql = head + f"SELECT * FROM x WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
     return cur.execute(sql, hp + params + [int(limit), int(offset)]).df()
@@ -82,7 +86,7 @@ def error_rows(cur, benchmark_id: str, models: list[str] | None, f: dict, *, lim
 
 def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> dict:
     """Row and unit counts of the filtered set, and how many rows fall under each outcome."""
-    where, params = _where(f)
+    where, params = _where(f, benchmark_id)
     head, hp, _ = _head(cur, benchmark_id, models)
     sql = (head + f"""SELECT count(*), count(DISTINCT unit_no),
         count(*) FILTER (WHERE all_correct), count(*) FILTER (WHERE any_wrong),
@@ -94,7 +98,7 @@ def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> d
 
 def error_unit_ids(cur, benchmark_id: str, models: list[str] | None, f: dict) -> list[str]:
     """Distinct unit ids matching ``f`` in review order (the Review page's navigation queue)."""
-    where, params = _where(f)
+    where, params = _where(f, benchmark_id)
     head, hp, _ = _head(cur, benchmark_id, models)
     sql = head + f"SELECT DISTINCT unit_id FROM x WHERE {where} ORDER BY unit_id"
     return [r[0] for r in cur.execute(sql, hp + params).fetchall()]
