@@ -407,3 +407,52 @@ def test_vectorised_agreement_matches_the_definitions(store, w):
     assert set(a) == set(alpha)
     for t, v in alpha.items():
         assert a[t] == pytest.approx(v, abs=1e-12, nan_ok=True)
+
+
+def _stats_oracle(store, bid, by, level, exclude):
+    """Failure-mode counts the long way: consensus rows x target context, grouped in pandas."""
+    from medviz.annotations import consensus
+    from medviz.store import annotations as sqla
+    c = consensus(store, bid)
+    if exclude:
+        c = c[~c["tags"].map(lambda ts: exclude in ts)]
+    if level == "top":
+        c = c.assign(tags=c["tags"].map(lambda ts: sorted({t.split("/", 1)[0] for t in ts})))
+    ctx = sqla.target_context(store.cursor(), bid)
+    c = c.merge(ctx, on=["benchmark_id", "target_type", "target_id"], how="left")
+    for col in ("modality", "department", "task"):
+        c[col] = c[col].fillna("(none)")
+    c["categories"] = c["categories"].map(lambda v: list(v) if v is not None and len(v) else ["(none)"])
+    c = c.assign(model=c["model_key"])
+    if "category" in by:
+        c = c.explode("categories").rename(columns={"categories": "category"})
+    out = {}
+    for key, g in c.groupby(list(by)) if by else [((), c)]:
+        key = key if isinstance(key, tuple) else (key,)
+        for ts in g["tags"]:
+            for t in ts:
+                out[key + (t,)] = out.get(key + (t,), 0) + 1
+        out[key + ("__n__",)] = len(g)
+    return out
+
+
+@pytest.mark.parametrize("by,level,exclude", [(("modality", "model"), "tag", False), (("category",), "top", False),
+                                              ((), "tag", True), (("department", "target_type"), "tag", False)])
+def test_failure_mode_stats_match_the_long_way(demo, w, by, level, exclude):
+    import random
+    rng = random.Random(5)
+    demo_w = get_writer(demo)
+    tags = [DETAIL, "Refusal", "Visual confusion/Image ignored", DISPUTED]
+    for i in range(80):
+        t = rng.sample(tags, rng.randint(1, 2))
+        kw = {"proposed_answer": "A"} if DISPUTED in t else {}
+        demo_w.save(ann(target=f"s00{rng.randint(1, 8)}", tags=t, reviewer=rng.choice(["alice", "bob", "carol"]),
+                        model=rng.choice([None, BLIND]), **kw))
+    got = failure_mode_stats(demo, MC, by=by, level=level, exclude_disputed=exclude)
+    want = _stats_oracle(demo, MC, by, level, DISPUTED if exclude else None)
+    assert len(got) > 0
+    for r in got.itertuples(index=False):
+        key = tuple(getattr(r, b) for b in by)
+        assert r.count == want.get(key + (r.tag,), 0), (key, r.tag)
+        assert r.n == want[key + ("__n__",)]
+    assert sum(v for k, v in want.items() if k[-1] != "__n__") == got["count"].sum()

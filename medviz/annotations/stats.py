@@ -28,9 +28,9 @@ ENCODER_BLIND_THRESHOLD = 0.90
 def consensus(store, benchmark_id: str) -> pd.DataFrame:
     """One row per judged unit: target, model (None = all), consensus ``tags``, ``n_reviewers``,
     ``adjudicated``, ``proposed_answers`` — the adjudicator's tags if the unit was adjudicated, else the tags
-    at least half of its reviewers applied. Computed in DuckDB (200k annotations in a fraction of a second).
+    at least half of its reviewers applied. Read from the table the writer keeps in step with every save.
     """
-    df = sql.consensus(store.cursor(), benchmark_id, ALL_MODELS)
+    df = sql.consensus(store.cursor(), benchmark_id)
     if len(df):
         df["tags"] = df["tags"].map(list)
         df["proposed_answers"] = df["proposed_answers"].map(list)
@@ -58,14 +58,6 @@ def disputed_items(store, benchmark_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _context(store, benchmark_id: str) -> pd.DataFrame:
-    ctx = sql.target_context(store.cursor(), benchmark_id)
-    ctx["categories"] = ctx["categories"].map(lambda v: list(v) if v is not None and len(v) else ["(none)"])
-    for c in ("modality", "department", "task"):
-        ctx[c] = ctx[c].fillna("(none)")
-    return ctx
-
-
 def failure_mode_stats(store, benchmark_id: str, by=("modality", "model"), *, level: str = "tag",
                        exclude_disputed: bool = False) -> pd.DataFrame:
     """Count and rate of each failure mode per group of ``by`` (any of ``DIMENSIONS``).
@@ -73,7 +65,8 @@ def failure_mode_stats(store, benchmark_id: str, by=("modality", "model"), *, le
     Columns: the ``by`` columns, ``tag``, ``count`` (units with the tag), ``n`` (reviewed units in the
     group), ``rate``, ``ci_low``, ``ci_high`` (95% Wilson). ``level='top'`` rolls tags up to their
     top-level category. ``category`` counts a unit once toward each of its categories. Units whose
-    answer key is disputed are left out with ``exclude_disputed``.
+    answer key is disputed are left out with ``exclude_disputed``. Counted in DuckDB over the materialised
+    consensus (200k annotations: tens of milliseconds).
     """
     by = [by] if isinstance(by, str) else list(by)
     bad = [b for b in by if b not in DIMENSIONS]
@@ -81,36 +74,12 @@ def failure_mode_stats(store, benchmark_id: str, by=("modality", "model"), *, le
         from ..errors import MedvizError
         raise MedvizError(f"cannot group by {bad[0]!r}; choose from {', '.join(DIMENSIONS)}", field="by")
     out_cols = by + ["tag", "count", "n", "rate", "ci_low", "ci_high"]
-    c = consensus(store, benchmark_id)
-    if c.empty:
+    exclude = active_taxonomy(store).path_for_role("answer_key_disputed") if exclude_disputed else None
+    res = sql.failure_mode_counts(store.cursor(), benchmark_id, by, top_level=level == "top", exclude_tag=exclude)
+    if res.empty:
         return pd.DataFrame(columns=out_cols)
-    tax = active_taxonomy(store)
-    if exclude_disputed:
-        tag = tax.path_for_role("answer_key_disputed")
-        c = c[~c["tags"].map(lambda ts: tag in ts)]
-    if level == "top":
-        c = c.assign(tags=c["tags"].map(lambda ts: sorted({t.split("/", 1)[0] for t in ts})))
-    ctx = _context(store, benchmark_id)
-    c = c.merge(ctx, on=["benchmark_id", "target_type", "target_id"], how="left")
-    for col in ("modality", "department", "task"):
-        c[col] = c[col].fillna("(none)")
-    c["categories"] = c["categories"].map(lambda v: v if isinstance(v, list) else ["(none)"])
-    c = c.assign(model=c["model_key"])
-    if "category" in by:
-        c = c.explode("categories").rename(columns={"categories": "category"})
-    if c.empty:
-        return pd.DataFrame(columns=out_cols)
-    keys = by if by else None
-    if keys:
-        n = c.groupby(keys, sort=True).size().rename("n").reset_index()
-    else:
-        n = pd.DataFrame({"n": [len(c)]})
-    long = c[by + ["tags"]].explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "tag"})
-    counts = long.groupby(by + ["tag"], sort=True).size().rename("count").reset_index()
-    tags = pd.DataFrame({"tag": sorted(long["tag"].unique())})
-    grid = n.merge(tags, how="cross")
-    res = grid.merge(counts, on=by + ["tag"], how="left")
-    res["count"] = res["count"].fillna(0).astype(int)
+    res["count"] = res["count"].astype(int)
+    res["n"] = res["n"].astype(int)
     res["rate"] = res["count"] / res["n"]
     lo, hi = scoring.wilson(res["count"].to_numpy(), res["n"].to_numpy())
     res["ci_low"], res["ci_high"] = np.atleast_1d(lo), np.atleast_1d(hi)

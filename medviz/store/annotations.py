@@ -38,6 +38,8 @@ MIGRATIONS = [
     CREATE TABLE annotation_taxonomies (
         version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, published_by VARCHAR, published_at TIMESTAMP)
     """,
+    # v2: the consensus of every judged unit, kept in step by the writer (see refresh_consensus)
+    lambda tx: _create_consensus(tx),
 ]
 
 REVISION_COLUMNS = ["rev_id", "annotation_id", "revision", "benchmark_id", "target_type", "target_id", "model",
@@ -252,18 +254,29 @@ def rev_id_summary(cur) -> tuple[int, int, int]:
                              "FROM annotation_revisions").fetchall()[0])
 
 
-def consensus(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
-    """One row per judged unit (target x model, or x all models) with its consensus tags, in one query.
+# --- consensus, materialised ----------------------------------------------------------------------------
+# A unit is (target, model or all models). Its consensus: the latest adjudication's tags if it was
+# adjudicated, else the tags at least half of its reviewers applied (each reviewer counted once per tag).
+# Targets never change within an annotation's history, so a write only touches the units of its targets;
+# the writer refreshes those in the same transaction as the revisions.
+ALL_MODELS_LABEL = "(all models)"
+_TARGET_KEY = "benchmark_id || '|' || target_type || '|' || target_id"
+_CONSENSUS_DDL = """
+CREATE TABLE annotation_consensus (
+    unit VARCHAR NOT NULL, benchmark_id VARCHAR NOT NULL, target_type VARCHAR NOT NULL, target_id VARCHAR NOT NULL,
+    model VARCHAR, model_key VARCHAR NOT NULL, tags VARCHAR[] NOT NULL, n_reviewers INTEGER NOT NULL,
+    adjudicated BOOLEAN NOT NULL, proposed_answers VARCHAR[] NOT NULL)
+"""
 
-    Consensus: the latest adjudication's tags if the unit was adjudicated, else the tags at least half of
-    the unit's reviewers applied (each reviewer counted once per tag). Columns: unit, benchmark_id,
-    target_type, target_id, model, model_key, tags, n_reviewers, adjudicated, proposed_answers.
-    """
-    sql = f"""
-    WITH cur AS (SELECT * FROM ({_CURRENT}) c WHERE NOT retracted),
-    u AS (SELECT *, coalesce(model, ?) AS model_key,
-                 benchmark_id || '|' || target_type || '|' || target_id || '|' || coalesce(model, ?) AS unit
-          FROM cur),
+
+def _consensus_select(where: str) -> str:
+    """The consensus of the units whose revisions satisfy ``where`` (a constant SQL fragment)."""
+    return f"""
+    WITH cur AS (SELECT * FROM annotation_revisions WHERE {where}
+                 QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
+    u AS (SELECT *, coalesce(model, '{ALL_MODELS_LABEL}') AS model_key,
+                 {_TARGET_KEY} || '|' || coalesce(model, '{ALL_MODELS_LABEL}') AS unit
+          FROM cur WHERE NOT retracted),
     nrev AS (SELECT unit, count(DISTINCT reviewer) AS n FROM u WHERE kind = 'annotation' GROUP BY unit),
     votes AS (SELECT unit, tag, count(DISTINCT reviewer) AS c
               FROM (SELECT unit, reviewer, unnest(tags) AS tag FROM u WHERE kind = 'annotation')
@@ -278,14 +291,86 @@ def consensus(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
     first AS (SELECT unit, benchmark_id, target_type, target_id, model, model_key FROM u
               QUALIFY row_number() OVER (PARTITION BY unit ORDER BY created_at, annotation_id) = 1)
     SELECT f.unit, f.benchmark_id, f.target_type, f.target_id, f.model, f.model_key,
-           coalesce(adj.tags, voted.tags, []::VARCHAR[]) AS tags, coalesce(nrev.n, 0) AS n_reviewers,
+           coalesce(adj.tags, voted.tags, []::VARCHAR[]) AS tags, coalesce(nrev.n, 0)::INTEGER AS n_reviewers,
            adj.unit IS NOT NULL AS adjudicated, coalesce(prop.proposed, []::VARCHAR[]) AS proposed_answers
     FROM first f LEFT JOIN adj USING (unit) LEFT JOIN voted USING (unit) LEFT JOIN nrev USING (unit)
          LEFT JOIN prop USING (unit)
-    ORDER BY f.unit
     """
-    return cur.execute(sql, [benchmark_id, all_models_label, all_models_label]).df()
 
+
+def _create_consensus(tx) -> None:
+    tx.execute(_CONSENSUS_DDL)
+    tx.execute("INSERT INTO annotation_consensus " + _consensus_select("TRUE"))
+
+
+def refresh_consensus(tx, annotation_ids: list[str]) -> None:
+    """Recompute the consensus of every unit whose target these annotations are on (writer's transaction)."""
+    if not annotation_ids:
+        return
+    tx.register("_touched_ids", pa.table({"annotation_id": pa.array(list(annotation_ids), pa.string())}))
+    try:
+        touched = (f"{_TARGET_KEY} IN (SELECT DISTINCT {_TARGET_KEY} FROM annotation_revisions "
+                   "WHERE annotation_id IN (SELECT annotation_id FROM _touched_ids))")
+        tx.execute(f"DELETE FROM annotation_consensus WHERE {touched}")
+        tx.execute("INSERT INTO annotation_consensus " + _consensus_select(touched))
+    finally:
+        tx.unregister("_touched_ids")
+
+
+def consensus(cur, benchmark_id: str) -> pd.DataFrame:
+    """The materialised consensus of one benchmark's units."""
+    return cur.execute("SELECT * FROM annotation_consensus WHERE benchmark_id = ? ORDER BY unit",
+                       [benchmark_id]).df()
+
+
+# Grouping dimensions of failure-mode statistics -> SQL expressions over the unit rows (constants only).
+STAT_DIMENSIONS = {"modality": "modality", "model": "model", "category": "category", "department": "department",
+                   "task": "task", "target_type": "target_type"}
+
+
+def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: bool,
+                        exclude_tag: str | None) -> pd.DataFrame:
+    """Per group of ``by`` (keys of STAT_DIMENSIONS) x tag: units with the tag (``count``) and reviewed units
+    (``n``), over the materialised consensus joined with each target's modality/department/task/categories.
+    Missing context reads '(none)'; ``category`` counts a unit once toward each of its categories."""
+    dims = [STAT_DIMENSIONS[b] for b in by] or ["'all'"]
+    cols = ", ".join(f"{d} AS g{i}" for i, d in enumerate(dims))
+    gs = ", ".join(f"g{i}" for i in range(len(dims)))
+    tags = ("list_distinct(list_transform(tags, lambda x: split_part(x, '/', 1)))" if top_level else "tags")
+    unnest_cat = ", unnest(categories) AS category" if "category" in by else ""
+    sql = f"""
+    WITH c AS (SELECT * FROM annotation_consensus WHERE benchmark_id = ?
+               AND (? IS NULL OR NOT list_contains(tags, ?))),
+    t AS (SELECT DISTINCT target_type, target_id FROM c),
+    it AS (SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
+           FROM t JOIN items i ON i.benchmark_id = ? AND i.item_id = t.target_id WHERE t.target_type = 'item'
+           UNION ALL
+           SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
+           FROM t JOIN items i ON i.benchmark_id = ? AND i.pair_id = t.target_id WHERE t.target_type = 'pair'),
+    ctx AS (SELECT target_type, target_id,
+                   string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
+                   string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
+                   string_agg(DISTINCT task, ' | ' ORDER BY task) AS task,
+                   list_sort(list_distinct(flatten(list(categories)))) AS categories
+            FROM it GROUP BY target_type, target_id),
+    u0 AS (SELECT c.unit, c.target_type, c.model_key AS model, {tags} AS tags,
+                  coalesce(ctx.modality, '(none)') AS modality, coalesce(ctx.department, '(none)') AS department,
+                  coalesce(ctx.task, '(none)') AS task,
+                  CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)']
+                       ELSE ctx.categories END AS categories
+           FROM c LEFT JOIN ctx USING (target_type, target_id)),
+    u AS (SELECT *{unnest_cat} FROM u0),
+    g AS (SELECT {cols}, tags FROM u),
+    n AS (SELECT {gs}, count(*) AS n FROM g GROUP BY {gs}),
+    k AS (SELECT {gs}, tag, count(*) AS count FROM (SELECT {gs}, unnest(tags) AS tag FROM g) GROUP BY {gs}, tag),
+    tg AS (SELECT DISTINCT tag FROM k)
+    SELECT n.*, tg.tag, coalesce(k.count, 0) AS count
+    FROM n CROSS JOIN tg LEFT JOIN k USING ({gs}, tag)
+    ORDER BY {gs}, tag
+    """
+    df = cur.execute(sql, [benchmark_id, exclude_tag, exclude_tag, benchmark_id, benchmark_id]).df()
+    df = df.rename(columns={f"g{i}": b for i, b in enumerate(by)})
+    return df.drop(columns=[f"g{i}" for i in range(len(dims)) if f"g{i}" in df.columns])
 
 def reviewer_tags(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
     """(unit, reviewer, tags) of every current reviewer annotation (adjudications excluded): what agreement
