@@ -269,10 +269,10 @@ CREATE TABLE annotation_consensus (
 """
 
 
-def _consensus_select(where: str) -> str:
-    """The consensus of the units whose revisions satisfy ``where`` (a constant SQL fragment)."""
+def _consensus_select(source: str) -> str:
+    """The consensus of the units whose revisions come from ``source`` (a constant FROM fragment)."""
     return f"""
-    WITH cur AS (SELECT * FROM annotation_revisions WHERE {where}
+    WITH cur AS (SELECT * FROM {source}
                  QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
     u AS (SELECT *, coalesce(model, '{ALL_MODELS_LABEL}') AS model_key,
                  {_TARGET_KEY} || '|' || coalesce(model, '{ALL_MODELS_LABEL}') AS unit
@@ -300,7 +300,11 @@ def _consensus_select(where: str) -> str:
 
 def _create_consensus(tx) -> None:
     tx.execute(_CONSENSUS_DDL)
-    tx.execute("INSERT INTO annotation_consensus " + _consensus_select("TRUE"))
+    tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
+
+
+_TOUCHED = ("(SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions "
+            "WHERE annotation_id IN (SELECT annotation_id FROM _touched_ids))")
 
 
 def refresh_consensus(tx, annotation_ids: list[str]) -> None:
@@ -309,10 +313,10 @@ def refresh_consensus(tx, annotation_ids: list[str]) -> None:
         return
     tx.register("_touched_ids", pa.table({"annotation_id": pa.array(list(annotation_ids), pa.string())}))
     try:
-        touched = (f"{_TARGET_KEY} IN (SELECT DISTINCT {_TARGET_KEY} FROM annotation_revisions "
-                   "WHERE annotation_id IN (SELECT annotation_id FROM _touched_ids))")
-        tx.execute(f"DELETE FROM annotation_consensus WHERE {touched}")
-        tx.execute("INSERT INTO annotation_consensus " + _consensus_select(touched))
+        tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
+                   "AND c.target_type = t.target_type AND c.target_id = t.target_id")
+        tx.execute("INSERT INTO annotation_consensus " + _consensus_select(
+            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"))
     finally:
         tx.unregister("_touched_ids")
 
