@@ -72,7 +72,7 @@ def score_store(store, benchmark_id: str, models: list[str] | None = None) -> di
     if bench is None:
         raise MedvizError(f"benchmark '{benchmark_id}' is not in the store")
     frame = core.scoring_frame(cur, benchmark_id, models)
-    out = {}
+    out, cats = {}, None
     for model, df in frame.groupby("model", sort=True):
         if bench["kind"] == "mediconfusion":
             # every pair of the benchmark counts, answered or not (as the official evaluate loop does)
@@ -83,5 +83,9 @@ def score_store(store, benchmark_id: str, models: list[str] | None = None) -> di
         else:
             out[model] = scoring.item_metrics(df, with_ci=True)
             if df["pair_id"].notna().any():
-                out[model]["pairs"] = scoring.mediconfusion_metrics(df[df["pair_id"].notna()], with_ci=True)
+                if cats is None:
+                    cats = core.items(cur, benchmark_id, columns="item_id, categories").set_index("item_id")
+                paired = df[df["pair_id"].notna()]
+                paired = paired.assign(categories=paired["item_id"].map(cats["categories"]).map(list))
+                out[model]["pairs"] = scoring.mediconfusion_metrics(paired, with_ci=True)
     return out

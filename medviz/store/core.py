@@ -305,12 +305,14 @@ def predictions_for_items(cur, benchmark_id: str, item_ids: list[str], models: l
     return cur.execute(sql + " ORDER BY p.model, p.item_id", params).df()
 
 
-def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None) -> pd.DataFrame:
-    """One row per (model, item): what scoring needs, via Arrow (no row loops)."""
-    sql = ("SELECT p.model, p.item_id, p.parsed, p.raw, i.answer, i.pair_id, i.slot, i.n_options, i.categories, "
-           "i.modality, i.department, i.task, i.granularity "
-           "FROM predictions p JOIN items i ON i.benchmark_id = p.benchmark_id AND i.item_id = p.item_id "
-           "WHERE p.benchmark_id = ?")
+def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None, *,
+                  categories: bool = False) -> pd.DataFrame:
+    """One row per (model, item): what scoring needs. List-valued ``categories`` only on request: turning
+    a million small lists into Python objects costs more than the scoring itself."""
+    cols = ("p.model, p.item_id, p.parsed, i.answer, i.pair_id, i.slot, i.n_options, i.modality, i.department, "
+            "i.task, i.granularity" + (", i.categories" if categories else ""))
+    sql = (f"SELECT {cols} FROM predictions p JOIN items i ON i.benchmark_id = p.benchmark_id "
+           "AND i.item_id = p.item_id WHERE p.benchmark_id = ?")
     params: list = [benchmark_id]
     if models:
         sql += " AND list_contains(?, p.model)"
