@@ -519,3 +519,14 @@ def pca_map(store, benchmark_id: str, encoder_id: str) -> pd.DataFrame:
     out["partner_item_id"] = out["item_id"].map(partners)
     out["encoder_id"], out["weights_digest"], out["method"] = encoder_id, digest, "pca"
     return out
+
+
+MAP_MAX_POINTS = 20_000
+
+
+def map_sample(df: pd.DataFrame, max_points: int = MAP_MAX_POINTS, seed: int = 0) -> pd.DataFrame:
+    """The points the 2-D map draws: all of them, or a fixed random sample when there are more than a
+    browser draws smoothly (the caption says so; neighbours and Review still reach every image)."""
+    if len(df) <= max_points:
+        return df
+    return df.sample(n=max_points, random_state=seed).sort_index()

@@ -35,9 +35,12 @@ if df.empty:
     st.info("No embedded images for this encoder.")
     st.stop()
 digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "–"
-st.caption(f"{len(df):,} images · encoder `{eid}` · weights `{digest}` · {method.upper()}. "
+shown = views.map_sample(df)
+sampled = (f"showing a fixed random {len(shown):,} of {len(df):,} images" if len(shown) < len(df)
+           else f"{len(df):,} images")
+st.caption(f"{sampled} · encoder `{eid}` · weights `{digest}` · {method.upper()}. "
            "Use the box or lasso tool to select points.")
-fig = charts.embedding_figure(df, colour)
+fig = charts.embedding_figure(shown, colour)
 event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
                         selection_mode=("box", "lasso", "points"))
 picked = []

@@ -146,3 +146,10 @@ def test_materialised_outcomes_match_predictions(demo_store):
                       "FROM unit_outcomes WHERE benchmark_id = ?", [SAMPLE_MC]).fetchall()
     assert {(r[0], r[1]): (r[2], r[3], r[4], r[5], list(r[6])) for r in got} == want
     assert len(want) == 8 * frame["model"].nunique()
+
+def test_map_sample_caps_points_deterministically():
+    import pandas as pd
+    df = pd.DataFrame({"item_id": [str(i) for i in range(50)], "x": range(50)})
+    assert views.map_sample(df, max_points=100) is df
+    a, b = views.map_sample(df, max_points=10), views.map_sample(df, max_points=10)
+    assert len(a) == 10 and list(a["item_id"]) == list(b["item_id"]) and a.index.is_monotonic_increasing
