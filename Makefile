@@ -27,7 +27,7 @@ browser:
 	  { (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: browser tests will be skipped"; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
 	@for f in bench/*.py; do case $$f in *make_scale.py|*__init__.py) continue;; esac; echo "== $$f"; $(BIN)/python $$f || exit 1; done | tee bench/last-run.txt; grep '^RESULT' bench/last-run.txt
