@@ -19,7 +19,6 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import sys
 import time
 

@@ -18,7 +18,6 @@ Predictions:
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 import os

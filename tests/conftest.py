@@ -44,3 +44,16 @@ def snapshot(store) -> dict:
         files += [os.path.relpath(os.path.join(dirpath, n), store.files_dir) for n in names]
     out["files"] = sorted(files)
     return out
+
+
+@pytest.fixture
+def clean_encoders():
+    """Unload learned encoders and forget runtime registrations and thresholds after an encoder test."""
+    yield
+    from medviz import encoders as E
+    from medviz.encoders import loading, registry
+    for k in list(loading._LOADED):
+        if k != registry.PIXELS:
+            loading.unload(k)
+    registry._RUNTIME.clear()
+    E.reset_quadrant_thresholds()

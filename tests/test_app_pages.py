@@ -3,7 +3,6 @@ error, filters change counts and the URL, deep links open the pair, a tag saved 
 counted on Statistics, and a bad database gives a message instead of a traceback."""
 from __future__ import annotations
 
-import os
 import pathlib
 
 import pytest

@@ -65,14 +65,7 @@ def random_bench(store, tmp_path):
     return generic_benchmark(store, tmp_path, rows)
 
 
-@pytest.fixture(autouse=True)
-def _clean_loaded():
-    yield
-    for k in list(loading._LOADED):
-        if k != registry.PIXELS:
-            loading.unload(k)
-    registry._RUNTIME.clear()
-    E.reset_quadrant_thresholds()
+pytestmark = pytest.mark.usefixtures("clean_encoders")
 
 
 # --- registry -----------------------------------------------------------------------------------------

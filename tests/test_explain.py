@@ -8,21 +8,13 @@ import torch
 from PIL import Image
 
 from medviz import encoders as E
-from medviz.encoders import loading, registry
 from medviz.encoders.visual import compare_images
 from medviz.errors import MedvizError
 
 from test_encoders import generic_benchmark
 
 
-@pytest.fixture(autouse=True)
-def _clean():
-    yield
-    for k in list(loading._LOADED):
-        if k != registry.PIXELS:
-            loading.unload(k)
-    registry._RUNTIME.clear()
-    E.reset_quadrant_thresholds()
+pytestmark = pytest.mark.usefixtures("clean_encoders")
 
 
 def scene(flip=False, colour=(200, 30, 30), size=160):

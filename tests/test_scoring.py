@@ -1,7 +1,6 @@
 """Both scorers against hand-computed cases and against loop oracles written from the official code."""
 import json
 import random
-import string
 import subprocess
 import sys
 

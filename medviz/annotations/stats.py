@@ -18,7 +18,7 @@ from .. import scoring
 from ..store import annotations as sql
 from ..store import core
 from .agreement import cohen_kappa
-from .queries import ALL_MODELS, current_annotations, units  # noqa: F401 (re-exported for callers)
+from .queries import ALL_MODELS
 from .taxonomy import active_taxonomy
 
 DIMENSIONS = ("modality", "model", "category", "department", "task", "target_type")

@@ -17,9 +17,9 @@ def predictions_uploader(ctx) -> None:
                    "(item_id, model, prediction). Re-importing a model replaces its earlier run.")
         f = st.file_uploader("Prediction file", type=["json", "xlsx", "tsv", "csv"], key="pred_upload")
         c = st.columns([2, 1])
-        model = c[0].text_input("Model name (optional)", key="pred_model")
-        synthetic = c[1].checkbox("synthetic data", key="pred_synth",
-                                  help="Label these predictions as synthetic (test data, not a real model).")
+        c[0].text_input("Model name (optional)", key="pred_model")
+        c[1].checkbox("synthetic data", key="pred_synth",
+                      help="Label these predictions as synthetic (test data, not a real model).")
         msg = st.session_state.pop("_upload_msg", None)
         if msg:
             (st.success if msg[0] == "ok" else st.error)(msg[1])
