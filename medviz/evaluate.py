@@ -65,19 +65,28 @@ def score_gmai_files(tsv_path: str, predictions_path: str, *, with_ci: bool = Fa
     return scoring.item_metrics(frame, with_ci=with_ci)
 
 
-def score_store(store, benchmark_id: str, models: list[str] | None = None) -> dict[str, dict]:
-    """Per model: official metrics (pair metrics for paired benchmarks, item metrics otherwise)."""
+def score_store(store, benchmark_id: str, models: list[str] | None = None, *,
+                exclude_items: list[str] | None = None) -> dict[str, dict]:
+    """Per model: official metrics (pair metrics for paired benchmarks, item metrics otherwise).
+
+    ``exclude_items`` leaves those items out (e.g. disputed answer keys; both images of a pair).
+    """
     cur = store.cursor()
     bench = core.benchmark(cur, benchmark_id)
     if bench is None:
         raise MedvizError(f"benchmark '{benchmark_id}' is not in the store")
     frame = core.scoring_frame(cur, benchmark_id, models)
-    out, cats = {}, None
+    if exclude_items:
+        frame = frame[~frame["item_id"].isin(exclude_items)]
+    out, cats, slots_all = {}, None, None
     for model, df in frame.groupby("model", sort=True):
         if bench["kind"] == "mediconfusion":
             # every pair of the benchmark counts, answered or not (as the official evaluate loop does)
-            slots = core.items(cur, benchmark_id, columns="item_id, pair_id, slot, answer, categories")
-            slots = slots.merge(df[["item_id", "parsed"]], on="item_id", how="left")
+            if slots_all is None:
+                slots_all = core.items(cur, benchmark_id, columns="item_id, pair_id, slot, answer, categories")
+                if exclude_items:
+                    slots_all = slots_all[~slots_all["item_id"].isin(exclude_items)]
+            slots = slots_all.merge(df[["item_id", "parsed"]], on="item_id", how="left")
             slots["parsed"] = slots["parsed"].astype(object).where(slots["parsed"].notna(), None)
             out[model] = scoring.mediconfusion_metrics(slots, with_ci=True)
         else:

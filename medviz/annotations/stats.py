@@ -16,7 +16,6 @@ import pandas as pd
 
 from .. import scoring
 from ..store import annotations as sql
-from ..store import core
 from .agreement import cohen_kappa
 from .queries import ALL_MODELS
 from .taxonomy import active_taxonomy
@@ -197,20 +196,4 @@ def rescore_without_disputed(store, benchmark_id: str, models: list[str] | None 
     """
     from ..evaluate import score_store
     excluded = sorted({i for ids in disputed_items(store, benchmark_id)["item_ids"] for i in ids})
-    if not excluded:
-        return {"excluded_items": [], "scores": score_store(store, benchmark_id, models)}
-    cur = store.cursor()
-    bench = core.benchmark(cur, benchmark_id)
-    frame = core.scoring_frame(cur, benchmark_id, models)
-    frame = frame[~frame["item_id"].isin(excluded)]
-    out = {}
-    for model, df in frame.groupby("model", sort=True):
-        if bench["kind"] == "mediconfusion":
-            slots = core.items(cur, benchmark_id, columns="item_id, pair_id, slot, answer, categories")
-            slots = slots[~slots["item_id"].isin(excluded)]
-            slots = slots.merge(df[["item_id", "parsed"]], on="item_id", how="left")
-            slots["parsed"] = slots["parsed"].astype(object).where(slots["parsed"].notna(), None)
-            out[model] = scoring.mediconfusion_metrics(slots, with_ci=True)
-        else:
-            out[model] = scoring.item_metrics(df, with_ci=True)
-    return {"excluded_items": excluded, "scores": out}
+    return {"excluded_items": excluded, "scores": score_store(store, benchmark_id, models, exclude_items=excluded)}
