@@ -57,3 +57,22 @@ def clean_encoders():
             loading.unload(k)
     registry._RUNTIME.clear()
     E.reset_quadrant_thresholds()
+
+
+@pytest.fixture(scope="session")
+def sample_store_file(sample_files, tmp_path_factory):
+    """A database file with the sample MediConfusion and GMAI benchmarks and their predictions, no annotations.
+    Tests copy it before writing."""
+    from medviz.demo import SAMPLE_GMAI, SAMPLE_MC, _model_note
+    from medviz.ingest import import_predictions, ingest_benchmark
+    from medviz.store import Store
+    path = str(tmp_path_factory.mktemp("samplestore") / "demo.duckdb")
+    with Store(path) as s:
+        ingest_benchmark(s, sample_files["mc_dataset"], kind="mediconfusion", benchmark_id=SAMPLE_MC,
+                         images_dir=sample_files["mc_images"])
+        for model, p in sample_files["mc_results"].items():
+            import_predictions(s, SAMPLE_MC, p, model=model, note=_model_note(model))
+        ingest_benchmark(s, sample_files["gmai_tsv"], kind="gmai", benchmark_id=SAMPLE_GMAI)
+        for model, p in sample_files["gmai_preds"].items():
+            import_predictions(s, SAMPLE_GMAI, p, model=model)
+    return path

@@ -22,20 +22,8 @@ BLIND = "image-blind-baseline"
 
 
 @pytest.fixture(scope="module")
-def demo_file(sample_files, tmp_path_factory):
-    """A store with the sample MediConfusion and GMAI benchmarks and their predictions, no annotations."""
-    from medviz.demo import _model_note
-    from medviz.ingest import import_predictions, ingest_benchmark
-    path = str(tmp_path_factory.mktemp("anndemo") / "demo.duckdb")
-    with Store(path) as s:
-        ingest_benchmark(s, sample_files["mc_dataset"], kind="mediconfusion", benchmark_id=MC,
-                         images_dir=sample_files["mc_images"])
-        for model, p in sample_files["mc_results"].items():
-            import_predictions(s, MC, p, model=model, note=_model_note(model))
-        ingest_benchmark(s, sample_files["gmai_tsv"], kind="gmai", benchmark_id=GMAI)
-        for model, p in sample_files["gmai_preds"].items():
-            import_predictions(s, GMAI, p, model=model)
-    return path
+def demo_file(sample_store_file):
+    return sample_store_file
 
 
 @pytest.fixture

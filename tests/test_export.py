@@ -26,18 +26,8 @@ TRICKY = [HYPERLINK, "+1 then", "-2 minus", "@SUM(A1)", "\tTab first", "\rCR fir
 
 
 @pytest.fixture(scope="module")
-def demo_file(sample_files, tmp_path_factory):
-    from medviz.ingest import import_predictions, ingest_benchmark
-    path = str(tmp_path_factory.mktemp("expdemo") / "demo.duckdb")
-    with Store(path) as s:
-        ingest_benchmark(s, sample_files["mc_dataset"], kind="mediconfusion", benchmark_id=MC,
-                         images_dir=sample_files["mc_images"])
-        for model, p in sample_files["mc_results"].items():
-            import_predictions(s, MC, p, model=model)
-        ingest_benchmark(s, sample_files["gmai_tsv"], kind="gmai", benchmark_id=GMAI)
-        for model, p in sample_files["gmai_preds"].items():
-            import_predictions(s, GMAI, p, model=model)
-    return path
+def demo_file(sample_store_file):
+    return sample_store_file
 
 
 def _copy(demo_file, tmp_path, name):
