@@ -11,9 +11,10 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from medviz.demo import SAMPLE_MC  # noqa: E402
+from medviz.ui.navigation import ERRORS, REVIEW, SPECS, STATISTICS  # noqa: E402
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["home", "review", "errors", "embeddings", "statistics", "export"]
+PAGES = list(SPECS)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def texts(at) -> str:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_errors(app, page):
     at = app().run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(SPECS[page].path).run()
     assert_clean(at)
 
 
@@ -64,7 +65,7 @@ def test_leaderboard_shows_models_with_intervals(app):
 
 def test_errors_filter_changes_counts_and_url(app):
     at = app().run()
-    at.switch_page("pages/errors.py").run()
+    at.switch_page(SPECS[ERRORS].path).run()
     before = {m.label: m.value for m in at.metric}
     at.multiselect(key="ef_modalities").select("CT").run()
     after = {m.label: m.value for m in at.metric}
@@ -77,7 +78,7 @@ def test_errors_filter_changes_counts_and_url(app):
 
 def test_errors_filter_is_read_from_the_url(app):
     at = app(outcome="confused", modalities="CT").run()
-    at.switch_page("pages/errors.py").run()
+    at.switch_page(SPECS[ERRORS].path).run()
     assert_clean(at)
     assert at.selectbox(key="ef_outcome").value == "confused"
     assert at.multiselect(key="ef_modalities").value == ["CT"]
@@ -85,7 +86,7 @@ def test_errors_filter_is_read_from_the_url(app):
 
 def test_deep_link_opens_the_pair(app):
     at = app(pair="s006", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     assert_clean(at)
     t = texts(at)
     assert "`s006`" in t and "rotated" in t
@@ -93,14 +94,14 @@ def test_deep_link_opens_the_pair(app):
 
 def test_unknown_pair_says_so(app):
     at = app(pair="zzz", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     assert_clean(at)
     assert any("no pair or item 'zzz'" in e.value for e in at.error)
 
 
 def test_next_and_previous_move_through_pairs(app):
     at = app(pair="s002", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     at.button(key="nav_next").click().run()
     assert "`s003`" in texts(at)
     at.button(key="nav_prev").click().run()
@@ -112,7 +113,7 @@ def test_saving_a_tag_stores_it_and_statistics_count_it(app, demo_db):
     from medviz.annotations import current_annotations, load_taxonomy
     from medviz.ui import data
     at = app(pair="s007", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     at.sidebar.text_input(key="reviewer_name_input").input("Dr Test").run()
     assert_clean(at)
     key = f"{SAMPLE_MC}::s007"
@@ -124,7 +125,7 @@ def test_saving_a_tag_stores_it_and_statistics_count_it(app, demo_db):
     tag = load_taxonomy().leaves()[0]
     mine = current_annotations(data.store(demo_db), SAMPLE_MC, reviewer="Dr Test")
     assert len(mine) == 1 and list(mine.iloc[0]["tags"]) == [tag] and mine.iloc[0]["target_id"] == "s007"
-    at.switch_page("pages/statistics.py").run()
+    at.switch_page(SPECS[STATISTICS].path).run()
     assert_clean(at)
     counts = at.dataframe[0].value.set_index("tag")["units tagged"]
     assert counts[tag] >= 1
@@ -190,7 +191,7 @@ def test_dicom_window_presets_and_missing_image_placeholder(tmp_path, monkeypatc
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["pair"] = "d"
     at.run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     assert_clean(at)
     assert any("gone.png" in w.value and "missing" in w.value for w in at.warning)
     window = at.selectbox(key="window")
@@ -201,7 +202,7 @@ def test_dicom_window_presets_and_missing_image_placeholder(tmp_path, monkeypatc
 
 def test_statistics_breakdown_by_modality_and_model(app):
     at = app(b=SAMPLE_MC).run()
-    at.switch_page("pages/statistics.py").run()
+    at.switch_page(SPECS[STATISTICS].path).run()
     at.toggle(key="st_by_model").set_value(True).run()
     assert_clean(at)
     assert any("modality × model" in h.value for h in at.subheader)
