@@ -11,7 +11,7 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from medviz.demo import SAMPLE_MC  # noqa: E402
-from medviz.ui.navigation import ERRORS, REVIEW, SPECS, STATISTICS  # noqa: E402
+from medviz.ui.navigation import EMBEDDINGS, ERRORS, REVIEW, SPECS, STATISTICS  # noqa: E402
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 PAGES = list(SPECS)
@@ -206,3 +206,76 @@ def test_statistics_breakdown_by_modality_and_model(app):
     at.toggle(key="st_by_model").set_value(True).run()
     assert_clean(at)
     assert any("modality × model" in h.value for h in at.subheader)
+
+
+# --- one implementation, tested where it runs: the map and the next-untagged queue the app really uses ------
+
+@pytest.fixture(scope="module")
+def embedded_db(tmp_path_factory):
+    """A demo store with weight-free `pixels` embeddings, plus what the read models say the app must show
+    (computed before the app opens the file)."""
+    from medviz.cli import main
+    from medviz.encoders import compute_embeddings, embedding_map
+    from medviz.readmodels import errors, review
+    from medviz.store import Store, core
+    d = tmp_path_factory.mktemp("appemb")
+    db = str(d / "demo.duckdb")
+    assert main(["demo", "--db", db, "--out", str(d / "sd")]) == 0
+    with Store(db) as s:
+        compute_embeddings(s, SAMPLE_MC, "pixels")
+        m = embedding_map(s, SAMPLE_MC, "pixels", "pca")
+        models = list(core.models(s.cursor(), SAMPLE_MC)["model"])
+        tagged = errors.annotation_index(s, SAMPLE_MC).units_with([], [])
+        first = core.pairs(s.cursor(), SAMPLE_MC)["pair_id"].min()
+        chain, cur = [], first
+        for _ in range(3):
+            cur = review.next_untagged_error(s, SAMPLE_MC, models, cur, tagged)
+            chain.append(cur)
+    return db, m, first, chain
+
+
+def _numbers(v):
+    import base64
+
+    import numpy as np
+    if isinstance(v, dict):         # plotly's typed-array encoding
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
+
+
+def test_embeddings_page_draws_the_encoders_pca_map(embedded_db, monkeypatch):
+    import json
+
+    import numpy as np
+    db, m, _, _ = embedded_db
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["b"] = SAMPLE_MC
+    at.run()
+    at.switch_page(SPECS[EMBEDDINGS].path).run()
+    assert_clean(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    drawn = {}
+    for tr in spec["data"]:
+        for i, x, y in zip(tr["customdata"], _numbers(tr["x"]), _numbers(tr["y"])):
+            drawn[i[0] if isinstance(i, list) else i] = (x, y)
+    want = m.set_index("item_id")[["x", "y"]]
+    assert set(drawn) == set(want.index)
+    got = np.array([drawn[i] for i in want.index])
+    assert np.allclose(got, want.to_numpy(), atol=1e-4)      # the app draws encoders.embedding_map, nothing else
+
+
+def test_next_untagged_key_follows_the_read_model_queue(embedded_db, monkeypatch):
+    db, _, first, chain = embedded_db
+    assert chain[0] is not None
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["b"] = SAMPLE_MC
+    at.query_params["pair"] = first
+    at.run()
+    at.switch_page(SPECS[REVIEW].path).run()
+    assert f"`{first}`" in texts(at)
+    for want in chain:
+        at.button(key="nav_untagged").click().run()
+        assert_clean(at)
+        assert f"`{want}`" in texts(at)

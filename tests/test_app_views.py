@@ -156,3 +156,21 @@ def test_map_sample_caps_points_deterministically():
     assert embeddings.map_sample(df, max_points=100) is df
     a, b = embeddings.map_sample(df, max_points=10), embeddings.map_sample(df, max_points=10)
     assert len(a) == 10 and list(a["item_id"]) == list(b["item_id"]) and a.index.is_monotonic_increasing
+
+
+def test_next_untagged_queue_steps_after_current_skips_tagged_and_wraps():
+    errs = ["s001", "s003", "s005", "s007"]
+    assert review.next_untagged(errs, set(), None) == "s001"
+    assert review.next_untagged(errs, set(), "s003") == "s005"            # strictly after the current unit
+    assert review.next_untagged(errs, set(), "s004") == "s005"            # current need not be an error
+    assert review.next_untagged(errs, {"s005"}, "s003") == "s007"         # tagged units are skipped
+    assert review.next_untagged(errs, {"s001"}, "s007") == "s003"         # wraps to the first untagged
+    assert review.next_untagged(errs, set(errs), "s001") is None
+
+
+def test_next_untagged_error_is_the_queue_over_the_stores_error_units(demo_store):
+    errs = sqlv.error_unit_ids(demo_store.cursor(), SAMPLE_MC, None, {"outcome": "error"})
+    assert len(errs) >= 3
+    for cur in [None, *errs]:
+        assert review.next_untagged_error(demo_store, SAMPLE_MC, None, cur, {errs[1]}) == \
+            review.next_untagged(errs, {errs[1]}, cur)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..annotations import stats
+from ..annotations.stats import ENCODER_BLIND_THRESHOLD, encoder_similarities
 from ..encoders import embedding_map
 from ..errors import MedvizError
 from ..store import views as sqlv
@@ -33,12 +33,12 @@ def embedding_frame(store, benchmark_id: str, encoder_id: str, models: list[str]
     df["tag"] = df["unit_id"].map(first_tag).fillna("untagged")
     df["encoder_blind"] = "unknown"
     try:
-        sims = similarities if similarities is not None else stats.encoder_similarities(store, benchmark_id)
+        sims = similarities if similarities is not None else encoder_similarities(store, benchmark_id)
     except MedvizError:
         sims = None
     col = f"sim_{encoder_id}"
     if sims is not None and col in sims.columns:
-        blind = sims.set_index("pair_id")[col] >= stats.ENCODER_BLIND_THRESHOLD
+        blind = sims.set_index("pair_id")[col] >= ENCODER_BLIND_THRESHOLD
         df["encoder_blind"] = df["unit_id"].map(blind).map(
             lambda v: "not a pair" if pd.isna(v) else ("encoder-blind" if v else "encoder tells apart"))
     if "modality" not in df.columns:

@@ -12,8 +12,6 @@ import pandas as pd
 import streamlit as st
 
 from .. import annotations, encoders, export
-from ..annotations import agreement as ann_agreement
-from ..annotations import stats as ann_stats
 from ..readmodels import embeddings as rm_embeddings
 from ..readmodels import errors as rm_errors
 from ..readmodels import leaderboard as rm_leaderboard
@@ -168,7 +166,7 @@ def filter_json(f: rm_errors.ErrorFilter) -> str:
 
 @st.cache_data(show_spinner=False)
 def failure_stats(path: str, benchmark_id: str, by: tuple, level: str, exclude_disputed: bool) -> pd.DataFrame:
-    return ann_stats.failure_mode_stats(store(path), benchmark_id, by=list(by), level=level,
+    return annotations.failure_mode_stats(store(path), benchmark_id, by=list(by), level=level,
                                     exclude_disputed=exclude_disputed)
 
 
@@ -179,17 +177,17 @@ def tag_trends(path: str, benchmark_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False)
 def blind_vs_tags(path: str, benchmark_id: str) -> pd.DataFrame:
-    return ann_stats.blind_vs_tags(store(path), benchmark_id)
+    return annotations.blind_vs_tags(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
 def agreement(path: str, benchmark_id: str) -> dict:
-    return ann_agreement.agreement(store(path), benchmark_id)
+    return annotations.agreement(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
 def disagreement_queue(path: str, benchmark_id: str) -> pd.DataFrame:
-    return ann_agreement.disagreement_queue(store(path), benchmark_id)
+    return annotations.disagreement_queue(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner="Computing the 2-D map…", max_entries=8)
@@ -199,7 +197,7 @@ def embedding_map(path: str, benchmark_id: str, encoder_id: str, method: str) ->
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def encoder_similarities(path: str, benchmark_id: str) -> pd.DataFrame:
-    return ann_stats.encoder_similarities(store(path), benchmark_id)
+    return annotations.encoder_similarities(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
