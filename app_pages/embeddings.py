@@ -2,6 +2,7 @@
 box or lasso select → the selected items → open in Review; nearest neighbours of a chosen image."""
 import streamlit as st
 
+from medviz.encoders import map_methods
 from medviz.errors import MedvizError
 from medviz.readmodels.embeddings import map_sample
 from medviz.thumbnails import thumbnail_uri
@@ -19,13 +20,7 @@ if not computed:
 COLOURS = {"correctness": "correctness", "tag": "tag", "modality": "modality", "encoder_blind": "encoder-blind"}
 c = st.columns([1, 1, 1])
 eid = c[0].selectbox("Encoder", computed, key="emb_encoder")
-methods = ["pca"]
-try:
-    import umap  # noqa: F401
-    methods.append("umap")
-except ImportError:
-    pass
-method = c[1].selectbox("Layout", methods, key="emb_method",
+method = c[1].selectbox("Layout", map_methods(), key="emb_method",
                         help="PCA always; UMAP when the umap-learn package is installed.")
 colour = c[2].selectbox("Colour by", list(COLOURS), format_func=COLOURS.get, key="emb_colour")
 df = data.embedding_frame(ctx.db_path, ctx.benchmark_id, eid, ctx.models, method)

@@ -12,13 +12,12 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pandas as pd
 
 from ..errors import MedvizError
 from ..store import core
 from ..store import embeddings as sql
 from . import registry
-from .embed import current_digest, vectors
+from .embed import current_digest
 from .loading import LoadedEncoder, PixelsEncoder, loaded_encoder
 from .visual import METHOD as VISUAL_METHOD
 from .visual import VisualDifference, compare_files

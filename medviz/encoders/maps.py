@@ -3,6 +3,8 @@ nearest neighbours by cosine. Both are what the Embeddings page and the CLI show
 and weights digest."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 from scipy.sparse.linalg import eigsh
@@ -39,6 +41,11 @@ def pca_2d(vecs: np.ndarray, fit_sample: int = PCA_FIT_SAMPLE) -> np.ndarray:
         w, v = np.linalg.eigh(cov)
     xy = x @ v[:, np.argsort(w)[::-1][:2]].astype(np.float32)
     return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))) if xy.shape[1] < 2 else xy
+
+
+def map_methods() -> list[str]:
+    """The 2-D layouts this installation can draw: PCA always, UMAP with the ``umap`` extra (umap-learn)."""
+    return ["pca"] + (["umap"] if importlib.util.find_spec("umap") is not None else [])
 
 
 def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", *,

@@ -49,10 +49,6 @@ class UnitView:
     biomedclip_sim: float | None = None
     dino_sim: float | None = None
 
-    @property
-    def item_ids(self) -> list[str]:
-        return [s.item_id for s in self.slots]
-
     def confused_models(self) -> list[str]:
         """Models that gave the same letter for both images of the pair (image-blind on this pair)."""
         if len(self.slots) != 2:

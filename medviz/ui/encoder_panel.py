@@ -48,7 +48,7 @@ def render(ctx, uv: UnitView) -> None:
     except MedvizError as e:
         st.warning(str(e))
         return
-    kind = f" · {ex.encoder_kind}" if getattr(ex, "encoder_kind", None) else ""
+    kind = f" · {ex.encoder_kind}" if ex.encoder_kind else ""
     st.caption(f"Encoder **{ex.encoder_label}** (`{ex.encoder_id}`{kind}), weights `{ex.weights_digest or '–'}`")
     c = st.columns(3)
     c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=ex.encoder_reason)
