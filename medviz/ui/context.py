@@ -28,12 +28,6 @@ class Context:
     model_info: pd.DataFrame | None = None
     reviewer: object | None = None          # medviz.annotations.identity.Reviewer when known
 
-    @property
-    def synthetic_models(self) -> set[str]:
-        if self.model_info is None or self.model_info.empty:
-            return set()
-        return set(self.model_info.loc[self.model_info["synthetic"].astype(bool), "model"])
-
 
 def current() -> Context:
     """The Context app.py's ``sidebar()`` built in this run (every page runs through app.py's navigation)."""

@@ -10,8 +10,6 @@ from . import data
 OUTCOME_LABELS = {"error": "any error", "wrong": "wrong", "confused": "confused (same answer twice)",
                   "invalid": "invalid (no letter)", "correct": "correct", "all": "everything"}
 TAGGED_LABELS = {"any": "tagged or not", "tagged": "tagged", "untagged": "untagged"}
-_KEYS = ["ef_outcome", "ef_modalities", "ef_categories", "ef_departments", "ef_tags", "ef_reviewers",
-         "ef_tagged", "ef_search", "ef_bsim", "ef_dsim"]
 
 
 def _init_from_url(ctx, facets, ann, ranges) -> None:
