@@ -20,7 +20,6 @@ anything else.
 """
 from __future__ import annotations
 
-import copy
 import io
 import os
 import threading
@@ -177,7 +176,7 @@ def _decode_dicom(path: str, frame: int) -> _Decoded:
         hint = (" — install the decoders with `pip install 'medviz[dicom]'`"
                 if "plugin" in msg.lower() or "decod" in msg.lower() or "missing" in msg.lower() else "")
         raise MedvizError(f"cannot decode DICOM pixel data ({ts}): {msg}{hint}", file=path, field="image") from None
-    head = copy.copy(ds)
+    head = ds                  # kept without its pixel data (the VOI functions read only the header)
     for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
         if tag in head:
             del head[tag]
@@ -294,10 +293,7 @@ def _voi(d: _Decoded, view: View) -> np.ndarray:
                     pass
             lo, hi = float(v.min()), float(v.max())
             window = (max(hi - lo, 1.0), (lo + hi) / 2)
-        ds2 = copy.copy(ds)
-        if "VOILUTSequence" in ds2:
-            del ds2["VOILUTSequence"]
-        ds2.WindowWidth, ds2.WindowCenter = float(max(window[0], 1.0)), float(window[1])
+        ds2 = _window_ds(ds, window, _text(ds.get("VOILUTFunction")))
         out = np.asarray(apply_windowing(v, ds2, index=0), dtype=np.float32)
         return _unit_range(out, ds2, v)
     if window is None:                       # PNG/JPEG "file window": their own gray values
@@ -306,15 +302,29 @@ def _voi(d: _Decoded, view: View) -> np.ndarray:
     return np.clip((v - (c - w / 2)) / w, 0, 1)
 
 
+def _window_ds(ds, window: tuple[float, float], function: str | None):
+    """A new small dataset carrying what ``apply_windowing`` reads (never the cached one: copies of a pydicom
+    Dataset share their elements, so setting a window on a copy would change the original)."""
+    from pydicom.dataset import Dataset
+    out = Dataset()
+    for kw in ("PixelRepresentation", "BitsStored", "RescaleSlope", "RescaleIntercept", "ModalityLUTSequence",
+               "PhotometricInterpretation"):
+        if kw in ds:
+            setattr(out, kw, ds[kw].value)
+    out.WindowWidth, out.WindowCenter = float(max(window[0], 1.0)), float(window[1])
+    if function:
+        out.VOILUTFunction = function
+    return out
+
+
 def _unit_range(out: np.ndarray, ds, v: np.ndarray) -> np.ndarray:
     """Scale a VOI output to 0..1 using the output range pydicom maps onto (found by windowing its extremes)."""
     from pydicom.pixels import apply_windowing
     try:
-        probe = copy.copy(ds)
-        if "VOILUTSequence" in probe:
+        if "VOILUTSequence" in ds:
             lo, hi = float(out.min()), float(out.max())
         else:
-            probe.VOILUTFunction = "LINEAR"
+            probe = _window_ds(ds, (1.0, 0.0), "LINEAR")
             ext = np.asarray(apply_windowing(np.array([-1e12, 1e12], dtype=np.float64), probe, index=0))
             lo, hi = float(ext.min()), float(ext.max())
     except Exception:  # noqa: BLE001

@@ -7,7 +7,6 @@ import streamlit as st
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.review import UnitView, neighbour, next_untagged
-from ..thumbnails import cached_image_bytes
 from . import data, pair_viewer
 
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
@@ -85,7 +84,7 @@ class Navigator:
                 uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
                 for s in uv.slots:
                     if s.image_ok:
-                        cached_image_bytes(ctx.store, s.image_path, size=pair_viewer.DISPLAY_SIZE)
+                        pair_viewer.warm(s.image_path)
                 if uv.is_pair and enc:
                     data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
             except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
