@@ -1,7 +1,7 @@
 """Review: one pair (or item) at a time: both images, every model's answer, the encoder's view, tagging."""
 import streamlit as st
 
-from medviz.ui import data, encoder_panel, pair_viewer, review_nav, tagging
+from medviz.ui import data, encoder_panel, pair_viewer, review_keys, review_nav, tagging
 from medviz.ui.context import current
 
 ctx = current()
@@ -15,6 +15,8 @@ if unit is None:
     st.info("This benchmark has no items to review.")
     st.stop()
 uv = data.unit_view(ctx.db_path, ctx.benchmark_id, unit, ctx.models)
+review_keys.install(f"{ctx.benchmark_id}/{unit}")      # R, ?, and back to the top when a new pair opens
+st.html("<style>.stMainBlockContainer{padding-top:2.6rem}</style>")
 nav.render_bar(uv)
 st.markdown(f"### {uv.slots[0].question}")
 views, fit = pair_viewer.render_controls(uv) if any(s.image_ok for s in uv.slots) else (None, pair_viewer.FIT)
@@ -27,5 +29,5 @@ with left:
     st.markdown("#### Could the encoder tell the images apart?")
     encoder_panel.render(ctx, uv)
 with right:
-    tagging.render(ctx, uv, on_saved=nav.after_save)
+    tagging.render(ctx, uv, on_saved=nav.after_save, on_undo=nav.go)
 nav.prefetch(unit)

@@ -215,15 +215,22 @@ def render_controls(uv: UnitView) -> tuple[list[View], str]:
         c[4].caption("unlinked")
     c[5].button("Reset", key="vw_reset", on_click=reset_controls, args=(len(uv.slots),), width="stretch",
                 icon=":material/restart_alt:", help="Back to the file windows, fit, no inversion")
-    multi = [(i, m) for i, m in enumerate(metas, start=1) if m is not None and m.n_frames > 1]
-    if multi:
-        fc = st.columns(len(multi))
-        for col, (i, m) in zip(fc, multi):
-            key = f"vw_frame_{i}"
-            if int(ss.get(key, 1) or 1) > m.n_frames:
-                ss[key] = 1
-            col.slider(f"Image {i} frame", 1, m.n_frames, key=key, help=f"{m.n_frames} frames")
     return views_for(ss, mods), ss.get("vw_fit") or FIT
+
+
+def render_frame_sliders(uv: UnitView) -> None:
+    """A frame slider under the images for every multi-frame image (so the images stay above the fold)."""
+    ss = st.session_state
+    multi = [(i, m) for i, m in enumerate((slot_meta(s) for s in uv.slots), start=1)
+             if m is not None and m.n_frames > 1]
+    if not multi:
+        return
+    fc = st.columns(len(uv.slots))
+    for i, m in multi:
+        key = f"vw_frame_{i}"
+        if int(ss.get(key, 1) or 1) > m.n_frames:
+            ss[key] = 1
+        fc[i - 1].slider(f"Image {i} frame", 1, m.n_frames, key=key, help=f"{m.n_frames} frames")
 
 
 def _invert_all(n: int) -> None:
@@ -257,6 +264,7 @@ def render_images(store, uv: UnitView, views: list[View] | None = None, mode: st
                                                   "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
         for p in problems:
             st.warning(p)
+        render_frame_sliders(uv)
     missing = [s for s in uv.slots if not s.image_ok]
     if missing:
         st.html(CSS + "<div class='mv-ph-row'>" + "".join(placeholder_html(uv, s) for s in missing) + "</div>")

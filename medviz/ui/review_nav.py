@@ -7,7 +7,7 @@ import streamlit as st
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.review import UnitView, neighbour, next_untagged
-from . import data, pair_viewer
+from . import data, pair_viewer, review_keys
 
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
 
@@ -101,21 +101,20 @@ class Navigator:
         q = self.queue()
         pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
         kind = "Pair" if uv.is_pair else "Item"
-        c = st.columns([2.6, 1.2, 1.1, 1.8, 1.2], vertical_alignment="center")
+        c = st.columns([2.3, 1.05, 1.0, 1.45, 1.25], vertical_alignment="center")
         c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
                       f"{pos}</span>", unsafe_allow_html=True)
-        c[1].button("Previous", key="nav_prev", on_click=self.step, args=(-1,), shortcut="K",
+        c[1].button("Prev", key="nav_prev", help="Previous pair (K)", on_click=self.step, args=(-1,), shortcut="K",
                     icon=":material/arrow_back:", width="stretch")
         c[2].button("Next", key="nav_next", on_click=self.step, args=(1,), shortcut="J",
                     icon=":material/arrow_forward:", width="stretch")
-        c[3].button("Next untagged error", key="nav_untagged", on_click=self.next_untagged, shortcut="N",
+        c[3].button("Untagged", key="nav_untagged", help="Next untagged error (N)", on_click=self.next_untagged, shortcut="N",
                     icon=":material/skip_next:", width="stretch")
         with c[4].popover("Options", icon=":material/tune:", width="stretch"):
             st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
             st.toggle("After saving, open the next untagged error", value=True, key="advance_after_save")
             st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto)
-            st.caption("Keys: J next · K previous · N next untagged error · 1–9 quick tags · "
-                       "Ctrl+Enter save. Scroll on an image to zoom both, drag to pan, double-click to reset.")
+            st.caption("Keys: " + review_keys.caption())
         msg = st.session_state.pop("_nav_msg", None)
         if msg:
             st.info(msg)

@@ -10,13 +10,11 @@ import base64
 import io
 import json
 import pathlib
-import shutil
 
 import numpy as np
-import pydicom
 import pytest
 from PIL import Image
-from pydicom.data import get_testdata_file
+import pydicom
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -25,37 +23,15 @@ from medviz import display  # noqa: E402
 from medviz.display import View  # noqa: E402
 from medviz.ui import pair_viewer  # noqa: E402
 from medviz.ui.navigation import REVIEW, SPECS  # noqa: E402
+from viewer_data import build_viewer_db  # noqa: E402  (tests/viewer_data.py)
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture(scope="module")
 def viewer_db(tmp_path_factory):
-    from medviz.cli import main
     d = tmp_path_factory.mktemp("viewer")
-    shutil.copy(get_testdata_file("CT_small.dcm"), d / "ct.dcm")
-    shutil.copy(get_testdata_file("MR_small.dcm"), d / "mr.dcm")
-    shutil.copy(get_testdata_file("rtdose.dcm"), d / "multi.dcm")
-    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-    ds.PhotometricInterpretation = "MONOCHROME1"
-    ds.save_as(d / "mono1.dcm")
-    Image.fromarray(np.full((40, 120), 200, np.uint8)).save(d / "wide.png")       # synthetic images
-    Image.fromarray(np.full((300, 100), 60, np.uint8)).save(d / "tall.png")
-    rows = [("ctmr-1", "ctmr", 1, "ct.dcm", "CT", "axial CT of the head"),
-            ("ctmr-2", "ctmr", 2, "mr.dcm", "MRI", "T1 MR of the head"),
-            ("size-1", "sizes", 1, "wide.png", "X-ray", ""), ("size-2", "sizes", 2, "tall.png", "X-ray", ""),
-            ("m1-1", "mono", 1, "mono1.dcm", "MRI", ""), ("m1-2", "mono", 2, "mr.dcm", "MRI", ""),
-            ("mf-1", "multi", 1, "multi.dcm", "RT dose", ""), ("mf-2", "multi", 2, "mr.dcm", "MRI", ""),
-            ("gone-1", "gone", 1, "", "CT", "Axial CT shows a mass in the left lobe"),
-            ("gone-2", "gone", 2, "", "CT", "Coronal CT, normal lung <b>fields</b>")]
-    with open(d / "bench.jsonl", "w") as f:
-        for item, pair, slot, img, mod, cap in rows:
-            f.write(json.dumps({"item_id": item, "pair_id": pair, "slot": slot, "image_path": img,
-                                "question": "Which is shown?", "A": "yes", "B": "no", "answer": "A",
-                                "modality": mod, "caption": cap}) + "\n")
-    db = str(d / "v.duckdb")
-    assert main(["ingest", str(d / "bench.jsonl"), "--kind", "generic", "--id", "viewer", "--db", db]) == 0
-    return db, d
+    return build_viewer_db(d), d
 
 
 @pytest.fixture
