@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from .. import registry
 from ._common import db_arg, open_store, progress_bar
 
 # Modules with demo_hook(store) that add their own example data (annotations, embeddings) to the demo.
@@ -64,7 +65,7 @@ def cmd_list(args) -> int:
 def register(sub) -> None:
     s = sub.add_parser("ingest", help="load a benchmark into the store")
     s.add_argument("path")
-    s.add_argument("--kind", choices=["mediconfusion", "gmai", "generic"])
+    s.add_argument("--kind", choices=list(registry.BENCHMARK_KINDS))
     s.add_argument("--id", help="benchmark id (default from the file name)")
     s.add_argument("--images", help="images folder (MediConfusion: <dir>/<im_N_local>.jpg)")
     db_arg(s)
@@ -75,7 +76,7 @@ def register(sub) -> None:
     s = psub.add_parser("import", help="import model outputs (re-importing a model replaces its run)")
     s.add_argument("benchmark", help="benchmark id in the store")
     s.add_argument("paths", nargs="+")
-    s.add_argument("--format", choices=["mediconfusion", "vlmevalkit", "generic"])
+    s.add_argument("--format", choices=list(registry.PREDICTION_FORMATS))
     s.add_argument("--model", help="model name (default from the file name)")
     s.add_argument("--result", help="VLMEvalKit judged *_result.xlsx with hit/log columns")
     s.add_argument("--synthetic", action="store_true", help="label these predictions as synthetic")

@@ -9,36 +9,43 @@ from __future__ import annotations
 
 import json
 
+from .. import registry
 from ._common import db_arg, fmt_pct, open_store
 
 
 def cmd_score(args) -> int:
-    from .. import evaluate
-    if args.benchmark == "mediconfusion":
-        res = evaluate.score_mediconfusion_files(args.benchmark_file, args.predictions, with_ci=not args.json)
-        if args.json:
-            out = {k: res[k] for k in ("pairs", "set_accuracy", "individual_accuracy", "confusion", "invalid",
-                                        "precision")}
-            out["per_category"] = {c: {"set_accuracy": v["set_accuracy"],
-                                       "individual_accuracy": v["individual_accuracy"]}
-                                   for c, v in res["per_category"].items()}
-            print(json.dumps(out, indent=2))
-            return 0
-        print(f"MediConfusion: {res['pairs']} pairs ({res['answered_pairs']} answered)")
-        print(f"{'metric':<22}{'value':>9}   95% Wilson CI")
-        for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision", "image_blind"):
-            ci = res["ci"][k]
-            print(f"{k:<22}{fmt_pct(res[k]):>9}   [{fmt_pct(ci['ci_low'])}, {fmt_pct(ci['ci_high'])}]  ({ci['k']}/{ci['n']})")
-        print("random guessing: set accuracy 25.00%, confusion 50.00%\n")
-        print(f"{'category':<20}{'slots':>6}{'set acc':>10}{'indiv':>10}{'confused':>10}{'invalid':>10}{'precision':>10}")
-        for c, v in res["per_category"].items():
-            print(f"{c:<20}{v['slots']:>6}{fmt_pct(v['set_accuracy']):>10}{fmt_pct(v['individual_accuracy']):>10}"
-                  f"{fmt_pct(v['confusion']):>10}{fmt_pct(v['invalid']):>10}{fmt_pct(v['precision']):>10}")
-        return 0
-    res = evaluate.score_gmai_files(args.benchmark_file, args.predictions, with_ci=not args.json)
-    if args.json:
+    kind = registry.get_kind(args.benchmark)
+    res = kind.score_files(args.benchmark_file, args.predictions, with_ci=not args.json)
+    report = _pair_report if kind.paired else _item_report
+    report(res, args.json)
+    return 0
+
+
+def _pair_report(res: dict, as_json: bool) -> None:
+    if as_json:
+        out = {k: res[k] for k in ("pairs", "set_accuracy", "individual_accuracy", "confusion", "invalid",
+                                    "precision")}
+        out["per_category"] = {c: {"set_accuracy": v["set_accuracy"],
+                                   "individual_accuracy": v["individual_accuracy"]}
+                               for c, v in res["per_category"].items()}
+        print(json.dumps(out, indent=2))
+        return
+    print(f"MediConfusion: {res['pairs']} pairs ({res['answered_pairs']} answered)")
+    print(f"{'metric':<22}{'value':>9}   95% Wilson CI")
+    for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision", "image_blind"):
+        ci = res["ci"][k]
+        print(f"{k:<22}{fmt_pct(res[k]):>9}   [{fmt_pct(ci['ci_low'])}, {fmt_pct(ci['ci_high'])}]  ({ci['k']}/{ci['n']})")
+    print("random guessing: set accuracy 25.00%, confusion 50.00%\n")
+    print(f"{'category':<20}{'slots':>6}{'set acc':>10}{'indiv':>10}{'confused':>10}{'invalid':>10}{'precision':>10}")
+    for c, v in res["per_category"].items():
+        print(f"{c:<20}{v['slots']:>6}{fmt_pct(v['set_accuracy']):>10}{fmt_pct(v['individual_accuracy']):>10}"
+              f"{fmt_pct(v['confusion']):>10}{fmt_pct(v['invalid']):>10}{fmt_pct(v['precision']):>10}")
+
+
+def _item_report(res: dict, as_json: bool) -> None:
+    if as_json:
         print(json.dumps({"rows": res["rows"], "overall": res["overall"], "by": res["by"]}, indent=2))
-        return 0
+        return
     ci = res["ci"]["overall"]
     print(f"GMAI-MMBench exact matching: {res['rows']} rows, overall {fmt_pct(res['overall'])} "
           f"[{fmt_pct(ci['ci_low'])}, {fmt_pct(ci['ci_high'])}]; random-guess baseline "
@@ -48,7 +55,6 @@ def cmd_score(args) -> int:
         for k, v in vals.items():
             c = res["by_ci"][group][k]
             print(f"  {k[:40]:<40}{fmt_pct(v):>9}  [{fmt_pct(c['ci_low'])}, {fmt_pct(c['ci_high'])}]  n={c['n']}")
-    return 0
 
 
 def cmd_scores(args) -> int:
@@ -70,7 +76,7 @@ def cmd_scores(args) -> int:
 
 def register(sub) -> None:
     s = sub.add_parser("score", help="score a prediction file exactly as the official scorer does")
-    s.add_argument("benchmark", choices=["mediconfusion", "gmai"])
+    s.add_argument("benchmark", choices=registry.kind_names(with_file_scorer=True))
     s.add_argument("benchmark_file", help="MediConfusion dataset.json or GMAI-MMBench TSV")
     s.add_argument("predictions", help="MediConfusion Results JSON or VLMEvalKit .xlsx/.tsv/.json")
     s.add_argument("--json", action="store_true", help="print one JSON object")
