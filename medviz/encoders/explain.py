@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from .. import extras
 from ..errors import MedvizError
 from ..store import core
 from ..store import embeddings as sql
@@ -315,11 +316,8 @@ def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca"
     """
     meta, vecs, digest = vectors(store, benchmark_id, encoder_id)
     if method == "umap":
-        try:
-            import umap  # type: ignore
-        except ImportError:
-            raise MedvizError("UMAP needs the umap-learn package (pip install umap-learn); use method='pca'",
-                              field="method") from None
+        extras.ensure_requirements("umap", hint="use method='pca'", field="method")
+        import umap
         n = len(vecs)
         xy = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, n - 1)), metric="cosine",
                        random_state=0).fit_transform(vecs) if n > 2 else np.zeros((n, 2))
