@@ -22,13 +22,19 @@ class Extra:
 EXTRAS: dict[str, Extra] = {e.module: e for e in (
     Extra("umap", "umap-learn", "umap", "UMAP layouts of embeddings"),
     Extra("transformers", "transformers", "biomedclip", "BiomedCLIP's PubMedBERT text tower"),
+    # Learned encoders; the weight-free pixels encoder, scoring, review and tagging work without them.
+    Extra("torch", "torch", "encoders", "learned encoders (BiomedCLIP, CLIP)"),
+    Extra("open_clip", "open_clip_torch", "encoders", "learned encoders (BiomedCLIP, CLIP)"),
 )}
 
 
 def available(module: str) -> bool:
     """Is the optional ``module`` installed? (Only names in EXTRAS may be asked.)"""
     _extra(module)
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):      # a broken or half-removed install counts as missing
+        return False
 
 
 def requirement_error(module: str, *, hint: str = "", field: str | None = None) -> MedvizError:

@@ -5,6 +5,7 @@ import json
 import sys
 import time
 
+from .. import extras
 from ._common import db_arg, open_store, progress_bar
 from ..errors import MedvizError
 
@@ -69,12 +70,14 @@ def cmd_explain(args) -> int:
 
 def cmd_models_list(args) -> int:
     from ..encoders import available_encoders
-    from ..encoders.loading import weights_cached
+    from ..encoders.hub import weights_cached
     from ..encoders.registry import models_dir, weights_file
     print(f"local copies folder: {models_dir()} ($MEDVIZ_MODELS_DIR)")
     for s in available_encoders():
         if s.source.startswith("local-dir:"):
             state = "weights present" if weights_file(s.source[len("local-dir:"):]) else "NO weights file"
+        elif s.learned and not extras.available("open_clip"):
+            state = "needs pip install 'medviz[encoders]'"
         else:
             cached = weights_cached(s) if s.learned else None
             state = {True: "weights in HF cache", False: "weights not cached", None: ""}[cached]

@@ -206,8 +206,10 @@ def _check_local_dir(spec: EncoderSpec) -> str:
     return w
 
 
-def _load_open_clip(spec: EncoderSpec, device: str) -> LoadedEncoder:
+def _load_open_clip(spec: EncoderSpec, device: str | None) -> LoadedEncoder:
+    extras.ensure_requirements("open_clip", hint=f"to load encoder '{spec.id}'", field="encoder")
     import open_clip
+    device = pick_device(device)
     offline = False
     if spec.model_name.startswith("local-dir:"):
         _check_local_dir(spec)
@@ -258,7 +260,7 @@ def load_encoder(encoder_id: str | None = None, *, device: str | None = None) ->
         elif encoder_id in registry._RUNTIME and not spec.model_name:
             raise MedvizError(f"encoder '{encoder_id}' was registered without a model", field="encoder")
         else:
-            enc = _load_open_clip(spec, pick_device(device))
+            enc = _load_open_clip(spec, device)
         _LOADED[encoder_id] = enc
         return enc
 
