@@ -13,7 +13,7 @@ from .registry import EncoderSpec
 NETWORK_PROBE_TIMEOUT = 3.0
 
 
-def _hub_endpoint() -> tuple[str, int]:
+def hub_endpoint() -> tuple[str, int]:
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     return url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
 
@@ -22,7 +22,7 @@ def hub_reachable(timeout: float = NETWORK_PROBE_TIMEOUT) -> bool:
     """Can we open a TCP connection to the Hugging Face endpoint within ``timeout`` seconds?"""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return False
-    host, port = _hub_endpoint()
+    host, port = hub_endpoint()
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True

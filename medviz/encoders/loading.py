@@ -21,7 +21,7 @@ import numpy as np
 from .. import extras
 from ..errors import MedvizError
 from . import registry
-from .hub import _hub_endpoint, hub_offline, hub_reachable, weights_cached
+from .hub import hub_endpoint, hub_offline, hub_reachable, weights_cached
 from .registry import EncoderSpec
 
 NETWORK_PROBE_TIMEOUT = 3.0
@@ -220,7 +220,7 @@ def _load_open_clip(spec: EncoderSpec, device: str | None) -> LoadedEncoder:
             if not hub_reachable():
                 raise MedvizError(
                     f"encoder '{spec.id}': weights ({spec.source}) are not in the local Hugging Face cache and "
-                    f"the hub ({_hub_endpoint()[0]}) is not reachable. " + _fix_hint(spec), field="encoder")
+                    f"the hub ({hub_endpoint()[0]}) is not reachable. " + _fix_hint(spec), field="encoder")
         else:
             offline = not hub_reachable(1.0)
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
