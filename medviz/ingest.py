@@ -56,7 +56,7 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
             core.insert_benchmark(tx, benchmark_id, kind, os.path.abspath(path),
                                   os.path.abspath(images_dir) if images_dir else final_dir, synthetic, note)
             if spec.writes_images:
-                stream = spec.load_module().load(path, staging, progress=progress)
+                stream = spec.load(path, staging, progress=progress)
                 while True:
                     batch = list(itertools.islice(stream, BATCH))
                     if not batch:
@@ -69,7 +69,7 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
                 if dups:
                     raise MedvizError(f"duplicate index values, e.g. {dups[0]}", file=path, field="index")
             else:
-                items, pairs = spec.load_module().load(path, images_dir)
+                items, pairs = spec.load(path, images_dir)
                 for start in range(0, len(items), BATCH):
                     core.append_items(tx, core.items_to_arrow(benchmark_id, items[start:start + BATCH]))
                 if pairs:

@@ -1,8 +1,7 @@
 """Benchmark kinds and prediction formats: one table each, the only place that says what a kind is.
 
-In the style of fiftyone-brain's ``_BUILTIN_SIMILARITY_BACKENDS`` + ``_parse_config``: each row names the
-module that reads the format (imported lazily, so this module imports nothing of medviz) and the rules that
-go with it. Everything that used to ask ``if kind == "mediconfusion"`` asks the registry instead.
+In the style of fiftyone-brain's ``_BUILTIN_SIMILARITY_BACKENDS`` + ``_parse_config``: each row holds the
+module that reads the format and the rules that go with it. Everything that used to ask ``if kind == "mediconfusion"`` asks the registry instead.
 
 Adding a benchmark format = one module under ``medviz/benchmarks/`` with ``load(path, images_dir)`` returning
 ``(items, pairs)`` + one line in ``BENCHMARK_KINDS``. Adding a prediction format = one module under
@@ -10,10 +9,16 @@ Adding a benchmark format = one module under ``medviz/benchmarks/`` with ``load(
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
+from .benchmarks import generic as generic_bench
+from .benchmarks import gmai as gmai_bench
+from .benchmarks import mediconfusion as mc_bench
 from .errors import MedvizError
+from .predictions import generic as generic_pred
+from .predictions import mediconfusion as mc_pred
+from .predictions import vlmevalkit as vlm_pred
 
 # Display names of every metric a scorer reports (pages and CLI).
 METRIC_LABELS = {
@@ -29,7 +34,7 @@ class BenchmarkKind:
     """What medviz needs to know about one benchmark format."""
     name: str                       # stored in benchmarks.kind; the CLI's --kind / `score` argument
     label: str                      # human name
-    loader: str                     # module with load(); see ``load_module``
+    loader: ModuleType              # module with load() (see medviz/benchmarks/__init__.py)
     extensions: tuple[str, ...]     # file endings that select this kind when --kind is not given
     parser: str                     # letter parser rules: "mediconfusion" (option scores / "A") or "vlmeval"
     scorer: str                     # "pairs": every pair of the benchmark counts (MediConfusion's official
@@ -39,16 +44,16 @@ class BenchmarkKind:
     own_prediction_ext: str = ""    # file ending read with the kind's own format instead of the default
     writes_images: bool = False     # images are extracted from the file into the store's files folder
     fixed_id: str | None = None     # default benchmark id (else from the file name)
-    file_scorer: str | None = None  # "module:function" scoring files without a store (`medviz score`)
+    file_scorer: str | None = None  # function in medviz.evaluate scoring files without a store (`medviz score`)
 
-    def load_module(self):
-        return importlib.import_module(self.loader)
+    def load(self, *args, **kwargs):
+        return self.loader.load(*args, **kwargs)
 
     def score_files(self, benchmark_file: str, predictions_file: str, *, with_ci: bool = False) -> dict:
         if self.file_scorer is None:
             raise MedvizError(f"benchmark kind '{self.name}' has no file scorer; ingest it and use `medviz scores`")
-        mod, fn = self.file_scorer.split(":")
-        return getattr(importlib.import_module(mod), fn)(benchmark_file, predictions_file, with_ci=with_ci)
+        from . import evaluate       # evaluate imports ingest, which imports this module
+        return getattr(evaluate, self.file_scorer)(benchmark_file, predictions_file, with_ci=with_ci)
 
     @property
     def paired(self) -> bool:
@@ -56,14 +61,14 @@ class BenchmarkKind:
 
 
 BENCHMARK_KINDS: dict[str, BenchmarkKind] = {k.name: k for k in (
-    BenchmarkKind("mediconfusion", "MediConfusion", "medviz.benchmarks.mediconfusion", (".json",),
+    BenchmarkKind("mediconfusion", "MediConfusion", mc_bench, (".json",),
                   parser="mediconfusion", scorer="pairs", metrics=PAIR_METRICS, review_layout="pairs",
                   own_prediction_ext=".json", fixed_id="mediconfusion",
-                  file_scorer="medviz.evaluate:score_mediconfusion_files"),
-    BenchmarkKind("gmai", "GMAI-MMBench", "medviz.benchmarks.gmai", (".tsv",),
+                  file_scorer="score_mediconfusion_files"),
+    BenchmarkKind("gmai", "GMAI-MMBench", gmai_bench, (".tsv",),
                   parser="vlmeval", scorer="items", metrics=ITEM_METRICS, review_layout="items",
-                  writes_images=True, file_scorer="medviz.evaluate:score_gmai_files"),
-    BenchmarkKind("generic", "generic CSV/JSONL", "medviz.benchmarks.generic", (".csv", ".jsonl", ".ndjson"),
+                  writes_images=True, file_scorer="score_gmai_files"),
+    BenchmarkKind("generic", "generic CSV/JSONL", generic_bench, (".csv", ".jsonl", ".ndjson"),
                   parser="vlmeval", scorer="items", metrics=ITEM_METRICS + PAIR_METRICS, review_layout="auto"),
 )}
 
@@ -71,14 +76,14 @@ BENCHMARK_KINDS: dict[str, BenchmarkKind] = {k.name: k for k in (
 @dataclass(frozen=True)
 class PredictionFormat:
     name: str
-    reader: str                     # module with read(path, model[, result_path])
+    reader: ModuleType              # module with read(path, model[, result_path])
     extensions: tuple[str, ...]     # endings read with this format when the kind's default does not apply
     returns_mode: bool = False      # read() returns (frame, mode) rather than a frame
     takes_result: bool = False      # read() accepts a judged VLMEvalKit *_result file
 
     def read(self, path: str, model: str | None = None, result_path: str | None = None):
         """(predictions frame, mode or None)."""
-        mod = importlib.import_module(self.reader)
+        mod = self.reader
         if self.returns_mode:
             return mod.read(path, model)
         out = mod.read(path, model, result_path) if self.takes_result else mod.read(path, model)
@@ -86,9 +91,9 @@ class PredictionFormat:
 
 
 PREDICTION_FORMATS: dict[str, PredictionFormat] = {f.name: f for f in (
-    PredictionFormat("mediconfusion", "medviz.predictions.mediconfusion", (), returns_mode=True),
-    PredictionFormat("vlmevalkit", "medviz.predictions.vlmevalkit", (".xlsx", ".tsv", ".json"), takes_result=True),
-    PredictionFormat("generic", "medviz.predictions.generic", (".csv", ".jsonl", ".ndjson")),
+    PredictionFormat("mediconfusion", mc_pred, (), returns_mode=True),
+    PredictionFormat("vlmevalkit", vlm_pred, (".xlsx", ".tsv", ".json"), takes_result=True),
+    PredictionFormat("generic", generic_pred, (".csv", ".jsonl", ".ndjson")),
 )}
 
 

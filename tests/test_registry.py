@@ -13,7 +13,7 @@ SAMPLE_KEYS = {"mediconfusion": ("mc_dataset", "mc_results"), "gmai": ("gmai_tsv
 def test_every_kind_has_a_sample_and_a_loader():
     assert set(registry.BENCHMARK_KINDS) == set(SAMPLE_KEYS)
     for k in registry.BENCHMARK_KINDS.values():
-        assert callable(k.load_module().load), k.name
+        assert callable(k.loader.load), k.name
         assert k.metrics and all(m in registry.METRIC_LABELS for m in k.metrics), k.name
         assert k.parser in ("mediconfusion", "vlmeval") and k.scorer in ("pairs", "items")
         assert k.review_layout in ("pairs", "items", "auto")
