@@ -32,8 +32,9 @@ def test_import_errors_are_classified():
 
 
 def test_embedding_map_umap_without_umap_names_the_extra(monkeypatch, store):
-    from medviz.encoders import explain
+    from medviz.encoders import maps
     monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None)
-    monkeypatch.setattr(explain, "vectors", lambda *a: (None, None, None))
+    monkeypatch.setattr(maps, "vectors", lambda *a: (None, None, None))
+    assert maps.map_methods() == ["pca"]
     with pytest.raises(MedvizError, match=r"medviz\[umap\]"):
-        explain.embedding_map(store, "b", "pixels", method="umap")
+        maps.embedding_map(store, "b", "pixels", method="umap")
