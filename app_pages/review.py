@@ -1,7 +1,7 @@
 """Review: one pair (or item) at a time: both images, every model's answer, the encoder's view, tagging."""
 import streamlit as st
 
-from medviz.ui import data, encoder_panel, pair_viewer, review_keys, review_nav, tagging
+from medviz.ui import data, encoder_panel, pair_viewer, reading_panel, review_keys, review_nav, tagging
 from medviz.ui.context import current
 
 ctx = current()
@@ -29,5 +29,6 @@ with left:
     st.markdown("#### Could the encoder tell the images apart?")
     encoder_panel.render(ctx, uv)
 with right:
+    reading_panel.render_adjudication(ctx, uv)
     tagging.render(ctx, uv, on_saved=nav.after_save, on_undo=nav.go)
 nav.prefetch(unit)

@@ -7,9 +7,19 @@ import streamlit as st
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.review import UnitView, neighbour, next_untagged
-from . import data, pair_viewer, review_keys
+from ..annotations import reading
+from . import data, pair_viewer, reading_panel, review_keys
 
-QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
+QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)",
+          "mine": "my queue (pairs I have not read yet)", "adjudication": "adjudication queue (readers disagree)"}
+
+
+def next_in(ids: list[str], current: str | None) -> str | None:
+    """The first of ``ids`` (sorted) after ``current``, wrapping to the first; None when empty."""
+    if not ids:
+        return None
+    after = [u for u in ids if current is None or u > current]
+    return after[0] if after else ids[0]
 
 
 class Navigator:
@@ -19,7 +29,15 @@ class Navigator:
 
     # --- queues ---------------------------------------------------------------------------------------
     def queue(self) -> list[str]:
-        if st.session_state.get("review_queue", "all") == "errors":
+        q = st.session_state.get("review_queue", "all")
+        if q == "mine":
+            if self.ctx.reviewer is None:
+                return []
+            return reading.my_queue(self.ctx.store, self.ctx.benchmark_id, self.ctx.reviewer,
+                                    data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id))
+        if q == "adjudication":
+            return reading.adjudication_targets(self.ctx.store, self.ctx.benchmark_id)
+        if q == "errors":
             f = st.session_state.get("errors_filter") or ErrorFilter()
             return data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models, data.filter_json(f))
         return data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id)
@@ -63,12 +81,24 @@ class Navigator:
         self.go(neighbour(self.queue(), st.session_state.get(self.ukey), n))
 
     def next_untagged(self) -> None:
-        self.go(self.next_untagged_from(st.session_state.get(self.ukey)))
+        """N: the next untagged error; in "my queue" / "adjudication queue" the next pair of that queue."""
+        cur = st.session_state.get(self.ukey)
+        if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
+            nxt = next_in([u for u in self.queue() if u != cur], cur)
+            if nxt is None:
+                st.session_state["_nav_msg"] = "Nothing left in this queue."
+                return
+            self.go(nxt)
+            return
+        self.go(self.next_untagged_from(cur))
 
     def prefetch(self, current: str) -> None:
         """Warm the caches for the predicted next pair in a background thread, so save -> next is instant."""
         import threading
-        nxt = self.next_untagged_from(current)      # where "save" (or N) will most likely go
+        if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
+            nxt = next_in([u for u in self.queue() if u != current], current)
+        else:
+            nxt = self.next_untagged_from(current)      # where "save" (or N) will most likely go
         if nxt is None or nxt == current:
             return
         ctx = self.ctx
@@ -112,8 +142,10 @@ class Navigator:
                     icon=":material/skip_next:", width="stretch")
         with c[4].popover("Options", icon=":material/tune:", width="stretch"):
             st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
-            st.toggle("After saving, open the next untagged error", value=True, key="advance_after_save")
+            st.toggle("After saving, open the next pair (next untagged error, or next in my queue)", value=True,
+                      key="advance_after_save")
             st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto)
+            reading_panel.plan_form(self.ctx)
             st.caption("Keys: " + review_keys.caption())
         msg = st.session_state.pop("_nav_msg", None)
         if msg:

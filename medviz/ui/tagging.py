@@ -10,10 +10,13 @@ a new annotation is retracted, an edit goes back to the revision before it. A sm
 toggled on this pair wherever the page is scrolled."""
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import streamlit as st
 
 from .. import annotations as ann
+from ..annotations import reading
 from ..errors import MedvizError
 from ..readmodels.review import UnitView
 from . import data, review_keys
@@ -67,13 +70,22 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     target_type = "pair" if uv.is_pair else "item"
     target_id = unit
     prev = existing(ctx, [target_id])
-    if not prev.empty:
-        with st.expander(f"{len(prev)} annotation(s) on this {target_type}", expanded=False):
-            for r in prev.itertuples():
-                scope = r.model if isinstance(r.model, str) else "all models"
-                st.markdown(f"- **{r.reviewer}** ({scope}): {', '.join(r.tags)} · confidence {r.confidence}"
-                            + (f" — _{r.rationale}_" if r.rationale else ""))
     who = ctx.reviewer
+    plan = reading.get_plan(store, ctx.benchmark_id)
+    if who is not None:      # blind reading: the domain decides what this reviewer may see
+        shown, hidden = reading.visible_annotations(store, ctx.benchmark_id, who, target_id, plan)
+    else:
+        shown, hidden = (prev.iloc[0:0], len(prev)) if plan.is_blind else (prev, 0)
+    if not shown.empty:
+        with st.expander(f"{len(shown)} annotation(s) on this {target_type}", expanded=False):
+            st.html("<ul>" + "".join(
+                f"<li><b>{html.escape(r.reviewer)}</b> ({html.escape(r.model if isinstance(r.model, str) else 'all models')}"
+                f"{', adjudication' if r.kind == 'adjudication' else ''}): {html.escape(', '.join(r.tags))} · "
+                f"confidence {int(r.confidence)}" + (f" — <i>{html.escape(r.rationale)}</i>" if r.rationale else "")
+                + "</li>" for r in shown.itertuples()) + "</ul>")
+    if hidden:
+        st.caption(f"Blind reading ({plan.readers} readers per pair): {hidden} other reading(s) of this "
+                   f"{target_type} stay hidden until you save yours.")
     if who is None:
         st.info("Enter your name in the sidebar (or sign in) to tag this pair.")
         return
