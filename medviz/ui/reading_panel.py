@@ -61,9 +61,11 @@ def render_adjudication(ctx, uv: UnitView) -> None:
                      + (f"<br><i>{html.escape(r.rationale)}</i>" if r.rationale else "")
                      + (f"<br>proposed answer: {html.escape(r.proposed_answer)}"
                         if isinstance(r.proposed_answer, str) else "") + "</div>")
-        common = sorted(set.intersection(*[set(t) for t in side["tags"]])) if len(side) else []
+        sets = [set(t) for t in side["tags"]]
+        common = sorted(set.intersection(*sets)) if sets else []
         k = f"adj::{ctx.benchmark_id}::{uv.unit_id}"
-        st.session_state.setdefault(f"{k}::tags", common)
+        # start from what the readers share, else from the first reading (the adjudicator edits either)
+        st.session_state.setdefault(f"{k}::tags", common or (sorted(sets[0]) if sets else []))
         st.multiselect("Consensus tags", tax.paths(), key=f"{k}::tags")
         st.text_input("Adjudication note", key=f"{k}::why", placeholder="why these tags")
         st.button("Settle", type="primary", key=f"{k}::settle", icon=":material/gavel:",
