@@ -9,13 +9,13 @@ import base64
 import io
 import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from .harness import CHROMIUM, CHROMIUM_ARGS, ROOT, chromium_available, page_text, streamlit_server, wait_ready
+from .harness import (CHROMIUM, CHROMIUM_ARGS, ROOT, build_demo_db, chromium_available, page_text,
+                      streamlit_server, wait_ready)
 
 pytestmark = pytest.mark.skipif(not chromium_available(),
                                 reason="/usr/bin/chromium is absent (make browser installs it)")
@@ -181,10 +181,7 @@ def test_viewer_presets_fit_monochrome1_multiframe_and_captions(pw, viewer_url):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("e2e-flow")
-    db = str(d / "demo.duckdb")
-    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", str(d / "sd")], check=True,
-                   cwd=ROOT, capture_output=True)
+    db = build_demo_db(tmp_path_factory.mktemp("e2e-flow"))
     from medviz.annotations import reading
     from medviz.annotations.identity import ADJUDICATOR, Reviewer
     from medviz.store import Store
