@@ -63,6 +63,12 @@ def shot(page, name):
     page.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"))
 
 
+def shot_at(page, text, name):
+    """A viewport screenshot with ``text`` scrolled into view (the state being checked)."""
+    page.get_by_text(text).first.scroll_into_view_if_needed()
+    shot(page, name)
+
+
 def no_traceback(page):
     t = page_text(page)
     assert "Traceback" not in t and "Internal error" not in t, t[:1500]
@@ -258,7 +264,7 @@ def test_keyboard_flow_save_next_top_help_rationale_draft_undo(pw, demo):
         assert pair_in_url(page) == first
         assert page.get_by_text("annotation(s) on this pair").count() == 0 or \
             "Dr Keys" not in page.locator("[data-testid='stExpander']").all_inner_texts()[0]
-        shot(page, "flow-after-undo")
+        shot_at(page, f"Undid your last save on {first}", "flow-after-undo")
     finally:
         ctx.close()
 
@@ -286,7 +292,7 @@ def test_blind_reading_and_adjudication_with_two_reviewers(pw, demo):
         sign_in(b, "Dr Bob")
         assert "1 other reading(s)" in page_text(b) and "stay hidden until you save yours" in page_text(b)
         assert "alice saw the detail" not in page_text(b) and "Dr Alice" not in page_text(b)
-        shot(b, "blind-bob-before-saving")
+        shot_at(b, "stay hidden until you save yours", "blind-bob-before-saving")
         blur(b)
         b.keyboard.press("2")
         b.wait_for_selector("[data-testid='mv-tag-status']:has-text('unsaved')", timeout=20_000)
@@ -297,14 +303,14 @@ def test_blind_reading_and_adjudication_with_two_reviewers(pw, demo):
         sign_in(b, "Dr Bob")
         b.get_by_text("annotation(s) on this pair").click()
         b.wait_for_selector("text=alice saw the detail", timeout=10_000)  # visible once Bob has read it
-        shot(b, "blind-bob-after-saving")
+        shot_at(b, "alice saw the detail", "blind-bob-after-saving")
 
         goto(c, f"{url}/review?b={MC}&pair={target}")
         sign_in(c, "Dr Adj")
         c.wait_for_selector("text=Adjudicate: the readers disagree", timeout=20_000)
         readings = c.locator("[data-testid='mv-reading']").all_inner_texts()
         assert len(readings) == 2 and any("Dr Alice" in r for r in readings) and any("Dr Bob" in r for r in readings)
-        shot(c, "adjudication-side-by-side")
+        shot_at(c, "Adjudicate: the readers disagree", "adjudication-side-by-side")
         c.get_by_role("button", name="Settle").click()
         c.wait_for_selector(f"text=Settled {target}", timeout=20_000)
         wait_ready(c)
