@@ -16,6 +16,8 @@ torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 T = pytest.importorskip("torchvision.transforms")
 
+pytestmark = pytest.mark.usefixtures("clean_encoders")
+
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -171,3 +173,27 @@ def test_embed_paths_fast_path_matches_plain_path_and_skips_bad_rows(tmp_path, m
     assert sorted(got) == sorted(want) == [0, 1, 2, 4, 5, 6, 7]
     for i in got:
         assert np.allclose(got[i], want[i], atol=1e-5)
+
+
+def test_cli_embed_exact_decode_flag_reaches_the_pipeline(store, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from medviz.cli import main
+    from medviz.ingest import ingest_benchmark
+    os.makedirs(tmp_path / "imgs")
+    smooth(64, 64, 1).save(tmp_path / "imgs" / "a.jpg")
+    pd.DataFrame([{"item_id": "a", "image_path": "imgs/a.jpg", "question": "q", "A": "x", "B": "y",
+                   "answer": "A"}]).to_csv(tmp_path / "b.csv", index=False)
+    ingest_benchmark(store, str(tmp_path / "b.csv"), kind="generic", benchmark_id="b")
+    db = store.path
+    store.close()
+    seen = []
+    real = embed.embed_paths
+
+    def spy(*a, **kw):
+        seen.append(kw.get("exact_decode"))
+        return real(*a, **kw)
+    monkeypatch.setattr(embed, "embed_paths", spy)
+    assert main(["embed", "b", "--encoder", "pixels", "--exact-decode", "--db", db]) == 0
+    assert main(["embed", "b", "--encoder", "pixels", "--db", db]) == 0      # cached: no decoding at all
+    assert seen == [True]
