@@ -47,13 +47,15 @@ class PrepPlan:
 
 def plan_for(preprocess) -> PrepPlan | None:
     """A plan when ``preprocess`` is Resize -> CenterCrop -> (convert to RGB) -> ToTensor -> Normalize(3 channels)."""
+    steps = list(getattr(preprocess, "transforms", None) or [])
+    if len(steps) < 4:                               # not a Compose (the pixels encoder): never import torch
+        return None
     try:
         from torchvision import transforms as T
         from torchvision.transforms.functional import pil_modes_mapping
     except ImportError:
         return None
-    steps = list(getattr(preprocess, "transforms", None) or [])
-    if len(steps) < 4 or not isinstance(steps[0], T.Resize) or not isinstance(steps[1], T.CenterCrop):
+    if not isinstance(steps[0], T.Resize) or not isinstance(steps[1], T.CenterCrop):
         return None
     if not isinstance(steps[-1], T.Normalize) or not isinstance(steps[-2], T.ToTensor):
         return None
