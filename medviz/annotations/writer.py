@@ -188,7 +188,6 @@ class AnnotationWriter:
                 sql.insert_rows(cur, rows)
             elif rows:
                 sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
-            sql.refresh_consensus(cur, sorted({r["annotation_id"] for r in rows}))   # same transaction
             cur.execute("COMMIT")
             self._next_rev = state.next_rev
             self._known.update(state.pending)
