@@ -11,7 +11,7 @@ is compared between the two (the run fails if they differ). Steps:
 | start-up | ``import medviz.store`` + ``Store(db)`` | ``import duckdb`` + ``duckdb.connect(db)`` |
 | ingest | ``ingest_benchmark`` + ``import_predictions`` | ``read_csv`` into tables, each image read + hashed once |
 | save (p50 of 200) | ``get_writer(store).save(Annotation)`` | one-row autocommit ``INSERT`` |
-| bulk tag 10% | ``get_writer(store).save_many([...])`` from one caller | one bulk ``INSERT`` from Arrow |
+| bulk tag 10% | ``get_writer(store).tag_targets(...)`` from one caller | one bulk ``INSERT`` from Arrow |
 | Errors page | ``views.error_page`` (wrong ∧ CT, count + first page with tag columns) | one count + one page query |
 | stats | ``failure_mode_stats(by=modality)`` | one SQL query (consensus + counts) |
 | export | ``export_annotations(csv)`` | ``COPY (...) TO csv`` |
@@ -122,7 +122,7 @@ def child_medviz(d: dict) -> dict:
         lat.append(time.perf_counter() - s0)
     t["save"] = sorted(lat)[len(lat) // 2]
     s0 = time.perf_counter()
-    w.save_many([Annotation(BENCH, "item", iid, [TAGS[2]], "synthetic-bulk-reviewer", model=MODEL) for iid in bulk_ids])
+    w.tag_targets(BENCH, "item", bulk_ids, [TAGS[2]], "synthetic-bulk-reviewer", model=MODEL)
     t["bulk_tag"] = time.perf_counter() - s0
     res["annotations"] = store.cursor().execute("SELECT count(*) FROM annotation_revisions").fetchone()[0]
     s0 = time.perf_counter()
