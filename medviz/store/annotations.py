@@ -430,6 +430,15 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
     gs = ", ".join(f"g{i}" for i in range(len(dims)))
     tags = ("list_distinct(list_transform(tags, lambda x: split_part(x, '/', 1)))" if top_level else "tags")
     unnest_cat = ", unnest(categories) AS category" if "category" in by else ""
+    # only the context the grouping needs (each aggregate costs a pass over the targets' items)
+    ctx_cols = ", ".join(
+        [f"string_agg(DISTINCT {d}, ' | ' ORDER BY {d}) AS {d}" for d in ("modality", "department", "task")
+         if d in by] + (["list_sort(list_distinct(flatten(list(categories)))) AS categories"] if "category" in by
+                        else []) + ["count(*) AS n_items"])
+    ctx_select = ", ".join(
+        [f"coalesce(ctx.{d}, '(none)') AS {d}" for d in ("modality", "department", "task") if d in by]
+        + (["CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)'] "
+            "ELSE ctx.categories END AS categories"] if "category" in by else []) + ["ctx.n_items"])
     sql = f"""
     WITH c AS (SELECT * FROM annotation_consensus WHERE benchmark_id = ?
                AND (? IS NULL OR NOT list_contains(tags, ?))),
@@ -439,17 +448,10 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
            UNION ALL
            SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
            FROM t JOIN items i ON i.benchmark_id = ? AND i.pair_id = t.target_id WHERE t.target_type = 'pair'),
-    ctx AS (SELECT target_type, target_id,
-                   string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
-                   string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
-                   string_agg(DISTINCT task, ' | ' ORDER BY task) AS task,
-                   list_sort(list_distinct(flatten(list(categories)))) AS categories
+    ctx AS (SELECT target_type, target_id, {ctx_cols}
             FROM it GROUP BY target_type, target_id),
     u0 AS (SELECT c.unit, c.target_type, c.model_key AS model, {tags} AS tags,
-                  coalesce(ctx.modality, '(none)') AS modality, coalesce(ctx.department, '(none)') AS department,
-                  coalesce(ctx.task, '(none)') AS task,
-                  CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)']
-                       ELSE ctx.categories END AS categories
+                  {ctx_select}
            FROM c LEFT JOIN ctx USING (target_type, target_id)),
     u AS (SELECT *{unnest_cat} FROM u0),
     g AS (SELECT {cols}, tags FROM u),
