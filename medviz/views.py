@@ -427,6 +427,8 @@ def error_table(store, rows: pd.DataFrame) -> pd.DataFrame:
         "modality": [", ".join(v) for v in rows["modalities"]],
         "categories": [", ".join(v) for v in rows["categories"]],
     })
+    if "tags" in rows.columns:               # tag columns of the page's rows (see error_page)
+        out["tags"] = [", ".join(v) if v is not None and len(v) else "" for v in rows["tags"]]
     if rows["biomedclip_sim"].notna().any():
         out["BiomedCLIP_sim"] = rows["biomedclip_sim"]
     if rows["dino_sim"].notna().any():
