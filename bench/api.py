@@ -351,7 +351,7 @@ def main(argv=None) -> int:
           f"{rounds} rounds, medians; load average {os.getloadavg()[0]:.1f}; work folder {base}")
     results = [run_size(base, n, rounds) for n in sizes]
     steps = ["startup", "ingest", "save", "bulk_tag", "errors_page", "stats", "export", "rss"]
-    print(f"\n| step | N | medviz | raw DuckDB | medviz ÷ raw | per-round ratios |")
+    print("\n| step | N | medviz | raw DuckDB | medviz ÷ raw | per-round ratios |")
     print("|---|---|---|---|---|---|")
     for step in steps:
         for r in results:

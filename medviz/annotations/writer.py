@@ -14,11 +14,8 @@ writer thread too.
 """
 from __future__ import annotations
 
-import atexit
 import os
-import threading
 import uuid
-import weakref
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -26,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import MedvizError
-from ..writer import WriteRequest, close_store_writer, store_writer
+from ..writer import PerStore, WriteRequest, close_store_writer, store_writer
 from ..store import annotations as sql
 from . import identity
 from .model import Annotation, check_fields
@@ -145,6 +142,10 @@ class AnnotationWriter:
         self.taxonomy = taxonomy
         self._taxonomies[taxonomy.version] = taxonomy
         return taxonomy
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -379,33 +380,18 @@ def _annotation(row: dict) -> Annotation:
     return Annotation.from_row(row)
 
 
-# --- one writer per Store ---------------------------------------------------------------------------------
-_writers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_writers_lock = threading.Lock()
+# --- one writer per Store (the store writer's thread finishes pending writes at exit) ----------------------
+_writers = PerStore(AnnotationWriter)
 
 
 def get_writer(store) -> AnnotationWriter:
     """The single annotation writer of this store (created on first use)."""
-    with _writers_lock:
-        w = _writers.get(store)
-        if w is None or w._closed:
-            w = AnnotationWriter(store)
-            _writers[store] = w
-        return w
-
-
-def _close_all() -> None:
-    for store in list(_writers.keys()):
-        close_writer(store)
-
-
-atexit.register(_close_all)
+    return _writers.get(store)
 
 
 def close_writer(store) -> None:
     """Finish pending writes and stop the writer thread (before ``store.close()``)."""
-    with _writers_lock:
-        w = _writers.pop(store, None)
+    w = _writers.pop(store)
     if w is not None:
         w.close()
     close_store_writer(store)
