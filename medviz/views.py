@@ -145,12 +145,7 @@ def error_page(store, benchmark_id: str, models: list[str] | None, f: ErrorFilte
     counts = sqlv.error_counts(cur, benchmark_id, models, sf)
     pages = max(1, math.ceil(counts["rows"] / page_size))
     page = min(max(0, page), pages - 1)
-    rows = sqlv.error_rows(cur, benchmark_id, models, sf, limit=page_size, offset=page * page_size)
-    if len(rows):
-        tags = sqlv.page_tags(cur, benchmark_id, list(rows["unit_id"]), list(rows["model"]))
-        rows = rows.merge(tags, on=["unit_id", "model"], how="left", sort=False)
-    else:
-        rows = rows.assign(tags=pd.Series(dtype=object), reviewers=pd.Series(dtype=object))
+    rows = sqlv.error_rows(cur, benchmark_id, models, sf, limit=page_size, offset=page * page_size, with_tags=True)
     counts.update(page=page, pages=pages)
     return rows, counts
 
