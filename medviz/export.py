@@ -57,7 +57,8 @@ def _computed_sims(store, benchmark_id: str | None):
     """(Arrow table benchmark_id, pair_id, sim_<encoder>..., the sim column names) for the encoders medviz
     computed on the exported benchmarks, or (None, []) when there are none (the common case: no numpy)."""
     cur = store.cursor()
-    if not sql.table_exists(cur, "embeddings"):
+    if not sql.table_exists(cur, "embeddings") or cur.execute("SELECT count(*) FROM (SELECT 1 FROM embeddings "
+                                                               "LIMIT 1)").fetchone()[0] == 0:
         return None, []
     benches = [r[0] for r in cur.execute(
         "SELECT DISTINCT benchmark_id FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "

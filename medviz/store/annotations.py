@@ -213,6 +213,9 @@ def target_predictions(cur, benchmark_id: str | None = None) -> pd.DataFrame:
 # quotes, then = + - @ tab CR or NUL. Neutralising adds one quote in front; reading an export removes one.
 NEEDS_QUOTE_RE = r"^('*[=+\-@\t\r\x00])"
 _NEEDS_QUOTE_SQL = NEEDS_QUOTE_RE.replace("'", "''")    # as a SQL string literal (a constant)
+# Export cells medviz itself writes from numbers, times and constants: they cannot start a formula.
+_MEDVIZ_MADE = frozenset({"target_type", "confidence", "kind", "revision", "created_at_utc", "updated_at_utc",
+                          "medviz_version"})
 _EXPORT_EXPR = {      # a: annotation x tag; i / p: an item target's item and prediction; ctx / tp: a pair's
     "benchmark_id": "a.benchmark_id", "target_type": "a.target_type", "target_id": "a.target_id",
     "item_ids": "CASE WHEN a.target_type = 'item' THEN i.item_id ELSE ctx.item_ids END",
@@ -252,11 +255,10 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
     for c in text_cols:
         inner.append(f"""coalesce(({_EXPORT_EXPR[c]})::VARCHAR, '') AS "{c}\"""")
         e = f'"{c}"'
-        if for_csv:
-            # the regex only where the first character could start a formula (or is a quote): 25 columns
-            # x every row through RE2 cost more than the rest of the export
-            e = (f"CASE WHEN ascii({e}) IN (61, 43, 45, 64, 9, 13, 0, 39) "
-                 f"THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END")
+        if for_csv and c not in _MEDVIZ_MADE:
+            # every character that can start a formula (and the quote) sorts before 'A': a byte comparison
+            # keeps the regex off almost every cell (RE2 on every cell cost more than the rest of the export)
+            e = f"CASE WHEN {e} < 'A' THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END"
         outer.append(f'{e} AS "{c}"')
     for c in float_cols:
         e = _EXPORT_EXPR.get(c) or (f's."{c}"' if sims_table else "NULL")
