@@ -12,7 +12,7 @@ is compared between the two (the run fails if they differ). Steps:
 | ingest | ``ingest_benchmark`` + ``import_predictions`` | ``read_csv`` into tables, each image read + hashed once |
 | save (p50 of 200) | ``get_writer(store).save(Annotation)`` | one-row autocommit ``INSERT`` |
 | bulk tag 10% | ``get_writer(store).tag_targets(...)`` from one caller | one bulk ``INSERT`` from Arrow |
-| Errors page | ``views.error_page`` (wrong ∧ CT, count + first page with tag columns) | one count + one page query |
+| Errors page | ``readmodels.errors.error_page`` (wrong ∧ CT, count + first page with tag columns) | one count + one page query |
 | stats | ``failure_mode_stats(by=modality)`` | one SQL query (consensus + counts) |
 | export | ``export_annotations(csv)`` | ``COPY (...) TO csv`` |
 | peak RSS | the whole medviz process | the whole raw process |
@@ -104,7 +104,7 @@ def child_medviz(d: dict) -> dict:
     from medviz.export import export_annotations
     from medviz.ingest import import_predictions, ingest_benchmark
     from medviz.store import Store
-    from medviz import views
+    from medviz.readmodels import errors as views
     store = Store(d["db"])
     t["import_all"] = time.perf_counter() - s0
     s0 = time.perf_counter()

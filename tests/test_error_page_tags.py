@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from medviz import views
+from medviz.readmodels import errors as views
 from medviz.annotations import Annotation, close_writer, get_writer
 from medviz.demo import SAMPLE_MC
 from medviz.store import Store
