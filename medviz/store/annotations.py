@@ -401,9 +401,12 @@ def sync_consensus(tx) -> int:
     synced, newest = consensus_lag(tx)
     if newest == synced:
         return 0
-    n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchone()[0]
-    n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchone()[0]
-    if synced == 0 or n_touched > _FULL_REBUILD_SHARE * max(n_units, 1):
+    full = synced == 0
+    if not full:
+        n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchone()[0]
+        n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchone()[0]
+        full = n_touched > _FULL_REBUILD_SHARE * max(n_units, 1)
+    if full:
         tx.execute("DELETE FROM annotation_consensus")
         tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
     else:
