@@ -227,3 +227,25 @@ def test_leading_nul_is_neutralised_in_sql_and_undone_on_import(demo_file, tmp_p
 def sql_rule() -> str:
     from medviz.store.annotations import NEEDS_QUOTE_RE
     return NEEDS_QUOTE_RE
+
+
+def test_computed_encoder_similarities_join_pair_rows(annotated, monkeypatch):
+    """Per-encoder cosine columns (sim_<encoder>) sit on pair rows; item rows leave them empty."""
+    from medviz.annotations import stats
+    pairs = annotated.cursor().execute("SELECT pair_id, biomedclip_sim, dino_sim FROM pairs WHERE benchmark_id = ? "
+                                       "ORDER BY pair_id", [MC]).df()
+    fake = pairs.assign(sim_fake=[0.5 + k / 100 for k in range(len(pairs))])
+    monkeypatch.setattr(stats, "encoder_similarities",
+                        lambda store, b: fake if b == MC else fake.iloc[0:0].drop(columns=["sim_fake"]))
+    annotated.cursor().execute("INSERT INTO embeddings VALUES ('fake', 'd', 'x', 1, [1.0], NULL)")
+    try:
+        df = read_export_bytes(export_annotations(annotated))
+    finally:
+        annotated.cursor().execute("DELETE FROM embeddings WHERE encoder_id = 'fake'")
+    assert "sim_fake" in df.columns and NO_COMPUTED_SIM not in df.columns
+    want = dict(zip(fake["pair_id"], fake["sim_fake"]))
+    for r in df.itertuples():
+        if r.target_type == "pair":
+            assert float(r.sim_fake) == pytest.approx(want[r.target_id], abs=1e-6)
+        else:
+            assert r.sim_fake == ""
