@@ -136,3 +136,13 @@ def test_tag_targets_checks_once_and_is_all_or_nothing(store, w):
     with pytest.raises(MedvizError, match="target_type"):
         w.tag_targets("b", "cell", ["a"], ["Refusal"], "bulk")
     assert current_annotations(store, "b").empty and w.tag_targets("b", "item", [], ["Refusal"], "x") == []
+
+
+def test_bulk_calls_have_a_size_bound(store, w, monkeypatch):
+    from medviz.annotations import writer as wmod
+    monkeypatch.setattr(wmod, "MAX_BULK", 3)
+    with pytest.raises(MedvizError, match="at most 3"):
+        w.tag_targets("b", "item", ["a", "b", "c", "d"], ["Refusal"], "bulk")
+    with pytest.raises(MedvizError, match="at most 3"):
+        w.save_many([Annotation("b", "item", f"i{k}", ["Refusal"], "r") for k in range(4)])
+    assert current_annotations(store, "b").empty

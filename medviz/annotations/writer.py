@@ -30,6 +30,7 @@ from .model import Annotation, check_fields
 from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
 
 _CACHE_MAX = 200_000
+MAX_BULK = 200_000            # annotations in one save_many / tag_targets call (one transaction)
 
 
 def _utcnow() -> datetime:
@@ -67,6 +68,8 @@ class AnnotationWriter:
     def save_many(self, annotations: list[Annotation]) -> list[Annotation]:
         """Save many annotations (new ones or next revisions) in ONE transaction, all or nothing; returns
         them saved, in order. What bulk tagging, import and the API use: one caller, one commit."""
+        annotations = list(annotations)
+        _check_bulk_size(len(annotations))
         prepared = []
         for a in annotations:
             if a.kind != "annotation":
@@ -85,6 +88,7 @@ class AnnotationWriter:
         ids = list(target_ids)
         if not ids:
             return []
+        _check_bulk_size(len(ids))
         bad = next((k for k, t in enumerate(ids) if not isinstance(t, str) or not t.strip()), None)
         if bad is not None:
             raise MedvizError(f"target id #{bad + 1} must be a non-empty string", field="target_id")
@@ -365,6 +369,11 @@ class _BatchState:
         if prev is None or row["revision"] > prev["revision"]:
             self.pending[row["annotation_id"]] = row
         return row
+
+
+def _check_bulk_size(n: int) -> None:
+    if n > MAX_BULK:
+        raise MedvizError(f"{n:,} annotations in one call; at most {MAX_BULK:,} (split the list)", field="annotations")
 
 
 def _row(a: Annotation) -> dict:
