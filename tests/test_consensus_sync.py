@@ -146,3 +146,15 @@ def test_bulk_calls_have_a_size_bound(store, w, monkeypatch):
     with pytest.raises(MedvizError, match="at most 3"):
         w.save_many([Annotation("b", "item", f"i{k}", ["Refusal"], "r") for k in range(4)])
     assert current_annotations(store, "b").empty
+
+
+def test_closing_the_writer_leaves_the_consensus_complete(tmp_path):
+    from medviz.store import Store
+    path = str(tmp_path / "c.duckdb")
+    s = Store(path)
+    get_writer(s).save(Annotation("b", "item", "x", ["Refusal"], "r1"))
+    close_writer(s)
+    s.close()
+    with Store(path, read_only=True) as ro:              # a read-only reader finds it up to date
+        synced, newest = sql.consensus_lag(ro.cursor())
+        assert synced == newest and list(consensus(ro, "b")["tags"]) == [["Refusal"]]

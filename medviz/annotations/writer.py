@@ -399,8 +399,16 @@ def get_writer(store) -> AnnotationWriter:
 
 
 def close_writer(store) -> None:
-    """Finish pending writes and stop the writer thread (before ``store.close()``)."""
+    """Finish pending writes, bring the consensus up to date (so the file is left complete, e.g. after an
+    import from the CLI) and stop the writer thread (before ``store.close()``)."""
     w = _writers.pop(store)
     if w is not None:
         w.close()
+    if not getattr(store, "read_only", False):
+        try:
+            synced, newest = sql.consensus_lag(store.cursor())
+            if synced != newest:
+                store_writer(store).execute_write_fn(sql.sync_consensus)
+        except duckdb.Error:        # the store is already closed: the next writable open's first read syncs it
+            pass
     close_store_writer(store)
