@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import MedvizError
 from ..store import reading as sql
+from ..writer import execute_write_fn
 from . import identity
 from .agreement import disagreement_queue
 from .model import Annotation
@@ -60,8 +61,8 @@ def set_plan(store, benchmark_id: str, readers: int, blind: bool | None = None, 
                           record=benchmark_id, field="readers")
     if blind is not None and not isinstance(blind, bool):
         raise MedvizError("blind must be true, false or unset", record=benchmark_id, field="blind")
-    with store.transaction() as tx:
-        sql.upsert_plan(tx, benchmark_id, readers, blind, _name(by), datetime.now(timezone.utc).replace(tzinfo=None))
+    at = datetime.now(timezone.utc).replace(tzinfo=None)
+    execute_write_fn(store, lambda tx: sql.upsert_plan(tx, benchmark_id, readers, blind, _name(by), at))
     return ReadingPlan(benchmark_id, readers, blind)
 
 
