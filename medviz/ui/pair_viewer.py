@@ -159,7 +159,7 @@ def pair_figure(uv: UnitView, views: list[View], mode: str = FIT) -> tuple[go.Fi
     for i in range(1, n + 1):
         suffix = "" if i == 1 else str(i)
         fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
-    fig.update_layout(height=FIG_HEIGHT, margin=dict(l=0, r=0, t=24, b=0), dragmode="pan", showlegend=False,
+    fig.update_layout(height=FIG_HEIGHT, margin=dict(l=0, r=0, t=30, b=0), dragmode="pan", showlegend=False,
                       plot_bgcolor="#111", uirevision=uv.unit_id)
     return fig, problems
 
@@ -299,7 +299,7 @@ def render_metadata(uv: UnitView) -> None:
     metas = [(s, slot_meta(s)) for s in uv.slots]
     if not any(m for _s, m in metas):
         return
-    with st.expander("Image details (DICOM metadata)", expanded=False):
+    with st.expander("Image details (size; DICOM: modality, body part, series, spacing, window)", expanded=False):
         cols = st.columns(len(metas))
         for col, (s, m) in zip(cols, metas):
             with col:

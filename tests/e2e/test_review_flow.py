@@ -248,6 +248,8 @@ def test_keyboard_flow_save_next_top_help_rationale_draft_undo(pw, demo):
         assert page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollTop") > 100
         shot(page, "flow-before-save-scrolled")
         blur(page)
+        wait_ready(page)
+        page.wait_for_function("document.querySelector(\"textarea[aria-label='Rationale']\") !== null")
         page.keyboard.press("Control+Enter")                          # save -> the next pair, from the top
         page.wait_for_selector(f"text=Saved {first}", timeout=20_000)
         wait_ready(page)
