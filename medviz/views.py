@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from . import evaluate
+from . import evaluate, scoring
 from .errors import MedvizError
 from .images import WINDOW_PRESETS, load_image, sniff_format
 from .store import core
@@ -215,9 +215,11 @@ class UnitView:
         """Models that gave the same letter for both images of the pair (image-blind on this pair)."""
         if len(self.slots) != 2:
             return []
-        a = {x.model: x.parsed for x in self.slots[0].answers}
-        return sorted(m for m, p in ((x.model, x.parsed) for x in self.slots[1].answers)
-                      if p is not None and a.get(m) == p)
+        first = {x.model: x.parsed for x in self.slots[0].answers}
+        second = {x.model: x.parsed for x in self.slots[1].answers}
+        models = sorted(set(first) & set(second))
+        same = scoring.same_answer([first[m] for m in models], [second[m] for m in models]) if models else []
+        return [m for m, s in zip(models, same) if s]
 
     def any_error(self) -> bool:
         return any(a.correct is not True for s in self.slots for a in s.answers)
