@@ -15,11 +15,28 @@ from __future__ import annotations
 import json
 import re
 
+import math
+
 import numpy as np
 import pandas as pd
 
+from .errors import MedvizError
+
 INVALID = "-"          # MediConfusion's marker for an answer that picks no letter
-MEDICONFUSION_TR = 3   # a letter wins when its score beats the other's by at least this
+MEDICONFUSION_TR = 3   # a letter wins when its score beats the other's by at least this (official --tr)
+TR_RANGE = (0, 10)     # scores are 0..10 (10 for a parsed letter), so a margin outside this means nothing
+
+
+def judge_threshold(tr) -> float:
+    """``tr`` checked: a number in TR_RANGE; MedvizError naming ``--tr`` otherwise."""
+    try:
+        v = float(tr)
+    except (TypeError, ValueError):
+        raise MedvizError(f"judge threshold must be a number, found {tr!r}", field="--tr") from None
+    if not math.isfinite(v) or not TR_RANGE[0] <= v <= TR_RANGE[1]:
+        raise MedvizError(f"judge threshold must be between {TR_RANGE[0]} and {TR_RANGE[1]}, found {tr!r}",
+                          field="--tr")
+    return v
 
 
 def _mediconfusion_forms(letter: str) -> frozenset[str]:
@@ -154,6 +171,7 @@ def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series | None
     """
     n = len(df)
     out = np.empty(n, dtype=object)
+    tr = judge_threshold(tr)
     if n == 0:
         return out
     raw_codes, raw_uniques = pd.factorize(df["raw"], use_na_sentinel=False)

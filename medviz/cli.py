@@ -25,6 +25,13 @@ def _db_arg(p):
     p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
 
 
+def _tr_arg(p):
+    from .answers import MEDICONFUSION_TR
+    p.add_argument("--tr", type=float, default=MEDICONFUSION_TR,
+                   help="MediConfusion: a letter wins when its score beats the other's by at least this "
+                        "(official --tr; default %(default)g, 2 is documented for some runs)")
+
+
 def _open_store(args):
     from .store import Store
     return Store(args.db)
@@ -54,7 +61,8 @@ def _progress_bar(desc: str):
 def cmd_score(args) -> int:
     from . import evaluate
     if args.benchmark == "mediconfusion":
-        res = evaluate.score_mediconfusion_files(args.benchmark_file, args.predictions, with_ci=not args.json)
+        res = evaluate.score_mediconfusion_files(args.benchmark_file, args.predictions, with_ci=not args.json,
+                                                 tr=args.tr)
         if args.json:
             out = {k: res[k] for k in ("pairs", "set_accuracy", "individual_accuracy", "confusion", "invalid",
                                         "precision")}
@@ -63,7 +71,7 @@ def cmd_score(args) -> int:
                                    for c, v in res["per_category"].items()}
             print(json.dumps(out, indent=2))
             return 0
-        print(f"MediConfusion: {res['pairs']} pairs ({res['answered_pairs']} answered)")
+        print(f"MediConfusion: {res['pairs']} pairs ({res['answered_pairs']} answered), judge threshold --tr {args.tr:g}")
         print(f"{'metric':<22}{'value':>9}   95% Wilson CI")
         for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision", "image_blind"):
             ci = res["ci"][k]
@@ -109,7 +117,7 @@ def cmd_predictions_import(args) -> int:
     with _open_store(args) as store:
         for path in args.paths:
             counts = import_predictions(store, args.benchmark, path, fmt=args.format, model=args.model,
-                                        result_path=args.result, synthetic=args.synthetic)
+                                        result_path=args.result, synthetic=args.synthetic, tr=args.tr)
             for m, n in counts.items():
                 print(f"{m}: {n} predictions imported from {path}")
     return 0
@@ -171,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("benchmark_file", help="MediConfusion dataset.json or GMAI-MMBench TSV")
     s.add_argument("predictions", help="MediConfusion Results JSON or VLMEvalKit .xlsx/.tsv/.json")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    _tr_arg(s)
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("ingest", help="load a benchmark into the store")
@@ -190,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model name (default from the file name)")
     s.add_argument("--result", help="VLMEvalKit judged *_result.xlsx with hit/log columns")
     s.add_argument("--synthetic", action="store_true", help="label these predictions as synthetic")
+    _tr_arg(s)
     _db_arg(s)
     s.set_defaults(func=cmd_predictions_import)
 

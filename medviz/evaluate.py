@@ -47,9 +47,9 @@ def gmai_items_frame(tsv_path: str) -> pd.DataFrame:
     for line, row in gmai_bench.iter_rows(tsv_path, need_image=False):
         it = gmai_bench.row_to_item(row, f"index {row.get('index')} (line {line})")
         rows.append((it.item_id, it.answer, json.dumps(it.options), len(it.options), it.task, it.department,
-                     it.granularity, it.modality))
+                     it.granularity, it.modality, it.categories[0] if it.categories else None))
     return pd.DataFrame(rows, columns=["item_id", "answer", "options", "n_options", "task", "department",
-                                       "granularity", "modality"])
+                                       "granularity", "modality", "category"])
 
 
 def score_gmai_files(tsv_path: str, predictions_path: str, *, with_ci: bool = False) -> dict:

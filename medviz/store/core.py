@@ -327,8 +327,10 @@ def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None, *,
                   categories: bool = False) -> pd.DataFrame:
     """One row per (model, item): what scoring needs. List-valued ``categories`` only on request: turning
     a million small lists into Python objects costs more than the scoring itself."""
+    # `category`: VLMEvalKit's single category column (GMAI-MMBench); NULL for items with none or several
     cols = ("p.model, p.item_id, p.parsed, i.answer, i.pair_id, i.slot, i.n_options, i.modality, i.department, "
-            "i.task, i.granularity" + (", i.categories" if categories else ""))
+            "i.task, i.granularity, CASE WHEN len(i.categories) = 1 THEN i.categories[1] END AS category"
+            + (", i.categories" if categories else ""))
     sql = (f"SELECT {cols} FROM predictions p JOIN items i ON i.benchmark_id = p.benchmark_id "
            "AND i.item_id = p.item_id WHERE p.benchmark_id = ?")
     params: list = [benchmark_id]
