@@ -204,4 +204,4 @@ def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series | None
 
 
 def _isna(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)

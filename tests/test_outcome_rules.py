@@ -173,3 +173,22 @@ def test_outcomes_keep_row_order_on_large_input():
     second = np.array(["A", "B", "A"], dtype=object)[np.arange(n) % 3]
     got = scoring.same_answer(first, second)
     assert np.array_equal(got, first == second)
+
+
+def test_migration_v4_adds_tr_and_rederives_correct(tmp_path):
+    from medviz.store import Store
+    db = str(tmp_path / "old.duckdb")
+    rng = random.Random(5)
+    with Store(db) as s:
+        _random_store(s, rng, n_units=60)
+        want = s.cursor().execute("SELECT model, item_id, correct FROM predictions ORDER BY ALL").fetchall()
+        cur = s.cursor()                     # make it look like a store written before v4
+        cur.execute("ALTER TABLE models DROP COLUMN tr")
+        cur.execute("UPDATE predictions SET correct = NULL")
+        cur.execute("UPDATE benchmarks SET kind = 'mediconfusion'")
+        cur.execute("UPDATE schema_version SET version = 3 WHERE component = 'core'")
+    with Store(db) as s:
+        cur = s.cursor()
+        assert s.schema_versions()["core"] == len(core.MIGRATIONS)
+        assert cur.execute("SELECT DISTINCT tr FROM models").fetchall() == [(3.0,)]
+        assert cur.execute("SELECT model, item_id, correct FROM predictions ORDER BY ALL").fetchall() == want
