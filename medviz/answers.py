@@ -182,8 +182,8 @@ def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series | None
         sb = pd.to_numeric(df["score_b"], errors="coerce").to_numpy(dtype=float)
         judged = ~np.isnan(sa) & ~np.isnan(sb)
         if judged.any():           # judge scores win; scores are few distinct values, so rule per (A, B)
-            codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([sa[judged], sb[judged]]))
-            letters = np.array([mediconfusion_letter(None, a, b, tr) for a, b in uniq], dtype=object)
+            codes, uniq = pd.factorize(sa[judged] + 1j * sb[judged])    # (A, B) as one hashable number
+            letters = np.array([mediconfusion_letter(None, z.real, z.imag, tr) for z in uniq], dtype=object)
             out[judged] = letters[codes]
         return out
     opts = df["item_id"].map(options_by_item) if options_by_item is not None else pd.Series(None, index=df.index)

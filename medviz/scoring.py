@@ -13,6 +13,8 @@ inferred), so the same code scores a CLI file, the store, or a million generated
 """
 from __future__ import annotations
 
+import threading
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -41,21 +43,35 @@ def rule_sql(name: str, **columns: str) -> str:
     return RULES[name].format(**columns)
 
 
+_local = threading.local()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB connection for evaluating rules over pandas data (no database file)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+    return con
+
+
+def _letters(col) -> pa.Array:
+    s = col if isinstance(col, pd.Series) else pd.Series(col, dtype=object)
+    return pa.array(s, type=pa.string(), from_pandas=True)      # None and NaN are both NULL
+
+
 def outcomes(columns: dict, rules: dict[str, str]) -> pd.DataFrame:
     """Evaluate ``rules`` ({output name: SQL from ``rule_sql``}) over equal-length letter columns with DuckDB.
 
     ``columns``: {name: sequence of letters or None/NaN}. Returns nullable-boolean columns in input order.
     """
-    names = list(columns)
-    table = pa.table({k: pa.array(pd.Series(columns[k], dtype=object).to_numpy(), type=pa.string(),
-                                  from_pandas=True) for k in names})
+    table = pa.table({k: _letters(v) for k, v in columns.items()})
     select = ", ".join(f"{sql} AS {out}" for out, sql in rules.items())
-    con = duckdb.connect()
+    con = _connection()
+    con.register("_letters", table)
     try:
-        con.register("_letters", table)
         res = pa.table(con.sql(f"SELECT {select} FROM _letters"))   # a projection keeps row order
     finally:
-        con.close()
+        con.unregister("_letters")
     return res.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
 
 
