@@ -24,18 +24,20 @@ from .errors import MedvizError
 
 INVALID = "-"          # MediConfusion's marker for an answer that picks no letter
 MEDICONFUSION_TR = 3   # a letter wins when its score beats the other's by at least this (official --tr)
-TR_RANGE = (0, 10)     # scores are 0..10 (10 for a parsed letter), so a margin outside this means nothing
+# Scores are 0..10 (10 for a parsed letter), so a larger margin means nothing; a margin of 0 would let a tie
+# (including "no answer", scored 0 vs 0) pick A, which the official code never meant.
+TR_RANGE = (0, 10)
 
 
 def judge_threshold(tr) -> float:
-    """``tr`` checked: a number in TR_RANGE; MedvizError naming ``--tr`` otherwise."""
+    """``tr`` checked: a number with 0 < tr <= 10; MedvizError naming ``--tr`` otherwise."""
     try:
         v = float(tr)
     except (TypeError, ValueError):
         raise MedvizError(f"judge threshold must be a number, found {tr!r}", field="--tr") from None
-    if not math.isfinite(v) or not TR_RANGE[0] <= v <= TR_RANGE[1]:
-        raise MedvizError(f"judge threshold must be between {TR_RANGE[0]} and {TR_RANGE[1]}, found {tr!r}",
-                          field="--tr")
+    if not math.isfinite(v) or not TR_RANGE[0] < v <= TR_RANGE[1]:
+        raise MedvizError(f"judge threshold must be more than {TR_RANGE[0]} and at most {TR_RANGE[1]}, "
+                          f"found {tr!r}", field="--tr")
     return v
 
 

@@ -29,7 +29,7 @@ def _tr_arg(p):
     from .answers import MEDICONFUSION_TR
     p.add_argument("--tr", type=float, default=MEDICONFUSION_TR,
                    help="MediConfusion: a letter wins when its score beats the other's by at least this "
-                        "(official --tr; default %(default)g, 2 is documented for some runs)")
+                        "(official --tr; more than 0, at most 10; default %(default)g, 2 is documented for some runs)")
 
 
 def _open_store(args):

@@ -97,9 +97,9 @@ def test_parse_letters_equals_parse_letter_row_by_row():
 def test_judge_threshold_margin_is_the_official_tr():
     assert answers.mediconfusion_letter("x", 7, 5) is None              # margin 2 < 3
     assert answers.mediconfusion_letter("x", 7, 5, tr=2) == "A"
-    assert answers.mediconfusion_letter("x", 5, 5, tr=0) == "A"         # check_answer tests A first
+    assert answers.mediconfusion_letter("x", 5, 4, tr=1) == "A"
     assert answers.mediconfusion_letter("B", tr=10) == "B"              # a parsed letter scores 10 vs 0
-    for bad in (-1, 10.5, float("nan"), "x"):
+    for bad in (0, -1, 10.5, float("nan"), "x"):
         with pytest.raises(answers.MedvizError, match="judge threshold"):
             answers.parse_letters("mediconfusion", __import__("pandas").DataFrame(
                 {"item_id": [], "raw": [], "score_a": [], "score_b": []}), tr=bad)

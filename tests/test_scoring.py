@@ -132,6 +132,22 @@ def test_mediconfusion_matches_official_oracle_on_real_dataset(real_dataset, tmp
             assert got["per_category"][c][k] == pytest.approx(want["per_category"][c][k], abs=1e-12), (c, k)
 
 
+@pytest.mark.parametrize("seed,tr", [(4, 2), (5, 1), (6, 5)])
+def test_mediconfusion_tr_matches_official_oracle_on_real_dataset(real_dataset, tmp_path, seed, tr):
+    data = json.load(open(real_dataset))
+    stats = json.load(open(real_dataset.replace("dataset.json", "statistics.json")))
+    results = _random_results(data, random.Random(seed), judge_share=0.6)
+    rp = tmp_path / f"model{seed}_gpt4.json"
+    rp.write_text(json.dumps(results))
+    got = evaluate.score_mediconfusion_files(real_dataset, str(rp), tr=tr)
+    want = _official_oracle(data, results, stats, tr=tr)
+    for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision"):
+        assert got[k] == pytest.approx(want[k], abs=1e-12), k
+    for c in stats:
+        for k in ("set_accuracy", "individual_accuracy"):
+            assert got["per_category"][c][k] == pytest.approx(want["per_category"][c][k], abs=1e-12), (c, k)
+
+
 def test_real_dataset_shape_and_statistics(real_dataset):
     items, pairs = mc_bench.load(real_dataset)
     stats = json.load(open(real_dataset.replace("dataset.json", "statistics.json")))
@@ -398,7 +414,7 @@ def test_mediconfusion_tr_is_stored_with_the_imported_run(tmp_path):
         assert evaluate.score_store(s, "mc")["judge"]["set_accuracy"] == 0.0
 
 
-@pytest.mark.parametrize("bad", ["-1", "11", "nan", "three"])
+@pytest.mark.parametrize("bad", ["0", "-1", "11", "nan", "three"])
 def test_mediconfusion_tr_out_of_range_is_a_clear_error(tmp_path, bad):
     ds, rp = _tr_files(tmp_path)
     out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "mediconfusion", str(ds), str(rp), "--tr", bad],
