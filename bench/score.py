@@ -24,7 +24,6 @@ import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from medviz import answers, scoring  # noqa: E402
-
 from bench.make_scale import VOCAB, answer_text as free_text  # noqa: E402
 
 

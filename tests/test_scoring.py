@@ -420,3 +420,21 @@ def test_mediconfusion_tr_out_of_range_is_a_clear_error(tmp_path, bad):
     out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "mediconfusion", str(ds), str(rp), "--tr", bad],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "--tr" in out.stderr
+
+
+def test_tr_is_refused_where_there_are_no_judge_scores(tmp_path, store):
+    from medviz import ingest
+    from medviz.errors import MedvizError
+    tsv, pp = _number_files(tmp_path, with_options=False)
+    out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "gmai", str(tsv), str(pp), "--tr", "2"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--tr applies to MediConfusion" in out.stderr and "Traceback" not in out.stderr
+    g = tmp_path / "g.csv"
+    g.write_text("item_id,question,answer,A,B\ni1,q,A,x,y\n")
+    ingest.ingest_benchmark(store, str(g), kind="generic", benchmark_id="g")
+    preds = tmp_path / "p.csv"
+    preds.write_text("item_id,model,prediction\ni1,m,A\n")
+    with pytest.raises(MedvizError, match="--tr applies"):
+        ingest.import_predictions(store, "g", str(preds), tr=2)
+    ingest.import_predictions(store, "g", str(preds))
+    assert store.cursor().execute("SELECT model, tr FROM models").fetchall() == [("m", None)]
