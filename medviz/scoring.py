@@ -13,6 +13,7 @@ inferred), so the same code scores a CLI file, the store, or a million generated
 """
 from __future__ import annotations
 
+import atexit
 import threading
 
 import duckdb
@@ -43,15 +44,33 @@ def rule_sql(name: str, **columns: str) -> str:
     return RULES[name].format(**columns)
 
 
-_local = threading.local()
+_cons: dict[int, duckdb.DuckDBPyConnection] = {}
+_cons_lock = threading.Lock()
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
-    """This thread's in-memory DuckDB connection for evaluating rules over pandas data (no database file)."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = _local.con = duckdb.connect()
+    """This thread's in-memory DuckDB connection for evaluating rules over pandas data (no database file).
+
+    Opening one costs tens of milliseconds, so each thread keeps its own; those of finished threads are
+    closed by the next call from another thread, and all of them at exit.
+    """
+    tid = threading.get_ident()
+    with _cons_lock:
+        if len(_cons) > (tid in _cons):          # another thread has one: close those of finished threads
+            alive = {t.ident for t in threading.enumerate()}
+            for dead in [k for k in _cons if k not in alive]:
+                _cons.pop(dead).close()
+        con = _cons.get(tid)
+        if con is None:
+            con = _cons[tid] = duckdb.connect()
     return con
+
+
+@atexit.register
+def _close_connections() -> None:
+    with _cons_lock:
+        while _cons:
+            _cons.popitem()[1].close()
 
 
 def _letters(col) -> pa.Array:

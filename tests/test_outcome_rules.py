@@ -192,3 +192,14 @@ def test_migration_v4_adds_tr_and_rederives_correct(tmp_path):
         assert s.schema_versions()["core"] == len(core.MIGRATIONS)
         assert cur.execute("SELECT DISTINCT tr FROM models").fetchall() == [(3.0,)]
         assert cur.execute("SELECT model, item_id, correct FROM predictions ORDER BY ALL").fetchall() == want
+
+
+def test_rule_connections_of_finished_threads_are_closed():
+    import threading
+    out = []
+    t = threading.Thread(target=lambda: out.append(scoring.same_answer(["A"], ["A"])[0]))
+    t.start()
+    t.join()
+    assert out == [True]
+    scoring.same_answer(["A"], ["B"])
+    assert t.ident not in scoring._cons and threading.get_ident() in scoring._cons
