@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse.linalg import eigsh
 
 from .. import extras
 from ..errors import MedvizError

@@ -78,17 +78,19 @@ def render(ctx, uv: UnitView) -> None:
         _patch_map(ctx, uv, eid)
 
 
-def _patch_map(ctx, uv, eid) -> None:
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _patch_figure(path: str, benchmark_id: str, unit_id: str, eid: str) -> tuple[go.Figure | None, str | None]:
+    """(figure, None) or (None, reason) for a pair's patch agreement map; cached per pair and encoder (the map
+    sits in a collapsed expander but Streamlit runs its body on every run). Callers must not modify the figure."""
     if eid == "pixels":
         try:
             enc.load_encoder(eid)
         except MedvizError:
             pass
     try:
-        m1, m2 = enc.patch_similarity_map(ctx.store, ctx.benchmark_id, uv.unit_id, eid)
+        m1, m2 = enc.patch_similarity_map(data.store(path), benchmark_id, unit_id, eid)
     except MedvizError as e:
-        st.caption(str(e))
-        return
+        return None, str(e)
     fig = make_subplots(rows=1, cols=2, subplot_titles=["Image 1", "Image 2"], horizontal_spacing=0.05)
     for i, m in enumerate((m1, m2), start=1):
         fig.add_trace(go.Heatmap(z=np.asarray(m), colorscale="RdYlGn", zmin=-1, zmax=1, showscale=i == 2),
@@ -96,5 +98,18 @@ def _patch_map(ctx, uv, eid) -> None:
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0))
+    return fig, None
+
+
+def warm(ctx, unit_id: str, eid: str) -> None:
+    """Prefetch the patch map of a pair (called from the Review prefetch thread)."""
+    _patch_figure(ctx.db_path, ctx.benchmark_id, unit_id, eid)
+
+
+def _patch_map(ctx, uv, eid) -> None:
+    fig, reason = _patch_figure(ctx.db_path, ctx.benchmark_id, uv.unit_id, eid)
+    if fig is None:
+        st.caption(reason)
+        return
     st.plotly_chart(fig, key=f"patch::{uv.unit_id}")
     st.caption("Per patch: best cosine against any patch of the other image. Red = no counterpart there.")

@@ -16,6 +16,8 @@ import base64
 import functools
 import html
 import os
+import threading
+from collections import OrderedDict
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -111,6 +113,46 @@ def warm(path: str) -> None:
         image_uri(path)
     except MedvizError:
         pass
+
+
+def _mtime(path: str | None) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        return None
+
+
+_FIGURES: OrderedDict = OrderedDict()      # figure_for's cache: built figures are only read afterwards
+_FIGURES_MAX = 64
+_FIGURES_LOCK = threading.Lock()
+
+
+def figure_for(uv: UnitView, views: list[View], mode: str = FIT) -> tuple[go.Figure, list[str]]:
+    """``pair_figure`` cached per unit, image files (path and modification time), views and fit mode: building
+    a plotly figure costs more than drawing it, and the prefetch builds the next pair's one ahead of time.
+    Callers must not modify the returned figure."""
+    key = (uv.unit_id, uv.is_pair, tuple((s.slot, s.item_id, s.image_path, _mtime(s.image_path)) for s in uv.slots),
+           tuple(views), mode)
+    with _FIGURES_LOCK:
+        hit = _FIGURES.get(key)
+        if hit is not None:
+            _FIGURES.move_to_end(key)
+            return hit
+    built = pair_figure(uv, views, mode)
+    with _FIGURES_LOCK:
+        _FIGURES[key] = built
+        while len(_FIGURES) > _FIGURES_MAX:
+            _FIGURES.popitem(last=False)
+    return built
+
+
+def warm_unit(uv: UnitView, state: dict) -> None:
+    """Prefetch: the figure of ``uv`` under the viewer controls' ``state`` (a snapshot of the session's
+    ``vw_*`` keys), so opening it costs no decoding and no figure building."""
+    if not any(s.image_ok for s in uv.slots):
+        return
+    views = views_for(state, [slot_modality(s) for s in uv.slots])
+    figure_for(uv, views, state.get("vw_fit") or FIT)
 
 
 def slot_meta(s: Slot) -> display.Meta | None:
@@ -258,7 +300,7 @@ def render_images(store, uv: UnitView, views: list[View] | None = None, mode: st
     views = views or [View() for _ in uv.slots]
     present = [s for s in uv.slots if s.image_ok]
     if present:
-        fig, problems = pair_figure(uv, views, mode)
+        fig, problems = figure_for(uv, views, mode)
         if fig.data:
             st.plotly_chart(fig, key=key, config={"scrollZoom": True, "displaylogo": False,
                                                   "modeBarButtonsToRemove": ["select2d", "lasso2d"]})

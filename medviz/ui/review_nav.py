@@ -8,7 +8,7 @@ from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.review import UnitView, neighbour, next_untagged
 from ..annotations import reading
-from . import data, pair_viewer, reading_panel, review_keys
+from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, tagging
 
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)",
           "mine": "my queue (pairs I have not read yet)", "adjudication": "adjudication queue (readers disagree)"}
@@ -73,6 +73,9 @@ class Navigator:
         if unit is None:
             st.session_state["_nav_msg"] = "No untagged errors left for the selected models."
             return
+        left = st.session_state.get(self.ukey)
+        if left is not None and left != unit:
+            tagging.forget(self.ctx.benchmark_id, left)
         st.session_state[self.ukey] = unit
         st.session_state["_pair_from_url"] = unit
         st.query_params["pair"] = unit
@@ -93,13 +96,19 @@ class Navigator:
         self.go(self.next_untagged_from(cur))
 
     def prefetch(self, current: str) -> None:
-        """Warm the caches for the predicted next pair in a background thread, so save -> next is instant."""
+        """Warm the caches (unit view, figure, encoder panel) of the pairs most likely opened next, in a
+        background thread: where "save" (or N) goes first, then J and K. Save / J / K then draw from caches."""
         import threading
         if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
-            nxt = next_in([u for u in self.queue() if u != current], current)
+            first = next_in([u for u in self.queue() if u != current], current)
         else:
-            nxt = self.next_untagged_from(current)      # where "save" (or N) will most likely go
-        if nxt is None or nxt == current:
+            first = self.next_untagged_from(current)      # where "save" (or N) will most likely go
+        q = self.queue()
+        targets = []
+        for u in (first, neighbour(q, current, 1), neighbour(q, current, -1)):
+            if u is not None and u != current and u not in targets:
+                targets.append(u)
+        if not targets:
             return
         ctx = self.ctx
         enc = st.session_state.get("encoder_review")      # read here: session state is not for other threads
@@ -108,17 +117,18 @@ class Navigator:
                 enc = (data.computed_encoders(ctx.db_path, ctx.benchmark_id) or [None])[0]
             except MedvizError:
                 enc = None
+        viewer_state = {k: v for k, v in st.session_state.items() if str(k).startswith("vw_")}
 
         def warm():
-            try:
-                uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
-                for s in uv.slots:
-                    if s.image_ok:
-                        pair_viewer.warm(s.image_path)
-                if uv.is_pair and enc:
-                    data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
-            except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
-                pass
+            for nxt in targets:
+                try:
+                    uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
+                    pair_viewer.warm_unit(uv, viewer_state)
+                    if uv.is_pair and enc:
+                        data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
+                        encoder_panel.warm(ctx, nxt, enc)
+                except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
+                    pass
         threading.Thread(target=warm, daemon=True, name="medviz-prefetch").start()
 
     def after_save(self) -> None:

@@ -4,7 +4,8 @@ writer and returns after the commit; an existing annotation of the same reviewer
 (a new revision), never overwritten.
 
 The form is an ``st.fragment``: a tag toggle reruns only the form (the images are not redrawn); a save or
-an undo reruns the page (to open the next pair). What is typed on a pair but not saved is kept as a draft
+an undo reruns the fragment named by ``rerun`` (the Review body, which opens the next pair), or the whole app
+when none is named. What is typed on a pair but not saved is kept as a draft
 per pair (restored when the pair is opened again). ``U`` undoes the reviewer's last save of this session:
 a new annotation is retracted, an edit goes back to the revision before it. A small badge shows the tags
 toggled on this pair wherever the page is scrolled."""
@@ -46,6 +47,14 @@ def _keep_draft(k: str) -> None:
     ss[f"draft::{k}"] = {f: ss[f"{f}::{k}"] for f in _FIELDS if f"{f}::{k}" in ss}
 
 
+def forget(benchmark_id: str, unit: str) -> None:
+    """Drop the form's widget state of a unit being left (its draft, if any, stays). A full app rerun drops
+    it by itself; a fragment rerun that opens another unit does not, and a form drawn again later would then
+    show empty widgets while the server holds their old values."""
+    for f in _FIELDS:
+        st.session_state.pop(f"{f}::{benchmark_id}::{unit}", None)
+
+
 def _restore_draft(k: str) -> bool:
     ss = st.session_state
     d = ss.get(f"draft::{k}")
@@ -57,13 +66,20 @@ def _restore_draft(k: str) -> bool:
 
 
 @st.fragment
-def render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
+def render(ctx, uv: UnitView, on_saved=None, on_undo=None, rerun: str | None = None) -> None:
     if st.session_state.pop("_rerun_app", False):
         st.rerun(scope="app")
-    _render(ctx, uv, on_saved, on_undo)
+    _render(ctx, uv, on_saved, on_undo, rerun)
 
 
-def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
+def _after(rerun: str | None) -> None:
+    """From a save / undo callback: rerun the named fragment (keyed rerun), else the whole app."""
+    if rerun:
+        st.rerun(rerun)
+    st.session_state["_rerun_app"] = True
+
+
+def _render(ctx, uv: UnitView, on_saved=None, on_undo=None, rerun: str | None = None) -> None:
     store = ctx.store
     tax = ann.active_taxonomy(store)
     unit = uv.unit_id
@@ -139,10 +155,10 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
         st.error(msg)
     b1, b2 = st.columns([1.3, 1])
     b1.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
-              on_click=_save, args=(ctx, uv, name, mine, k, on_saved), width="stretch")
+              on_click=_save, args=(ctx, uv, name, mine, k, on_saved, rerun), width="stretch")
     last = st.session_state.get("_last_save")
     b2.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
-              disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo),
+              disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo, rerun),
               help="Retract the annotation you saved last (or restore the revision before your edit)"
                    + (f" — {last['unit']}" if last else ""))
     saved_tags = list(mine.iloc[-1]["tags"]) if not mine.empty else []
@@ -150,7 +166,7 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     st.html(review_keys.tag_status_html([tax.label(t) for t in now], dirty=sorted(now) != sorted(saved_tags)))
 
 
-def _save(ctx, uv, name, mine, k, on_saved) -> None:
+def _save(ctx, uv, name, mine, k, on_saved, rerun=None) -> None:
     """Button callback (runs before the next script run, so the page re-renders already saved/moved on)."""
     ss = st.session_state
     tags = list(ss.get(f"tags::{k}", []))
@@ -180,12 +196,12 @@ def _save(ctx, uv, name, mine, k, on_saved) -> None:
                         "revision": saved.revision, "before": None if base is None else base.to_dict()}
     ss.pop(f"draft::{k}", None)
     ss["_saved_msg"] = f"Saved {uv.unit_id}: " + ", ".join(t.rsplit("/", 1)[-1] for t in tags)
-    ss["_rerun_app"] = True
     if on_saved:
         on_saved()
+    _after(rerun)
 
 
-def _undo(ctx, name, on_undo) -> None:
+def _undo(ctx, name, on_undo, rerun=None) -> None:
     """Undo my last save: retract a new annotation, or save the revision before my edit again."""
     ss = st.session_state
     last = ss.get("_last_save")
@@ -206,6 +222,6 @@ def _undo(ctx, name, on_undo) -> None:
     for f in _FIELDS:
         ss.pop(f"{f}::{ctx.benchmark_id}::{last['unit']}", None)
     ss["_saved_msg"] = f"Undid your last save on {last['unit']}"
-    ss["_rerun_app"] = True
     if on_undo:
         on_undo(last["unit"])
+    _after(rerun)
