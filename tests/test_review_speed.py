@@ -1,0 +1,77 @@
+"""What makes save -> next pair and J/K cheap on the Review page: the pair figure is built once per pair, image
+files and viewer settings (``pair_viewer.figure_for``) and the prefetch builds it ahead (``warm_unit``); the
+Review body is one keyed fragment that the tagging form's save/undo rerun by key; leaving a pair drops its form
+state (``tagging.forget``). Images are generated (synthetic)."""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+from medviz.display import View
+from medviz.readmodels.review import Slot, UnitView
+from medviz.ui import pair_viewer, review_body, tagging
+
+
+def _unit(tmp_path, uid="u1", size=(40, 30)) -> UnitView:
+    slots = []
+    for i in (1, 2):
+        p = tmp_path / f"{uid}_{i}.png"
+        Image.fromarray(np.full(size[::-1], 40 * i, np.uint8)).save(p)
+        slots.append(Slot(item_id=f"{uid}-{i}", slot=i, question="q?", options={"A": "a", "B": "b"}, answer="A",
+                          image_path=str(p), image_ref=p.name, image_ok=True, is_dicom=False, modality=None,
+                          categories=[], department=None, answers=[]))
+    return UnitView(benchmark_id="b", unit_id=uid, is_pair=True, slots=slots)
+
+
+def test_figure_built_once_per_pair_views_and_files(tmp_path):
+    uv = _unit(tmp_path)
+    views = [View(), View()]
+    fig, problems = pair_viewer.figure_for(uv, views)
+    assert problems == [] and len(fig.data) == 2
+    assert pair_viewer.figure_for(uv, views)[0] is fig                          # cached
+    inverted = pair_viewer.figure_for(uv, [View(invert=True), View()])[0]
+    assert inverted is not fig and inverted.data[0].source != fig.data[0].source  # other settings, other pixels
+    assert pair_viewer.figure_for(uv, views, pair_viewer.ONE_TO_ONE)[0] is not fig
+    # the file changes on disk: a new figure with the new pixels
+    p = pathlib.Path(uv.slots[0].image_path)
+    Image.fromarray(np.full((30, 40), 200, np.uint8)).save(p)
+    st_ = os.stat(p)
+    os.utime(p, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10_000_000))
+    again = pair_viewer.figure_for(uv, views)[0]
+    assert again is not fig and again.data[0].source != fig.data[0].source
+
+
+def test_prefetch_builds_the_figure_the_page_will_draw(tmp_path):
+    uv = _unit(tmp_path, "u2")
+    state = {"vw_invert": True, "vw_fit": pair_viewer.ONE_TO_ONE}
+    pair_viewer.warm_unit(uv, state)
+    key_views = pair_viewer.views_for(state, [None, None])
+    n = len(pair_viewer._FIGURES)
+    pair_viewer.figure_for(uv, key_views, pair_viewer.ONE_TO_ONE)
+    assert len(pair_viewer._FIGURES) == n          # a hit: nothing new was built
+
+
+def test_figure_cache_is_bounded(tmp_path):
+    uv = _unit(tmp_path, "u3")
+    for b in range(pair_viewer._FIGURES_MAX + 5):
+        pair_viewer.figure_for(uv, [View(brightness=float(b)), View()])
+    assert len(pair_viewer._FIGURES) <= pair_viewer._FIGURES_MAX
+
+
+def test_save_and_undo_rerun_the_review_body_by_key(monkeypatch):
+    import streamlit as st
+    calls = []
+    monkeypatch.setattr(st, "rerun", lambda scope="app": calls.append(scope))
+    tagging._after(review_body.BODY)
+    assert calls == [review_body.BODY]
+
+
+def test_leaving_a_pair_drops_its_form_state_but_keeps_the_draft(monkeypatch):
+    import streamlit as st
+    ss = {f"{f}::b::u1": "x" for f in tagging._FIELDS} | {"draft::b::u1": {"why": "x"}, "tags::b::u2": ["t"]}
+    monkeypatch.setattr(st, "session_state", ss)
+    tagging.forget("b", "u1")
+    assert ss == {"draft::b::u1": {"why": "x"}, "tags::b::u2": ["t"]}
