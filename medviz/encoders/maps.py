@@ -34,6 +34,7 @@ def pca_2d(vecs: np.ndarray, fit_sample: int = PCA_FIT_SAMPLE) -> np.ndarray:
     fit = x[np.random.default_rng(0).choice(len(x), fit_sample, replace=False)] if len(x) > fit_sample else x
     cov = (fit.T @ fit).astype(np.float64)
     if cov.shape[0] > 3:
+        from scipy.sparse.linalg import eigsh      # imported here: scipy costs ~1 s at app start
         w, v = eigsh(cov, k=2, which="LA", v0=np.ones(cov.shape[0]))
     else:
         w, v = np.linalg.eigh(cov)
