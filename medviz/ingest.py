@@ -11,14 +11,12 @@ import itertools
 import json
 import os
 import re
-import shutil
-import uuid
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import answers
+from . import answers, images, limits
 from .benchmarks import generic as generic_bench
 from .benchmarks import gmai as gmai_bench
 from .benchmarks import mediconfusion as mc_bench
@@ -26,7 +24,7 @@ from .errors import MedvizError
 from .predictions import generic as generic_pred
 from .predictions import mediconfusion as mc_pred
 from .predictions import vlmevalkit as vlm_pred
-from .store import core
+from .store import core, imagefiles
 from .store.db import Store
 
 BATCH = 2000
@@ -54,36 +52,36 @@ def default_benchmark_id(path: str, kind: str) -> str:
 def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchmark_id: str | None = None,
                      images_dir: str | None = None, synthetic: bool = False, note: str | None = None,
                      progress=None) -> dict:
-    """Load a benchmark (replacing one with the same id). Returns counts; raises MedvizError on bad input."""
+    """Load a benchmark (replacing one with the same id). Returns counts and the image summary; raises
+    MedvizError on bad input (a bad image does not: it gets status ``unreadable`` with the reason).
+
+    GMAI images are stored content-addressed beside the database (``store.imagefiles``): the row COMMIT
+    is the only switch, so a crash at any step leaves the old benchmark showing its old images."""
     if not os.path.exists(path):
         raise MedvizError("file not found", file=path)
     kind = kind or detect_kind(path)
     benchmark_id = benchmark_id or default_benchmark_id(path, kind)
     if images_dir is not None and not os.path.isdir(images_dir):
         raise MedvizError("images folder does not exist", file=images_dir)
-    staging = final_dir = None
-    if kind == "gmai":
-        final_dir = os.path.join(store.files_dir, "images", benchmark_id)
-        staging = os.path.join(store.files_dir, "images", f".staging-{uuid.uuid4().hex}")
-        os.makedirs(staging)
+    sink = imagefiles.ImageSink(store.files_dir) if kind == "gmai" else None
     try:
         with store.transaction() as tx:
+            if sink is not None:
+                sink.will_replace(core.benchmark_image_paths(tx, benchmark_id))
             core.delete_benchmark(tx, benchmark_id)
             core.insert_benchmark(tx, benchmark_id, kind, os.path.abspath(path),
-                                  os.path.abspath(images_dir) if images_dir else final_dir, synthetic, note)
+                                  os.path.abspath(images_dir) if images_dir else None, synthetic, note)
             if kind == "gmai":
-                stream = gmai_bench.load(path, staging, progress=progress)
+                stream = gmai_bench.load(path, sink, progress=progress)
                 while True:
                     batch = list(itertools.islice(stream, BATCH))
                     if not batch:
                         break
-                    for it in batch:       # paths are written as they will be after the move
-                        if it.image_path and it.image_path.startswith(staging):
-                            it.image_path = final_dir + it.image_path[len(staging):]
                     core.append_items(tx, core.items_to_arrow(benchmark_id, batch))
                 dups = core.duplicate_item_ids(tx, benchmark_id)
                 if dups:
-                    raise MedvizError(f"duplicate index values, e.g. {dups[0]}", file=path, field="index")
+                    raise MedvizError(f"duplicate index values, e.g. {limits.quote(dups[0])}", file=path,
+                                      field="index")
             else:
                 loader = mc_bench.load if kind == "mediconfusion" else generic_bench.load
                 items, pairs = loader(path, images_dir)
@@ -94,23 +92,57 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
             n_items, n_pairs = core.finish_benchmark(tx, benchmark_id)
             if n_items == 0:
                 raise MedvizError("contains no items", file=path)
-            if staging is not None:
-                # Last step inside the transaction: if the move fails, the rows roll back too.
-                old = None
-                if os.path.exists(final_dir):
-                    old = final_dir + f".old-{uuid.uuid4().hex}"
-                    os.rename(final_dir, old)
-                os.rename(staging, final_dir)
-                staging = None
-                if old:
-                    shutil.rmtree(old, ignore_errors=True)
+            if sink is not None:
+                sink.publish()             # last step before COMMIT; the old files stay where they are
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-    missing = store.cursor().execute(
-        "SELECT count(*) FROM items WHERE benchmark_id = ? AND image_status <> 'ok'", [benchmark_id]).fetchone()[0]
+        if sink is not None:
+            sink.finish(store.cursor())    # committed or not: drop the files no row references
+    summary = image_summary(store, benchmark_id, kind)
     return {"benchmark_id": benchmark_id, "kind": kind, "items": n_items, "pairs": n_pairs,
-            "images_missing": missing}
+            "images_missing": summary["counts"].get("missing", 0), "images": summary}
+
+
+IMAGE_FIELD = {"mediconfusion": "im_{slot}_local", "gmai": "image", "generic": "image_path"}
+
+
+def user_record(kind: str, item_id: str, pair_id=None, slot=None) -> str:
+    """An item named as its benchmark file names it (a MediConfusion pair id and image, a GMAI index)."""
+    if kind == "mediconfusion" and pair_id is not None and slot is not None:
+        return f"pair {pair_id}, image {int(slot)}"
+    if kind == "gmai":
+        return f"index {item_id}"
+    return f"item {item_id}"
+
+
+def image_summary(store: Store, benchmark_id: str, kind: str, examples: int = 5) -> dict:
+    """Counts per image status, the first few problems with reasons, and a warning per escaping path."""
+    cur = store.cursor()
+    counts = core.image_status_counts(cur, benchmark_id)
+    field = IMAGE_FIELD.get(kind, "image_path")
+    problems = [{"record": user_record(kind, r["item_id"], r["pair_id"], r["slot"]), "status": r["image_status"],
+                 "reason": r["image_reason"], "field": field.format(slot=r["slot"])}
+                for r in core.image_problems(cur, benchmark_id, limit=examples)]
+    escapes = [{"record": user_record(kind, r["item_id"], r["pair_id"], r["slot"]),
+                "field": field.format(slot=r["slot"]), "reason": r["image_reason"]}
+               for r in core.image_problems(cur, benchmark_id, limit=examples, reason_prefix=images.ESCAPES)]
+    return {"counts": counts, "problems": problems, "escapes": escapes}
+
+
+def image_summary_lines(summary: dict, file: str | None = None) -> list[str]:
+    """What the CLI prints after a load: counts per status, first problems, warnings for escaping paths."""
+    counts = summary["counts"]
+    order = ["ok", "missing", "unreadable"]
+    text = ", ".join(f"{counts[k]} {k}" for k in order + sorted(set(counts) - set(order)) if counts.get(k))
+    lines = [f"images: {text or 'none'}"]
+    for p in summary["problems"]:
+        lines.append(f"  {p['record']}: {p['status']} ({p['reason']})")
+    bad = sum(v for k, v in counts.items() if k != "ok")
+    if bad > len(summary["problems"]):
+        lines.append(f"  ... and {bad - len(summary['problems'])} more (Errors page, filter 'image problems')")
+    where = f"file {file}, " if file else ""
+    for e in summary["escapes"]:
+        lines.append(f"warning: {where}record {e['record']}, field '{e['field']}': {e['reason']}; not read")
+    return lines
 
 
 # --- predictions ----------------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ class Item:
     options: dict[str, str]
     answer: str | None                     # correct letter; None when the split withholds it (GMAI TEST)
     image_ref: str | None = None           # the benchmark's own name for the image (ROCO path, local id, index)
-    image_path: str | None = None          # absolute path of the image file when present
-    image_status: str = "missing"          # ok | missing
+    image_path: str | None = None          # the image file: absolute, or relative to the store's files folder
+    image_status: str = "missing"          # ok | missing | unreadable
+    image_reason: str | None = None        # why not ok, in the user's terms
     image_sha256: str | None = None
     pair_id: str | None = None
     slot: int | None = None                # 1 or 2 inside a pair

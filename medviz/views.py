@@ -297,6 +297,7 @@ def cached_image_bytes(store, path: str, *, size: int = 96, window: str | None =
     """A resized copy of an image, built once into ``<db>_files/thumbs`` and read from there afterwards."""
     if window not in (None, "auto") and window not in WINDOW_PRESETS:
         raise MedvizError(f"unknown window preset '{window}'")
+    path = store.image_file(path)          # relative paths are under the store's files folder
     if not path or not os.path.exists(path):
         raise MedvizError("image file is missing", file=path or "(no path)")
     out_dir = os.path.join(store.files_dir, "thumbs")

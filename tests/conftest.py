@@ -7,7 +7,19 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED_MC = ROOT.parent / "shared" / "data" / "mediconfusion"
+
+
+def _shared() -> pathlib.Path:
+    """../shared beside the repository, or the nearest ``shared/`` above it (worktrees), or $MEDVIZ_SHARED."""
+    if os.environ.get("MEDVIZ_SHARED"):
+        return pathlib.Path(os.environ["MEDVIZ_SHARED"])
+    for parent in ROOT.parents:
+        if (parent / "shared").is_dir():
+            return parent / "shared"
+    return ROOT.parent / "shared"
+
+
+SHARED_MC = _shared() / "data" / "mediconfusion"
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ import json
 import os
 import string
 
+from .. import limits
 from ..errors import MedvizError
-from ..images import contained_path, validate_image_file
-from ..item import Item, sha256_file
+from ..images import ImageCheck, ImageFolder
+from ..item import Item
 from ..pair import Pair
 
 REQUIRED = ("item_id", "question", "answer")
@@ -54,11 +55,11 @@ def _s(v) -> str | None:
 
 
 def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pair]]:
-    root = images_dir or os.path.dirname(os.path.abspath(path))
+    folder = ImageFolder(images_dir or os.path.dirname(os.path.abspath(path)))
     items: list[Item] = []
     by_pair: dict[str, list[Item]] = {}
     seen: set[str] = set()
-    checked: dict[str, str] = {}          # image file -> sha256, so shared images are read once
+    checked: dict[str, ImageCheck] = {}   # image path -> result, so shared images are read once
     for record, rec in _rows(path):
         for f in REQUIRED:
             if _s(rec.get(f)) is None:
@@ -89,12 +90,15 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
         rel = _s(rec.get("image_path"))
         if rel:
             item.image_ref = rel
-            full = contained_path(root, rel, file=path, record=record)
-            if full in checked or os.path.exists(full):
-                if full not in checked:
-                    validate_image_file(full, record=record, field="image_path")
-                    checked[full] = sha256_file(full)
-                item.image_path, item.image_status, item.image_sha256 = full, "ok", checked[full]
+            res = checked.get(rel)
+            if res is None:
+                res = checked[rel] = folder.check(rel)
+            item.image_status, item.image_reason, item.image_sha256 = res.status, res.reason, res.sha256
+            item.image_path = res.path if res.status == "ok" else None
+            if res.status == "missing":
+                item.image_reason = f"no file {limits.quote(rel)} in the images folder"
+        else:
+            item.image_reason = "no image_path given"
         pid = _s(rec.get("pair_id"))
         if pid:
             item.pair_id = pid

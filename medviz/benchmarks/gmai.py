@@ -16,9 +16,10 @@ import string
 import sys
 from typing import Iterator
 
+from .. import limits
 from ..errors import MedvizError
-from ..images import validate_image_bytes
-from ..item import Item, sha256_bytes
+from ..images import check_bytes
+from ..item import Item
 
 # pandas' default NA strings (pandas._libs.parsers.STR_NA_VALUES), which VLMEvalKit inherits via read_csv.
 PANDAS_NA = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND',
@@ -26,7 +27,6 @@ PANDAS_NA = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-N
 REQUIRED = ("index", "question", "A")
 GROUP_FIELDS = {"modality": "modality", "department": "department", "clinical VQA task": "task",
                 "perceptual granularity": "granularity"}
-EXT = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -152,23 +152,27 @@ def row_to_item(row: dict, record: str) -> Item:
     return item
 
 
-def load(path: str, image_dir: str | None, *, progress=None) -> Iterator[Item]:
-    """Yield Items; when ``image_dir`` is given, write each row's image there as it streams past."""
+def load(path: str, images=None, *, progress=None) -> Iterator[Item]:
+    """Yield Items; when ``images`` (an ``ImageSink``) is given, check each row's image once and store it.
+
+    A bad image never stops the load: the item gets status ``unreadable`` and the reason."""
     seen_images: dict[str, tuple[str, str]] = {}
     size = os.path.getsize(path) if os.path.exists(path) else 0
     done = 0
-    for line, row in iter_rows(path, need_image=image_dir is not None):
+    for line, row in iter_rows(path, need_image=images is not None):
         record = f"index {row.get('index')} (line {line})"
         item = row_to_item(row, record)
         if not item.options:
             raise MedvizError("row has no options (columns A..Z all empty)", file=path, record=record, field="A")
         if item.answer is not None and item.answer not in item.options:
-            raise MedvizError(f"answer {item.answer!r} is not one of the options {''.join(item.options)}",
+            raise MedvizError(f"answer {limits.quote(item.answer)} is not one of the options {''.join(item.options)}",
                               file=path, record=record, field="answer")
-        if image_dir is not None:
+        if images is not None:
             b64 = row.get("image")
             if b64 is None:
                 item.image_ref = row.get("image_path")
+            elif is_na(b64):
+                item.image_reason = "the 'image' column is empty"
             elif len(b64) <= 64 and b64.strip() in seen_images:
                 # VLMEvalKit convention: a short value refers to the row whose index it names
                 item.image_path, item.image_sha256 = seen_images[b64.strip()]
@@ -176,23 +180,16 @@ def load(path: str, image_dir: str | None, *, progress=None) -> Iterator[Item]:
             else:
                 try:
                     data = _b64decode(b64)
-                except (binascii.Error, ValueError) as e:
-                    raise MedvizError(f"image is not valid base64 ({e})", file=path, record=record,
-                                      field="image") from None
-                fmt = validate_image_bytes(data, name=path, record=record, field="image")
-                digest = sha256_bytes(data)
-                out = os.path.join(image_dir, f"{_safe_name(item.item_id)}{EXT[fmt]}")
-                with open(out, "wb") as fh:
-                    fh.write(data)
-                item.image_path, item.image_sha256, item.image_status = out, digest, "ok"
-                seen_images[item.item_id] = (out, digest)
+                except (binascii.Error, ValueError):
+                    item.image_status, item.image_reason = "unreadable", "not an image: the 'image' column is not valid base64"
+                else:
+                    res = check_bytes(data)
+                    item.image_status, item.image_reason = res.status, res.reason
+                    if res.status == "ok":
+                        item.image_path, item.image_sha256 = images.put(data, res.sha256, res.fmt), res.sha256
+                        seen_images[item.item_id] = (item.image_path, item.image_sha256)
         if progress is not None:
             step = sum(len(v) + 1 for v in row.values())
             done += step
             progress(min(done, size), size)
         yield item
-
-
-def _safe_name(item_id: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in item_id)
-    return keep.lstrip(".") or "item"

@@ -7,12 +7,12 @@ with its own correct letter, caption and categories. Images are looked up as ``<
 from __future__ import annotations
 
 import json
-import os
 import re
 
+from .. import limits
 from ..errors import MedvizError
-from ..images import validate_image_file
-from ..item import Item, sha256_file
+from ..images import ImageFolder
+from ..item import Item
 from ..pair import Pair
 
 REQUIRED = ("question", "option_A", "option_B", "im_1_correct", "im_2_correct")
@@ -79,6 +79,7 @@ def _check_pair(path: str, pid: str, rec) -> None:
 
 def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pair]]:
     data = read_dataset(path)
+    folder = ImageFolder(images_dir) if images_dir else None
     items: list[Item] = []
     pairs: list[Pair] = []
     for pid, rec in data.items():
@@ -89,16 +90,21 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
             local = rec.get(f"im_{n}_local")
             item_id = f"{pid}-{n}"
             image_path, status, digest = None, "missing", None
-            if images_dir and local is not None:
-                candidate = os.path.join(images_dir, f"{local}.jpg")
-                if os.path.exists(candidate):
-                    validate_image_file(candidate, record=f"{pid} (image {n})", field=f"im_{n}_local")
-                    image_path, status, digest = os.path.abspath(candidate), "ok", sha256_file(candidate)
+            if folder is None:
+                reason = "no images folder was given (--images)"
+            elif local is None:
+                reason = f"the pair has no im_{n}_local"
+            else:
+                res = folder.check(f"{local}.jpg")
+                status, reason, digest = res.status, res.reason, res.sha256
+                image_path = res.path if res.status == "ok" else None
+                if res.status == "missing":
+                    reason = f"no file {limits.quote(f'{local}.jpg')} in the images folder"
             caption = (rec.get(f"cap_{n}") or "").strip() or None
             items.append(Item(
                 item_id=item_id, question=str(rec["question"]), options=options, answer=rec[f"im_{n}_correct"],
                 image_ref=str(local) if local is not None else rec.get(f"im_{n}"), image_path=image_path,
-                image_status=status, image_sha256=digest, pair_id=str(pid), slot=n,
+                image_status=status, image_reason=reason, image_sha256=digest, pair_id=str(pid), slot=n,
                 modality=modality_from_caption(caption), categories=list(rec.get(f"category_{n}", [])),
                 caption=caption,
                 extra={"roco_path": rec.get(f"im_{n}"), "local_id": local, "modality_source": "caption keywords"},

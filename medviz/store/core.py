@@ -40,6 +40,8 @@ MIGRATIONS = [
     lambda tx: _create_unit_outcomes(tx),
     # v3: a unit's modalities and categories as rows, so filters are hash semi-joins rather than list scans
     lambda tx: _create_unit_facets(tx),
+    # v4: why an image is missing or unreadable (empty, truncated, over the pixel limit, outside the folder...)
+    "ALTER TABLE items ADD COLUMN image_reason VARCHAR",
 ]
 
 _UNIT_OUTCOMES_DDL = """
@@ -132,7 +134,7 @@ ITEM_SCHEMA = pa.schema([
     ("benchmark_id", pa.string()), ("item_id", pa.string()), ("pair_id", pa.string()), ("slot", pa.int8()),
     ("question", pa.string()), ("options", pa.string()), ("n_options", pa.int8()), ("answer", pa.string()),
     ("image_ref", pa.string()), ("image_path", pa.string()), ("image_status", pa.string()),
-    ("image_sha256", pa.string()), ("modality", pa.string()), ("categories", pa.list_(pa.string())),
+    ("image_sha256", pa.string()), ("image_reason", pa.string()), ("modality", pa.string()), ("categories", pa.list_(pa.string())),
     ("department", pa.string()), ("task", pa.string()), ("granularity", pa.string()),
     ("caption", pa.string()), ("extra", pa.string()),
 ])
@@ -167,6 +169,7 @@ def items_to_arrow(benchmark_id: str, items) -> pa.Table:
         cols["image_path"].append(it.image_path)
         cols["image_status"].append(it.image_status)
         cols["image_sha256"].append(it.image_sha256)
+        cols["image_reason"].append(it.image_reason)
         cols["modality"].append(it.modality)
         cols["categories"].append(list(it.categories))
         cols["department"].append(it.department)
@@ -222,6 +225,29 @@ def duplicate_item_ids(tx, benchmark_id: str) -> list[str]:
     return [r[0] for r in tx.execute(
         "SELECT item_id FROM items WHERE benchmark_id = ? GROUP BY item_id HAVING count(*) > 1 LIMIT 5",
         [benchmark_id]).fetchall()]
+
+
+def benchmark_image_paths(tx, benchmark_id: str) -> list[str]:
+    return [r[0] for r in tx.execute("SELECT DISTINCT image_path FROM items WHERE benchmark_id = ? "
+                                     "AND image_path IS NOT NULL", [benchmark_id]).fetchall()]
+
+
+def image_status_counts(cur, benchmark_id: str) -> dict[str, int]:
+    return dict(cur.execute("SELECT image_status, count(*) FROM items WHERE benchmark_id = ? GROUP BY 1 "
+                            "ORDER BY 1", [benchmark_id]).fetchall())
+
+
+def image_problems(cur, benchmark_id: str, *, limit: int = 5, reason_prefix: str | None = None) -> list[dict]:
+    """Items whose image is not ok, in file order of ids, optionally only reasons starting with a prefix."""
+    sql = ("SELECT item_id, pair_id, slot, image_status, image_reason FROM items WHERE benchmark_id = ? "
+           "AND image_status <> 'ok'")
+    params: list = [benchmark_id]
+    if reason_prefix:
+        sql += " AND starts_with(image_reason, ?)"
+        params.append(reason_prefix)
+    cols = ["item_id", "pair_id", "slot", "image_status", "image_reason"]
+    rows = cur.execute(sql + " ORDER BY item_id LIMIT ?", params + [limit]).fetchall()
+    return [dict(zip(cols, r)) for r in rows]
 
 
 def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, source: str, mode: str | None,
