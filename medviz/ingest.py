@@ -217,6 +217,17 @@ def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str
     return generic_pred.read(path, model), None
 
 
+def prediction_record(fmt: str, item_id: str) -> tuple[str, str | None, str]:
+    """(record, field, what) naming a prediction row as its file does: a MediConfusion results file is keyed
+    by pair id (items are ``<pair>-1``/``-2`` only inside medviz), VLMEvalKit by ``index``."""
+    if fmt == "mediconfusion":
+        pair = str(item_id).rsplit("-", 1)[0]
+        return f"pair {pair}", None, "pair"
+    if fmt == "vlmevalkit":
+        return f"index {item_id}", "index", "index"
+    return f"item {item_id}", "item_id", "item_id"
+
+
 def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str | None = None,
                        model: str | None = None, result_path: str | None = None, synthetic: bool = False,
                        note: str | None = None) -> dict:
@@ -226,14 +237,16 @@ def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str |
     if bench is None:
         raise MedvizError(f"benchmark '{benchmark_id}' is not in the store; ingest it first", file=path)
     kind = bench["kind"]
+    fmt = fmt or detect_prediction_format(path, kind)
     df, mode = read_predictions(path, kind, fmt=fmt, model=model, result_path=result_path)
     idx = core.item_index(cur, benchmark_id).set_index("item_id")
     unknown = ~df["item_id"].isin(idx.index)
     if unknown.any():
         bad = df.loc[unknown, "item_id"].iloc[0]
-        raise MedvizError(f"prediction for unknown item id '{bad}' ({int(unknown.sum())} such rows); "
-                          f"is this file for benchmark '{benchmark_id}'?", file=path, record=f"item {bad}",
-                          field="item_id")
+        record, field, what = prediction_record(fmt, bad)
+        raise MedvizError(f"prediction for {what} {limits.quote(bad if fmt != 'mediconfusion' else record[5:])}, "
+                          f"which is not in benchmark '{benchmark_id}' ({int(unknown.sum())} such rows); "
+                          "is this file for that benchmark?", file=path, record=record, field=field)
     parse_kind = "mediconfusion" if kind == "mediconfusion" else "vlmeval"
     df = df.assign(parsed=parse_letters(parse_kind, df, idx["options"]))
     ans = df["item_id"].map(idx["answer"])

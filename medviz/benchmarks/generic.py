@@ -8,11 +8,10 @@ images folder (default: the file's folder) and may not escape it.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import string
 
-from .. import limits
+from .. import limits, textfiles
 from ..errors import MedvizError
 from ..images import ImageCheck, ImageFolder
 from ..item import Item
@@ -22,29 +21,22 @@ REQUIRED = ("item_id", "question", "answer")
 
 
 def _rows(path: str):
-    try:
-        f = open(path, "r", encoding="utf-8", newline="")
-    except OSError as e:
-        raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
-    with f:
+    if path.lower().endswith((".jsonl", ".ndjson")):
+        for n, line in enumerate(textfiles.lines(path), start=1):
+            if not line.strip():
+                continue
+            rec = textfiles.parse_json(line, file=path, record=f"line {n}", what="invalid JSON")
+            if not isinstance(rec, dict):
+                raise MedvizError("each line must be a JSON object", file=path, record=f"line {n}")
+            yield f"line {n}", rec
+    else:
+        reader = csv.DictReader(textfiles.lines(path, delimiter=","))
         try:
-            if path.lower().endswith((".jsonl", ".ndjson")):
-                for n, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise MedvizError(f"invalid JSON ({e.msg})", file=path, record=f"line {n}") from None
-                    if not isinstance(rec, dict):
-                        raise MedvizError("each line must be a JSON object", file=path, record=f"line {n}")
-                    yield f"line {n}", rec
-            else:
-                reader = csv.DictReader(f)
-                for rec in reader:
-                    yield f"line {reader.line_num}", rec
-        except UnicodeDecodeError as e:
-            raise MedvizError(f"is not UTF-8 text (byte {e.start} of a read block)", file=path) from None
+            for rec in reader:
+                yield f"line {reader.line_num}", rec
+        except csv.Error as e:
+            raise MedvizError(f"malformed CSV ({limits.clip(e, 160)})", file=path,
+                              record=f"line {reader.line_num}") from None
 
 
 def _s(v) -> str | None:
@@ -60,10 +52,16 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
     by_pair: dict[str, list[Item]] = {}
     seen: set[str] = set()
     checked: dict[str, ImageCheck] = {}   # image path -> result, so shared images are read once
+    is_json = path.lower().endswith((".jsonl", ".ndjson"))
     for record, rec in _rows(path):
         for f in REQUIRED:
-            if _s(rec.get(f)) is None:
-                raise MedvizError("required field is missing or empty", file=path, record=record, field=f)
+            if f not in rec:
+                raise MedvizError("required field is missing", file=path, record=record, field=f)
+            if rec[f] is None:
+                raise MedvizError("required field is null" if is_json else "required field is missing",
+                                  file=path, record=record, field=f)
+            if _s(rec[f]) is None:
+                raise MedvizError("required field is empty", file=path, record=record, field=f)
         item_id = _s(rec["item_id"])
         record = f"{record} (item {item_id})"
         if item_id in seen:
@@ -79,7 +77,7 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
                               file=path, record=record, field="A")
         answer = _s(rec["answer"]).upper()
         if answer not in options:
-            raise MedvizError(f"answer {answer!r} is not one of the options {''.join(options)}", file=path,
+            raise MedvizError(f"answer {limits.quote(answer)} is not one of the options {''.join(options)}", file=path,
                               record=record, field="answer")
         cats = rec.get("category") or rec.get("categories") or []
         if isinstance(cats, str):

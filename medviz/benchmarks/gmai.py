@@ -16,7 +16,7 @@ import string
 import sys
 from typing import Iterator
 
-from .. import limits
+from .. import limits, textfiles
 from ..errors import MedvizError
 from ..images import check_bytes
 from ..item import Item
@@ -103,36 +103,44 @@ def _records(f, path: str):
         try:
             rows = list(csv.reader([body], delimiter="\t", strict=True))
         except csv.Error as e:
-            raise MedvizError(f"malformed TSV ({e})", file=path, record=f"line {start}") from None
+            raise MedvizError(f"malformed TSV ({limits.clip(e, 160)})", file=path, record=f"line {start}") from None
         yield start, rows[0] if rows else []
     if pending is not None:
-        raise MedvizError("file ends inside a quoted field (truncated?)", file=path, record=f"line {start}")
+        raise MedvizError("the file looks truncated: it ends inside a quoted field that starts here", file=path,
+                          record=f"line {start}")
 
 
 def iter_rows(path: str, *, need_image: bool = True) -> Iterator[tuple[int, dict]]:
     """(line number, row dict) for each data row; errors name the line and the column."""
+    records = _records(textfiles.lines(path, delimiter="\t"), path)
     try:
-        f = open(path, "r", encoding="utf-8", newline="", buffering=1 << 20)
-    except OSError as e:
-        raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
-    with f:
-        records = _records(f, path)
-        try:
-            try:
-                _, header = next(records)
-            except StopIteration:
-                raise MedvizError("file is empty", file=path) from None
-            check_header(path, header, need_image=need_image)
-            width = len(header)
-            for line_no, values in records:
-                if not values or values == [""]:
-                    continue
-                if len(values) != width:
-                    raise MedvizError(f"row has {len(values)} columns, header has {width}", file=path,
-                                      record=f"line {line_no}")
-                yield line_no, dict(zip(header, values))
-        except UnicodeDecodeError as e:
-            raise MedvizError(f"is not UTF-8 text (byte {e.start} of a read block)", file=path) from None
+        _, header = next(records)
+    except StopIteration:
+        raise MedvizError("file is empty", file=path) from None
+    check_header(path, header, need_image=need_image)
+    width = len(header)
+    for line_no, values in records:
+        if not values or values == [""]:
+            continue
+        if len(values) != width:
+            if len(values) < width and next(records, None) is None and not textfiles.ends_with_newline(path):
+                raise MedvizError(f"the file looks truncated: its last line stops after {len(values)} of "
+                                  f"{width} columns (in column {limits.quote(header[len(values) - 1])})",
+                                  file=path, record=f"line {line_no}")
+            raise MedvizError(f"row has {len(values)} columns, header has {width}", file=path,
+                              record=f"line {line_no}")
+        yield line_no, dict(zip(header, values))
+
+
+def _with_last(rows):
+    """(line, row, is_last) for each row: a one-row look-ahead."""
+    prev = None
+    for line, row in rows:
+        if prev is not None:
+            yield (*prev, False)
+        prev = (line, row)
+    if prev is not None:
+        yield (*prev, True)
 
 
 def options_of(row: dict) -> dict[str, str]:
@@ -158,8 +166,9 @@ def load(path: str, images=None, *, progress=None) -> Iterator[Item]:
     A bad image never stops the load: the item gets status ``unreadable`` and the reason."""
     seen_images: dict[str, tuple[str, str]] = {}
     size = os.path.getsize(path) if os.path.exists(path) else 0
+    cut = not textfiles.ends_with_newline(path)
     done = 0
-    for line, row in iter_rows(path, need_image=images is not None):
+    for line, row, last in _with_last(iter_rows(path, need_image=images is not None)):
         record = f"index {row.get('index')} (line {line})"
         item = row_to_item(row, record)
         if not item.options:
@@ -188,6 +197,9 @@ def load(path: str, images=None, *, progress=None) -> Iterator[Item]:
                     if res.status == "ok":
                         item.image_path, item.image_sha256 = images.put(data, res.sha256, res.fmt), res.sha256
                         seen_images[item.item_id] = (item.image_path, item.image_sha256)
+            if last and cut and item.image_status == "unreadable" and list(row)[-1] == "image":
+                raise MedvizError("the file looks truncated: its last line has no line end and stops inside the "
+                                  f"'image' column ({item.image_reason})", file=path, record=record, field="image")
         if progress is not None:
             step = sum(len(v) + 1 for v in row.values())
             done += step

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from .. import limits
+from .. import limits, textfiles
 from ..errors import MedvizError
 from ..images import ImageFolder
 from ..item import Item
@@ -41,18 +41,16 @@ def modality_from_caption(caption: str | None) -> str:
 def read_dataset(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(limits.MAX_JSON_BYTES + 1)
     except OSError as e:
         raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
+    text = textfiles.decode(raw, path=path)
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise MedvizError(f"is not UTF-8 text (byte {e.start})", file=path) from None
-    try:
-        data = json.loads(text)
+        data = limits.load_json(text, file=path)
     except json.JSONDecodeError as e:
-        raise MedvizError(f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); "
-                          "the file may be truncated", file=path) from None
+        cut = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated")
+        raise MedvizError(f"is not valid JSON ({textfiles.json_error_text(e)})"
+                          + ("; the file looks truncated" if cut else ""), file=path) from None
     if not isinstance(data, dict):
         raise MedvizError("expected a JSON object mapping pair ids to pairs", file=path)
     return data
@@ -62,11 +60,13 @@ def _check_pair(path: str, pid: str, rec) -> None:
     if not isinstance(rec, dict):
         raise MedvizError("pair is not a JSON object", file=path, record=pid)
     for f in REQUIRED:
-        if f not in rec or rec[f] is None:
+        if f not in rec:
             raise MedvizError("required field is missing", file=path, record=pid, field=f)
+        if rec[f] is None:
+            raise MedvizError("required field is null", file=path, record=pid, field=f)
     for f in ("im_1_correct", "im_2_correct"):
         if rec[f] not in ("A", "B"):
-            raise MedvizError(f"must be 'A' or 'B', found {rec[f]!r}", file=path, record=pid, field=f)
+            raise MedvizError(f"must be 'A' or 'B', found {limits.quote(rec[f])}", file=path, record=pid, field=f)
     for n in (1, 2):
         cats = rec.get(f"category_{n}", [])
         if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
@@ -74,7 +74,7 @@ def _check_pair(path: str, pid: str, rec) -> None:
     for f in ("BiomedCLIP_sim", "DINO_sim"):
         v = rec.get(f)
         if v is not None and not isinstance(v, (int, float)):
-            raise MedvizError(f"must be a number, found {v!r}", file=path, record=pid, field=f)
+            raise MedvizError(f"must be a number, found {limits.quote(v)}", file=path, record=pid, field=f)
 
 
 def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pair]]:

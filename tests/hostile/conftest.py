@@ -74,9 +74,12 @@ def dicom(rows=64, cols=64, *, compressed_rows=None, pixel_bytes=None) -> bytes:
 def peak_rss(code: str, timeout: int = 120) -> tuple[float, str]:
     """Run ``code`` in a fresh Python (this checkout first on the path); returns (peak RSS in MiB, stdout).
 
-    The child prints its own ``ru_maxrss`` (KiB on Linux) as the last line."""
-
-    wrapped = code + "\nimport resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    The child prints its own peak resident set as the last line: VmHWM from /proc (it starts afresh at
+    exec, unlike ``ru_maxrss``, which inherits the forking pytest's), else ``resource``'s figure."""
+    wrapped = code + (
+        "\ntry:\n    print(int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]))\n"
+        "except (OSError, IndexError):\n    import resource\n"
+        "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout,
                          env=env, cwd=ROOT)
