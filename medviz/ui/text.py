@@ -1,0 +1,61 @@
+"""Text from users and files shown as text: the one escaping helper every page uses.
+
+Streamlit renders Markdown (and its own ``:red[...]`` / ``:emoji:`` directives and ``$...$`` maths) in
+``st.markdown``, captions, alerts and every widget label; plotly renders a subset of HTML in titles and
+text. A reviewer name, rationale, item id, question, option, caption or model name must never become an
+image fetched from another host, a link, or markup. So:
+
+- ``md(value)``: for any Markdown context (markdown, caption, info/warning/error, widget labels, radio
+  options): every Markdown/HTML/directive character backslash-escaped, newlines kept as line breaks
+  (``inline=True`` folds them into spaces, for labels and table cells);
+- ``html_text(value)``: for HTML contexts (plotly titles/text, ``unsafe_allow_html`` snippets);
+- both show bidi-override and other invisible direction controls as visible ``⟨U+202E⟩`` marks, so a
+  name cannot make the text around it read backwards.
+
+No Streamlit import here: pages and widgets call these, tests call them directly.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+# Direction controls (embeddings, overrides, isolates, marks) and other invisible format characters that
+# change how neighbouring text reads.
+_BIDI = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# ASCII punctuation CommonMark lets us backslash-escape, minus those harmless in every context we use.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^\"'])")
+MAX_SHOWN = 20_000          # characters of one value shown; the rest is cut with its length said
+
+
+def visible_controls(text: str) -> str:
+    return _BIDI.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
+
+
+def _text(value, *, controls: bool = True) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_SHOWN:
+        text = f"{text[:MAX_SHOWN]}… ({len(text):,} characters)"
+    text = "".join(c if c in "\n\t" or c >= " " else "\ufffd" for c in text)      # C0 controls incl. NUL
+    return visible_controls(text) if controls else text
+
+
+def md(value, *, inline: bool = False) -> str:
+    """``value`` as literal text inside Markdown."""
+    text = visible_controls(_MD_SPECIAL.sub(r"\\\1", _text(value, controls=False)))
+    if inline:
+        return re.sub(r"\s*\n\s*", " ", text).strip()
+    # leading spaces would start an indented code block: keep them, as non-breaking spaces
+    text = re.sub(r"(?m)^[ \t]+", lambda m: "\u00a0" * len(m.group().expandtabs(4)), text)
+    return text.replace("\n", "  \n")
+
+
+def html_text(value) -> str:
+    """``value`` as literal text inside HTML (plotly titles and text, small HTML snippets)."""
+    return html.escape(_text(value), quote=True).replace("\n", "<br>")
+
+
+def plain(value) -> str:
+    """``value`` for places that show text verbatim (``st.text``, table cells): only controls made visible."""
+    return _text(value)
