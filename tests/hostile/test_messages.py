@@ -9,22 +9,16 @@ import re
 import pandas as pd
 import pytest
 
-from medviz.errors import MedvizError
 from medviz.ingest import import_predictions, ingest_benchmark
-from tests.conftest import snapshot
+from tests import test_bad_input as bad_input
 
 
 def _fails(store, fn, *needles, absent=()):
-    before = snapshot(store)
-    with pytest.raises(MedvizError) as e:
-        fn()
-    msg = str(e.value)
-    for n in needles:
-        assert n in msg, (n, msg)
+    """The message names every needle, none of ``absent``, has no doubled word; the store is unchanged."""
+    msg = bad_input._fails(store, fn, *needles)
     for n in absent:
         assert n not in msg, (n, msg)
     assert not re.search(r"\b(\w+) \1\b", msg), f"doubled word in: {msg}"
-    assert snapshot(store) == before
     return msg
 
 
@@ -53,19 +47,11 @@ def test_vlmevalkit_unknown_index_names_the_index_column(loaded, sample_files, t
            absent=("item_id",))
 
 
-def _mc(tmp_path, sample_files, mutate):
-    data = json.load(open(sample_files["mc_dataset"]))
-    mutate(data)
-    p = tmp_path / "dataset.json"
-    p.write_text(json.dumps(data))
-    return str(p)
-
-
 def test_null_and_missing_are_told_apart(loaded, tmp_path, sample_files):
-    p = _mc(tmp_path, sample_files, lambda d: d["s003"].update(im_2_correct=None))
+    p = bad_input._mc_dataset(tmp_path, sample_files, lambda d: d["s003"].update(im_2_correct=None))
     _fails(loaded, lambda: ingest_benchmark(loaded, p, benchmark_id="mc"), "record s003", "'im_2_correct'",
            "is null")
-    p = _mc(tmp_path, sample_files, lambda d: d["s003"].pop("im_2_correct"))
+    p = bad_input._mc_dataset(tmp_path, sample_files, lambda d: d["s003"].pop("im_2_correct"))
     _fails(loaded, lambda: ingest_benchmark(loaded, p, benchmark_id="mc"), "'im_2_correct'", "is missing")
     jl = tmp_path / "bench.jsonl"
     jl.write_text(json.dumps({"item_id": "1", "question": None, "A": "a", "B": "b", "answer": "A"}) + "\n")
