@@ -5,6 +5,7 @@ import streamlit as st
 from medviz import views
 from medviz.ui import charts, data, encoder_panel
 from medviz.ui.context import current, request_page
+from medviz.ui.text import code, md
 
 ctx = current()
 st.title("Embeddings")
@@ -13,7 +14,7 @@ if not ctx.benchmark_id:
 try:
     computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
 except views.NotAvailable as e:
-    st.info(f"Embeddings are not available: {e}")
+    st.info(f"Embeddings are not available: {md(e)}")
     st.stop()
 if not computed:
     encoder_panel.not_computed(ctx)
@@ -38,7 +39,7 @@ digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "鈥
 shown = views.map_sample(df)
 sampled = (f"showing a fixed random {len(shown):,} of {len(df):,} images" if len(shown) < len(df)
            else f"{len(df):,} images")
-st.caption(f"{sampled} 路 encoder `{eid}` 路 weights `{digest}` 路 {method.upper()}. "
+st.caption(f"{sampled} 路 encoder {code(eid)} 路 weights {code(digest)} 路 {method.upper()}. "
            "Use the box or lasso tool to select points.")
 fig = charts.embedding_figure(shown, colour)
 event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
@@ -79,4 +80,4 @@ try:
         else:
             col.caption(f"{lab}: image missing ({p})")
 except views.MedvizError as e:
-    st.warning(str(e))
+    st.warning(md(e))

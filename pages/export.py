@@ -5,6 +5,7 @@ import streamlit as st
 from medviz import views
 from medviz.ui import data
 from medviz.ui.context import current
+from medviz.ui.text import code, md
 
 ctx = current()
 st.title("Export")
@@ -15,7 +16,7 @@ try:
     if not hasattr(export, "export_annotations"):
         raise ImportError("medviz.export has no export_annotations")
 except ImportError as e:
-    st.info(f"Export is not available in this installation ({e}).")
+    st.info(f"Export is not available in this installation ({md(e)}).")
     st.stop()
 facets = data.facets(ctx.db_path, ctx.benchmark_id)
 ALL = "(all)"
@@ -27,8 +28,8 @@ kw = dict(benchmark_id=ctx.benchmark_id, model=None if model == ALL else model,
           modality=None if modality == ALL else modality)
 payload = data.export_bytes(ctx.db_path, fmt, tuple(sorted(kw.items())))
 n = data.export_rows(ctx.db_path, tuple(sorted(kw.items())))
-st.markdown(f"**{n}** rows (annotation × tag) for benchmark `{ctx.benchmark_id}`"
-            + (f", model `{model}`" if model != ALL else "") + (f", modality `{modality}`" if modality != ALL else ""))
+st.markdown(f"**{n}** rows (annotation × tag) for benchmark {code(ctx.benchmark_id)}"
+            + (f", model {code(model)}" if model != ALL else "") + (f", modality {code(modality)}" if modality != ALL else ""))
 name = f"medviz-failure-modes-{ctx.benchmark_id}.{fmt}"
 st.download_button(f"Download {fmt.upper()}", payload, file_name=name,
                    mime="text/csv" if fmt == "csv" else "application/vnd.apache.parquet",

@@ -4,6 +4,7 @@ import streamlit as st
 from medviz.images import WINDOW_PRESETS
 from medviz.ui import data, encoder_panel, pair_viewer, review_nav, tagging
 from medviz.ui.context import current
+from medviz.ui.text import md
 
 ctx = current()
 if not ctx.benchmark_id:
@@ -17,7 +18,7 @@ if unit is None:
     st.stop()
 uv = data.unit_view(ctx.db_path, ctx.benchmark_id, unit, ctx.models)
 nav.render_bar(uv)
-st.markdown(f"### {uv.slots[0].question}")
+st.markdown(f"### {md(uv.slots[0].question, inline=True)}")
 window = "auto"
 if any(s.is_dicom for s in uv.slots):
     window = st.selectbox("Window / level (DICOM)", list(WINDOW_PRESETS), key="window",

@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 from .. import views
 from . import data
 from ..errors import MedvizError
+from .text import code, md
 
 
 def _fmt(v, pct=False):
@@ -20,8 +21,8 @@ def _fmt(v, pct=False):
 
 
 def not_computed(ctx) -> None:
-    st.info(f"Encoder similarities are not computed for **{ctx.benchmark_id}**. Run:\n\n"
-            f"`medviz embed --db {ctx.db_path} {ctx.benchmark_id} --encoder pixels`\n\n"
+    st.info(f"Encoder similarities are not computed for **{md(ctx.benchmark_id)}**. Run:\n\n"
+            f"{code(f'medviz embed --db {ctx.db_path} {ctx.benchmark_id} --encoder pixels')}\n\n"
             "(`pixels` needs no weights; use `biomedclip` where its weights are available), then reload.")
 
 
@@ -36,12 +37,12 @@ def render(ctx, uv: views.UnitView) -> None:
     try:
         enc = views.encoders_api()
     except views.NotAvailable as e:
-        st.info(f"Encoder explanations are not available: {e}")
+        st.info(f"Encoder explanations are not available: {md(e)}")
         return
     try:
         computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
     except MedvizError as e:
-        st.warning(str(e))
+        st.warning(md(e))
         computed = []
     if not computed:
         not_computed(ctx)
@@ -50,10 +51,11 @@ def render(ctx, uv: views.UnitView) -> None:
     try:
         ex = data.explanation(ctx.db_path, ctx.benchmark_id, uv.unit_id, eid)
     except MedvizError as e:
-        st.warning(str(e))
+        st.warning(md(e))
         return
     kind = f" · {ex.encoder_kind}" if getattr(ex, "encoder_kind", None) else ""
-    st.caption(f"Encoder **{ex.encoder_label}** (`{ex.encoder_id}`{kind}), weights `{ex.weights_digest or '–'}`")
+    st.caption(f"Encoder **{md(ex.encoder_label, inline=True)}** ({code(ex.encoder_id)}{md(kind, inline=True)}), "
+               f"weights {code(ex.weights_digest or '–')}")
     c = st.columns(3)
     c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=ex.encoder_reason)
     vis = ex.visual
@@ -61,7 +63,7 @@ def render(ctx, uv: views.UnitView) -> None:
                 "Structural similarity of the two images after resizing: low = they look different.")
     c[2].metric("Histogram distance", _fmt(getattr(vis, "hist_distance", None)), help="Distance between the two intensity histograms: high = different brightness distributions.")
     if ex.encoder_reason:
-        st.caption(ex.encoder_reason)
+        st.caption(md(ex.encoder_reason))
     if ex.quadrant:
         blindish = "encoder-blind" in ex.quadrant
         (st.warning if blindish else st.success)(f"**Quadrant:** {ex.quadrant}")
@@ -71,13 +73,14 @@ def render(ctx, uv: views.UnitView) -> None:
         rows = []
         for n, o in enumerate(ex.options, start=1):
             mark = "✓" if o.correct and o.choice == o.correct else "✗"
-            rows.append(f"- Image {n}: encoder picks **{o.choice}** {mark} (correct {o.correct or '–'})")
+            rows.append(f"- Image {n}: encoder picks **{md(o.choice, inline=True)}** {mark} "
+                        f"(correct {md(o.correct or '–', inline=True)})")
         st.markdown("**Option alignment (zero-shot)**\n" + "\n".join(rows))
         if ex.encoder_blind:
             st.error("**Encoder-blind:** the encoder picks the same option for both images — the information "
                      "was lost before any language model saw it.")
     elif ex.options_reason:
-        st.caption(f"Option alignment: {ex.options_reason}")
+        st.caption(f"Option alignment: {md(ex.options_reason)}")
     with st.expander("Patch agreement map", expanded=False):
         _patch_map(ctx, enc, uv, eid)
 
@@ -91,7 +94,7 @@ def _patch_map(ctx, enc, uv, eid) -> None:
     try:
         m1, m2 = enc.patch_similarity_map(ctx.store, ctx.benchmark_id, uv.unit_id, eid)
     except MedvizError as e:
-        st.caption(str(e))
+        st.caption(md(e))
         return
     fig = make_subplots(rows=1, cols=2, subplot_titles=["Image 1", "Image 2"], horizontal_spacing=0.05)
     for i, m in enumerate((m1, m2), start=1):

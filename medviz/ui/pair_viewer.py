@@ -3,14 +3,13 @@ zooming or panning one image zooms/pans the other (scroll to zoom, drag to pan, 
 Below each image: the question's options, the correct one, and every selected model's answer."""
 from __future__ import annotations
 
-import html
-
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
 from .. import views
 from ..errors import MedvizError
+from .text import html_text, md
 
 DISPLAY_SIZE = 768          # the prefetch in review_nav warms this size too
 
@@ -27,7 +26,8 @@ def _image_uri(store, path: str | None, window: str | None) -> tuple[str | None,
 
 def pair_figure(store, uv: views.UnitView, window: str | None = "auto") -> tuple[go.Figure, list[str]]:
     n = len(uv.slots)
-    titles = [f"Image {s.slot}: {s.item_id}" if uv.is_pair else f"Item {s.item_id}" for s in uv.slots]
+    titles = [f"Image {s.slot}: {html_text(s.item_id)}" if uv.is_pair else f"Item {html_text(s.item_id)}"
+              for s in uv.slots]
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.015, subplot_titles=titles)
     problems = []
     for i, s in enumerate(uv.slots, start=1):
@@ -37,7 +37,7 @@ def pair_figure(store, uv: views.UnitView, window: str | None = "auto") -> tuple
         else:
             where = s.image_path or s.image_ref or "(no path)"
             problems.append(f"Image {s.slot} ({s.item_id}) is missing: {where} — {why}")
-            fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="text", text=[f"image missing<br>{html.escape(where)}"],
+            fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="text", text=[f"image missing<br>{html_text(where)}"],
                                      textfont=dict(size=14, color="#b00"), hoverinfo="skip"), row=1, col=i)
             fig.update_xaxes(range=[0, 1], row=1, col=i)
             fig.update_yaxes(range=[1, 0], row=1, col=i)
@@ -59,18 +59,18 @@ def render_images(store, uv: views.UnitView, window: str | None = "auto", key: s
     st.plotly_chart(fig, key=key, config={"scrollZoom": True, "displaylogo": False,
                                           "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
     for p in problems:
-        st.warning(p)
+        st.warning(md(p))
 
 
 def _answer_line(a: views.Answer, answer: str | None) -> str:
     mark = "–" if a.correct is None else ("✓" if a.correct else "✗")
     letter = a.parsed or "no letter (invalid)"
     syn = " <span class='mv-syn'>synthetic</span>" if a.synthetic else ""
-    raw = html.escape((a.raw or "").strip().replace("\n", " "))
+    raw = html_text((a.raw or "").strip().replace("\n", " "))
     if len(raw) > 220:
         raw = raw[:220] + "…"
     cls = "mv-wrong" if a.correct is False or a.parsed is None else "mv-right"
-    return (f"<div class='mv-ans {cls}'><span class='mv-mark'>{mark}</span> <b>{html.escape(a.model)}</b>{syn} → <b>{html.escape(letter)}</b>"
+    return (f"<div class='mv-ans {cls}'><span class='mv-mark'>{mark}</span> <b>{html_text(a.model)}</b>{syn} → <b>{html_text(letter)}</b>"
             f"<br><span class='mv-raw'>“{raw}”</span></div>")
 
 
@@ -95,15 +95,15 @@ def render_slot_details(uv: views.UnitView) -> None:
         with col:
             meta = " · ".join(x for x in [s.modality, ", ".join(s.categories), s.department] if x)
             if meta:
-                st.caption(meta)
+                st.caption(md(meta))
             opts = []
             for letter, text in s.options.items():
                 ok = letter == s.answer
                 opts.append(f"<div class='mv-opt{' mv-correct' if ok else ''}'>{'✔ ' if ok else ''}"
-                            f"<b>{letter}</b>. {html.escape(str(text))}</div>")
+                            f"<b>{html_text(letter)}</b>. {html_text(text)}</div>")
             st.html("".join(opts))
             if s.answer:
-                st.markdown(f"**Correct: {s.answer}** — {s.options.get(s.answer, '')}")
+                st.markdown(f"**Correct: {md(s.answer, inline=True)}** — {md(s.options.get(s.answer, ''), inline=True)}")
             else:
                 st.markdown("**Correct answer withheld** (test split)")
             if s.answers:

@@ -7,6 +7,7 @@ import streamlit as st
 from .. import views
 from ..errors import MedvizError
 from . import data, pair_viewer
+from .text import code, md
 
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
 
@@ -39,7 +40,7 @@ class Navigator:
         unit = st.session_state.get(self.ukey)
         all_ids = data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id)
         if unit is not None and unit not in set(all_ids):
-            st.error(str(MedvizError(f"there is no pair or item '{unit}' in benchmark '{self.ctx.benchmark_id}'; "
+            st.error(md(MedvizError(f"there is no pair or item '{unit}' in benchmark '{self.ctx.benchmark_id}'; "
                                      "showing the first one instead", record=unit)))
             unit = None
         if unit is None:
@@ -110,7 +111,7 @@ class Navigator:
         pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
         kind = "Pair" if uv.is_pair else "Item"
         c = st.columns([2.6, 1.2, 1.1, 1.8, 1.2], vertical_alignment="center")
-        c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
+        c[0].markdown(f"## {kind} {code(uv.unit_id)} <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
                       f"{pos}</span>", unsafe_allow_html=True)
         c[1].button("Previous", key="nav_prev", on_click=self.step, args=(-1,), shortcut="K",
                     icon=":material/arrow_back:", width="stretch")
@@ -126,13 +127,14 @@ class Navigator:
                        "Ctrl+Enter save. Scroll on an image to zoom both, drag to pan, double-click to reset.")
         msg = st.session_state.pop("_nav_msg", None)
         if msg:
-            st.info(msg)
+            st.info(md(msg))
         saved = st.session_state.pop("_saved_msg", None)
         if saved:
-            st.success(saved, icon=":material/check:")
+            st.success(md(saved), icon=":material/check:")
         confused = uv.confused_models()
         if confused:
-            st.warning("Same answer for both images (image-blind on this pair): " + ", ".join(confused))
+            st.warning("Same answer for both images (image-blind on this pair): "
+                       + ", ".join(md(m, inline=True) for m in confused))
 
     def _goto(self) -> None:
         v = (st.session_state.get("goto_id") or "").strip()

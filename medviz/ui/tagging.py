@@ -10,6 +10,7 @@ import streamlit as st
 from .. import views
 from ..errors import MedvizError
 from . import data
+from .text import code, md
 
 ALL_MODELS = "(all models)"
 QUICK_KEYS = "123456789"
@@ -37,7 +38,7 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
     try:
         ann = views.annotations_api()
     except views.NotAvailable as e:
-        st.info(f"Tagging is not available: {e}")
+        st.info(f"Tagging is not available: {md(e)}")
         return
     store = ctx.store
     tax = _taxonomy(ann, store)
@@ -49,8 +50,9 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
         with st.expander(f"{len(prev)} annotation(s) on this {target_type}", expanded=False):
             for r in prev.itertuples():
                 scope = r.model if isinstance(r.model, str) else "all models"
-                st.markdown(f"- **{r.reviewer}** ({scope}): {', '.join(r.tags)} · confidence {r.confidence}"
-                            + (f" — _{r.rationale}_" if r.rationale else ""))
+                st.markdown(f"- **{md(r.reviewer, inline=True)}** ({md(scope, inline=True)}): "
+                            f"{', '.join(code(t) for t in r.tags)} · confidence {md(r.confidence, inline=True)}"
+                            + (f" — _{md(r.rationale, inline=True)}_" if r.rationale else ""))
     who = ctx.reviewer
     if who is None:
         st.info("Enter your name in the sidebar (or sign in) to tag this pair.")
@@ -95,10 +97,10 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
         st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}",
                       placeholder="e.g. image 1: B, image 2: A")
     elif disputed_path:
-        st.caption(f"To dispute the answer key, add the tag “{tax.label(disputed_path)}”.")
+        st.caption(f"To dispute the answer key, add the tag “{md(tax.label(disputed_path), inline=True)}”.")
     msg = st.session_state.pop(f"_save_err::{k}", None)
     if msg:
-        st.error(msg)
+        st.error(md(msg))
     st.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
               on_click=_save, args=(ann, ctx, uv, name, mine, k, on_saved))
 

@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from medviz.ui.text import html_text, md, plain
+from medviz.ui.text import code, html_text, md, plain
 
 markdown_it = pytest.importorskip("markdown_it")
 
@@ -77,3 +77,10 @@ def test_bidi_and_control_characters_are_visible():
 
 def test_long_values_are_cut():
     assert len(md("x" * 1_000_000)) < 25_000
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["a`b", "``x``", "`<img src=x>`"])
+def test_code_spans_cannot_be_closed_by_the_value(value):
+    rendered = _render(f"## Pair {code(value)} <span>1 / 2</span>")
+    assert set(_tags(rendered)) <= {"h2", "code", "span"}, rendered
+    assert rendered.count("<code>") == 1
