@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from ..annotations import identity
 from ..errors import DatabaseInUse, MedvizError
 from ..store import Store
 from . import data
@@ -28,35 +29,13 @@ class Context:
     model_info: pd.DataFrame | None = None
     reviewer: object | None = None          # medviz.annotations.identity.Reviewer when known
 
-    @property
-    def synthetic_models(self) -> set[str]:
-        if self.model_info is None or self.model_info.empty:
-            return set()
-        return set(self.model_info.loc[self.model_info["synthetic"].astype(bool), "model"])
-
 
 def current() -> Context:
-    """The Context app.py built in this run. When a page was opened by deep link before app.py ever ran in
-    this server process, Streamlit falls back to its ``pages/`` folder mode and runs the page alone; we then
-    switch the process to app.py's navigation and rerun, so the same URL goes through app.py."""
-    from streamlit.runtime.pages_manager import PagesManager
+    """The Context app.py's ``sidebar()`` built in this run (every page runs through app.py's navigation)."""
     ctx = st.session_state.get(_KEY)
-    if ctx is None or PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if ctx is None:
+        raise RuntimeError("a page ran without app.py's sidebar (run the app with `streamlit run app.py`)")
     return ctx
-
-
-def request_page(page: str, **query) -> None:
-    """For button callbacks: ask to open ``page`` (with query params) at the start of the next run."""
-    st.session_state["_goto_page"] = (page, query)
-
-
-def follow_page_request() -> None:
-    """Called by app.py each run: performs a switch requested by a callback."""
-    req = st.session_state.pop("_goto_page", None)
-    if req:
-        st.switch_page(req[0], query_params=req[1])
 
 
 def _auth_configured() -> bool:
@@ -67,15 +46,9 @@ def _auth_configured() -> bool:
 
 
 def _reviewer_widget():
-    try:
-        from ..annotations import identity
-    except ImportError:
-        identity = None
     if _auth_configured():
         if not st.user.is_logged_in:
             st.sidebar.button("Sign in to annotate", on_click=st.login, key="signin")
-            return None
-        if identity is None:
             return None
         who = identity.reviewer_from_user(st.user)
         st.sidebar.caption(f"Signed in as **{who.display_name}** ({who.role})")
@@ -83,8 +56,8 @@ def _reviewer_widget():
         return who
     name = st.session_state.get("reviewer_name_set")
     if name:
-        who = identity.local_reviewer(name) if identity else name
-        st.sidebar.caption(f"Reviewer: **{name}**" + (f" ({who.role})" if identity else ""))
+        who = identity.local_reviewer(name)
+        st.sidebar.caption(f"Reviewer: **{name}** ({who.role})")
         if st.sidebar.button("Change reviewer", key="reviewer_change", icon=":material/person:"):
             del st.session_state["reviewer_name_set"]
             st.rerun()
@@ -93,8 +66,7 @@ def _reviewer_widget():
                                   placeholder="e.g. Dr A. Rivera", help="Recorded with every tag you save.")
     if typed:
         try:
-            if identity:
-                identity.local_reviewer(typed)
+            identity.local_reviewer(typed)
             st.session_state["reviewer_name_set"] = " ".join(typed.split())
             st.rerun()
         except MedvizError as e:

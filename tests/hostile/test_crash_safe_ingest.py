@@ -178,7 +178,7 @@ def test_gmai_indices_mapping_to_the_same_old_file_name_keep_their_own_images(st
 
 
 def test_a_database_moved_with_its_files_folder_still_shows_its_images(tmp_path, sample_files):
-    from medviz import views
+    from medviz.thumbnails import cached_image_bytes
     a = tmp_path / "a"
     with Store(str(a / "t.duckdb")) as s:
         ingest_benchmark(s, sample_files["gmai_tsv"], kind="gmai", benchmark_id="g")
@@ -186,7 +186,7 @@ def test_a_database_moved_with_its_files_folder_still_shows_its_images(tmp_path,
     with Store(str(tmp_path / "b" / "t.duckdb")) as s:
         paths = [r[0] for r in s.cursor().execute("SELECT image_path FROM items").fetchall()]
         assert all(not os.path.isabs(p) for p in paths)
-        assert views.cached_image_bytes(s, paths[0], size=32)[:2] == b"\xff\xd8"
+        assert cached_image_bytes(s, paths[0], size=32)[:2] == b"\xff\xd8"
 
 
 def test_display_verifies_the_sha256_recorded_at_ingest(store, sample_files):
