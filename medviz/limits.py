@@ -155,9 +155,9 @@ def load_json(text: str, *, file: str, record: str | None = None):
 
 # --- names and parameters from the browser --------------------------------------------------------------
 
-def check_upload_name(name: str) -> str:
+def check_upload_name(name: str, extensions: tuple[str, ...] | None = None) -> str:
     """An uploaded file's name, refused when it could not be a real file name (NUL, control characters,
-    path separators, longer than MAX_NAME); returns it unchanged when fine."""
+    path separators, longer than MAX_NAME) or, given ``extensions``, has another one; returns it unchanged."""
     if not isinstance(name, str) or not name.strip():
         raise MedvizError("the uploaded file has no name")
     if len(name) > MAX_NAME:
@@ -167,6 +167,8 @@ def check_upload_name(name: str) -> str:
     if bad:
         raise MedvizError(f"the uploaded file's name contains {quote(''.join(sorted(set(bad))))}, which a file "
                           "name cannot hold; rename it and upload again")
+    if extensions and not name.lower().endswith(tuple(extensions)):
+        raise MedvizError(f"the uploaded file {quote(name, 60)} is not one of {', '.join(extensions)}")
     return name
 
 

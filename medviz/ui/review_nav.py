@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from .. import limits
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.review import UnitView, neighbour, next_untagged
@@ -35,7 +36,11 @@ class Navigator:
     # --- state ----------------------------------------------------------------------------------------
     def current_unit(self) -> str | None:
         qp = st.query_params
-        asked = qp.get("pair")
+        raw = qp.get("pair")
+        asked = limits.bounded_param(raw)
+        if raw and asked is None:          # 60 KB in the address: ignored, never searched or echoed
+            st.error(md(f"the pair id in the address is {len(raw):,} characters long (the limit is "
+                        f"{limits.MAX_PARAM}); it was ignored"))
         if asked and asked != st.session_state.get("_pair_from_url"):
             st.session_state["_pair_from_url"] = asked
             st.session_state[self.ukey] = asked
@@ -115,7 +120,7 @@ class Navigator:
         with c[4].popover("Options", icon=":material/tune:", width="stretch"):
             st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
             st.toggle("After saving, open the next untagged error", value=True, key="advance_after_save")
-            st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto)
+            st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto, max_chars=limits.MAX_PARAM)
             st.caption("Keys: J next · K previous · N next untagged error · 1–9 quick tags · "
                        "Ctrl+Enter save. Scroll on an image to zoom both, drag to pan, double-click to reset.")
         msg = st.session_state.pop("_nav_msg", None)
@@ -130,6 +135,6 @@ class Navigator:
                        + ", ".join(md(m, inline=True) for m in confused))
 
     def _goto(self) -> None:
-        v = (st.session_state.get("goto_id") or "").strip()
+        v = (limits.bounded_param(st.session_state.get("goto_id")) or "").strip()
         if v:
             self.go(v)
