@@ -42,6 +42,8 @@ MIGRATIONS = [
     lambda tx: _create_unit_facets(tx),
     # v4: why an image is missing or unreadable (empty, truncated, over the pixel limit, outside the folder...)
     "ALTER TABLE items ADD COLUMN image_reason VARCHAR",
+    # v5: the 'image' facet (units with a missing or unreadable image) for the Errors filter "image problems"
+    lambda tx: _create_unit_facets(tx, create=False),
 ]
 
 _UNIT_OUTCOMES_DDL = """
@@ -72,23 +74,28 @@ INSERT INTO unit_facets
 WITH n AS (
     SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
     FROM (SELECT DISTINCT coalesce(pair_id, item_id) AS unit_id FROM items WHERE benchmark_id = ?)
-), i AS (SELECT coalesce(pair_id, item_id) AS unit_id, modality, categories FROM items WHERE benchmark_id = ?)
+), i AS (SELECT coalesce(pair_id, item_id) AS unit_id, modality, categories, image_status FROM items
+          WHERE benchmark_id = ?)
 SELECT DISTINCT ?, n.unit_no, 'modality', i.modality FROM i JOIN n USING (unit_id) WHERE i.modality IS NOT NULL
 UNION
 SELECT DISTINCT ?, n.unit_no, 'category', c.category
 FROM (SELECT unit_id, unnest(categories) AS category FROM i) c JOIN n USING (unit_id)
+UNION   -- "image problems": a unit with an image that is missing or unreadable (value: that status)
+SELECT DISTINCT ?, n.unit_no, 'image', i.image_status FROM i JOIN n USING (unit_id)
+WHERE i.image_status IS DISTINCT FROM 'ok'
 """
 
 
-def _create_unit_facets(tx) -> None:
-    tx.execute(_UNIT_FACETS_DDL)
+def _create_unit_facets(tx, create: bool = True) -> None:
+    if create:
+        tx.execute(_UNIT_FACETS_DDL)
     for (benchmark_id,) in tx.execute("SELECT DISTINCT benchmark_id FROM unit_outcomes").fetchall():
         refresh_unit_facets(tx, benchmark_id)
 
 
 def refresh_unit_facets(tx, benchmark_id: str) -> None:
     tx.execute("DELETE FROM unit_facets WHERE benchmark_id = ?", [benchmark_id])
-    tx.execute(_REFRESH_UNIT_FACETS, [benchmark_id, benchmark_id, benchmark_id, benchmark_id])
+    tx.execute(_REFRESH_UNIT_FACETS, [benchmark_id] * 5)
 
 
 # A review *unit* is a pair (two items sharing pair_id) or, outside pairs, a single item. Its outcome for a

@@ -15,10 +15,11 @@ from .text import html_text, md
 DISPLAY_SIZE = 768          # the prefetch in review_nav warms this size too
 
 
-def _image_uri(store, path: str | None, window: str | None) -> tuple[str | None, str | None]:
-    """(data URI, None) or (None, reason) for a slot's image."""
-    if not path:
-        return None, "no image file recorded for this item"
+def _image_uri(store, path: str | None, window: str | None,
+               recorded: str | None = None) -> tuple[str | None, str | None]:
+    """(data URI, None) or (None, reason) for a slot's image; ``recorded`` is the reason found at ingest."""
+    if recorded or not path:
+        return None, recorded or "no image file recorded for this item"
     try:
         return data_uri(cached_image_bytes(store, path, size=DISPLAY_SIZE, window=window)), None
     except MedvizError as e:
@@ -32,13 +33,16 @@ def pair_figure(store, uv: UnitView, window: str | None = "auto") -> tuple[go.Fi
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.015, subplot_titles=titles)
     problems = []
     for i, s in enumerate(uv.slots, start=1):
-        uri, why = _image_uri(store, s.image_path, window)
+        ok = s.image_status == "ok"
+        uri, why = _image_uri(store, s.image_path, window, None if ok else (s.image_reason or s.image_status))
         if uri:
             fig.add_trace(go.Image(source=uri, hoverinfo="skip"), row=1, col=i)
         else:
-            where = s.image_path or s.image_ref or "(no path)"
-            problems.append(f"Image {s.slot} ({s.item_id}) is missing: {where} — {why}")
-            fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="text", text=[f"image missing<br>{html_text(where)}"],
+            where = s.image_ref or s.image_path or "(no path)"
+            state = "missing" if s.image_status == "missing" else "unreadable"
+            problems.append(f"Image {s.slot} ({s.item_id}) is {state}: {where} — {why}")
+            fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="text",
+                                     text=[f"image {state}<br>{html_text(where)}<br>{html_text(why)}"],
                                      textfont=dict(size=14, color="#b00"), hoverinfo="skip"), row=1, col=i)
             fig.update_xaxes(range=[0, 1], row=1, col=i)
             fig.update_yaxes(range=[1, 0], row=1, col=i)
