@@ -1,8 +1,8 @@
 """Benchmark and prediction files -> the store, each load in one transaction.
 
 ``ingest_benchmark`` detects the format (MediConfusion dataset.json, GMAI-MMBench TSV, generic CSV/JSONL),
-streams it into the store and, for GMAI, writes images beside the database through a staging folder that
-is only moved into place after the commit. ``import_predictions`` reads a model's output, derives the
+streams it into the store and, for GMAI, writes images beside the database content-addressed
+(``store.imagefiles``), so the row COMMIT is the only switch; every image gets a status and reason. ``import_predictions`` reads a model's output, derives the
 letter under the benchmark's official rules and replaces that model's previous run atomically.
 """
 from __future__ import annotations
@@ -16,35 +16,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import answers, images, limits
-from .benchmarks import generic as generic_bench
-from .benchmarks import gmai as gmai_bench
-from .benchmarks import mediconfusion as mc_bench
+from . import answers, images, limits, registry
 from .errors import MedvizError
-from .predictions import generic as generic_pred
-from .predictions import mediconfusion as mc_pred
-from .predictions import vlmevalkit as vlm_pred
 from .store import core, imagefiles
 from .store.db import Store
 
 BATCH = 2000
 
 
-def detect_kind(path: str) -> str:
-    low = path.lower()
-    if low.endswith(".tsv"):
-        return "gmai"
-    if low.endswith(".json"):
-        return "mediconfusion"
-    if low.endswith((".csv", ".jsonl", ".ndjson")):
-        return "generic"
-    raise MedvizError("cannot tell the benchmark format from the extension (.json MediConfusion, "
-                      ".tsv GMAI-MMBench, .csv/.jsonl generic); pass --kind", file=path)
-
-
 def default_benchmark_id(path: str, kind: str) -> str:
-    if kind == "mediconfusion":
-        return "mediconfusion"
+    fixed = registry.get_kind(kind).fixed_id
+    if fixed:
+        return fixed
     stem = os.path.splitext(os.path.basename(path))[0]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
 
@@ -59,11 +42,12 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
     is the only switch, so a crash at any step leaves the old benchmark showing its old images."""
     if not os.path.exists(path):
         raise MedvizError("file not found", file=path)
-    kind = kind or detect_kind(path)
+    kind = kind or registry.detect_kind(path)
+    spec = registry.get_kind(kind)
     benchmark_id = benchmark_id or default_benchmark_id(path, kind)
     if images_dir is not None and not os.path.isdir(images_dir):
         raise MedvizError("images folder does not exist", file=images_dir)
-    sink = imagefiles.ImageSink(store.files_dir) if kind == "gmai" else None
+    sink = imagefiles.ImageSink(store.files_dir) if spec.writes_images else None
     try:
         with store.transaction() as tx:
             if sink is not None:
@@ -71,8 +55,8 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
             core.delete_benchmark(tx, benchmark_id)
             core.insert_benchmark(tx, benchmark_id, kind, os.path.abspath(path),
                                   os.path.abspath(images_dir) if images_dir else None, synthetic, note)
-            if kind == "gmai":
-                stream = gmai_bench.load(path, sink, progress=progress)
+            if spec.writes_images:
+                stream = spec.load(path, sink, progress=progress)
                 while True:
                     batch = list(itertools.islice(stream, BATCH))
                     if not batch:
@@ -83,8 +67,7 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
                     raise MedvizError(f"duplicate index values, e.g. {limits.quote(dups[0])}", file=path,
                                       field="index")
             else:
-                loader = mc_bench.load if kind == "mediconfusion" else generic_bench.load
-                items, pairs = loader(path, images_dir)
+                items, pairs = spec.load(path, images_dir)
                 for start in range(0, len(items), BATCH):
                     core.append_items(tx, core.items_to_arrow(benchmark_id, items[start:start + BATCH]))
                 if pairs:
@@ -147,17 +130,6 @@ def image_summary_lines(summary: dict, file: str | None = None) -> list[str]:
 
 # --- predictions ----------------------------------------------------------------------------------------
 
-def detect_prediction_format(path: str, kind: str) -> str:
-    low = path.lower()
-    if kind == "mediconfusion" and low.endswith(".json"):
-        return "mediconfusion"
-    if low.endswith(".xlsx") or low.endswith(".tsv"):
-        return "vlmevalkit"
-    if low.endswith(".json"):
-        return "vlmevalkit"
-    return "generic"
-
-
 def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series | None) -> np.ndarray:
     """Parsed letter (or None) per row of ``df`` (item_id, raw, score_a, score_b).
 
@@ -209,12 +181,8 @@ def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str
                      result_path: str | None = None) -> tuple[pd.DataFrame, str | None]:
     if not os.path.exists(path):
         raise MedvizError("file not found", file=path)
-    fmt = fmt or detect_prediction_format(path, kind)
-    if fmt == "mediconfusion":
-        return mc_pred.read(path, model)
-    if fmt == "vlmevalkit":
-        return vlm_pred.read(path, model, result_path), None
-    return generic_pred.read(path, model), None
+    fmt = fmt or registry.detect_prediction_format(path, kind)
+    return registry.get_prediction_format(fmt).read(path, model, result_path)
 
 
 def prediction_record(fmt: str, item_id: str) -> tuple[str, str | None, str]:
@@ -237,7 +205,7 @@ def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str |
     if bench is None:
         raise MedvizError(f"benchmark '{benchmark_id}' is not in the store; ingest it first", file=path)
     kind = bench["kind"]
-    fmt = fmt or detect_prediction_format(path, kind)
+    fmt = fmt or registry.detect_prediction_format(path, kind)
     df, mode = read_predictions(path, kind, fmt=fmt, model=model, result_path=result_path)
     idx = core.item_index(cur, benchmark_id).set_index("item_id")
     unknown = ~df["item_id"].isin(idx.index)
@@ -247,8 +215,7 @@ def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str |
         raise MedvizError(f"prediction for {what} {limits.quote(bad if fmt != 'mediconfusion' else record[5:])}, "
                           f"which is not in benchmark '{benchmark_id}' ({int(unknown.sum())} such rows); "
                           "is this file for that benchmark?", file=path, record=record, field=field)
-    parse_kind = "mediconfusion" if kind == "mediconfusion" else "vlmeval"
-    df = df.assign(parsed=parse_letters(parse_kind, df, idx["options"]))
+    df = df.assign(parsed=parse_letters(registry.get_kind(kind).parser, df, idx["options"]))
     ans = df["item_id"].map(idx["answer"])
     df["correct"] = np.where(ans.isna(), None, (df["parsed"] == ans) & df["parsed"].notna())
     df["benchmark_id"] = benchmark_id

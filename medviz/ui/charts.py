@@ -6,12 +6,9 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..registry import METRIC_LABELS
 from .text import html_text
 
-METRIC_LABELS = {
-    "set_accuracy": "Set accuracy", "individual_accuracy": "Individual accuracy", "accuracy": "Accuracy",
-    "confusion": "Confusion", "image_blind": "Image-blind", "invalid": "Invalid",
-}
 BASELINES = {"set_accuracy": 0.25, "individual_accuracy": 0.5, "confusion": 0.5}
 WRONG, RIGHT, NEUTRAL = "#d62728", "#2ca02c", "#7f7f7f"
 
