@@ -23,6 +23,8 @@ pytest.importorskip("streamlit.testing.v1")
 markdown_it = pytest.importorskip("markdown_it")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from tests.test_app_pages import app  # noqa: E402,F401  (fixture: AppTest on MEDVIZ_DB=demo_db)
+
 from .conftest import png  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -128,16 +130,10 @@ def check_page(at) -> list:
     return problems
 
 
-@pytest.fixture
-def app(annotated_db, monkeypatch):
-    monkeypatch.setenv("MEDVIZ_DB", annotated_db)
-
-    def make(**qp):
-        at = AppTest.from_file(APP, default_timeout=90)
-        for k, v in qp.items():
-            at.query_params[k] = v
-        return at
-    return make
+@pytest.fixture(scope="module")
+def demo_db(annotated_db):
+    """The hostile database in place of the demo one, for the ``app`` fixture of tests/test_app_pages.py."""
+    return annotated_db
 
 
 def _page(at, name):
