@@ -52,7 +52,6 @@ class ImageCheck:
     path: str | None = None         # the file that was (or would be) read
     fmt: str | None = None
     sha256: str | None = None
-    data: bytes | None = None       # the bytes, for callers that store a copy (GMAI); None otherwise
 
 
 class ImageFolder:
@@ -97,20 +96,11 @@ class ImageFolder:
             return real, None
         return candidate, None
 
-    def check(self, relative: str, *, keep_bytes: bool = False) -> ImageCheck:
+    def check(self, relative: str) -> ImageCheck:
         path, reason = self.locate(relative)
         if reason:
             return ImageCheck(UNREADABLE, reason)
-        return check_file(path, keep_bytes=keep_bytes)
-
-
-def contained_path(root: str, relative: str, *, file: str | None = None, record: str | None = None,
-                   field: str = "image_path") -> str:
-    """Resolve ``relative`` under ``root``; raise MedvizError naming the record and field when it escapes."""
-    path, reason = ImageFolder(root).locate(relative)
-    if reason:
-        raise MedvizError(reason, file=file, record=record, field=field)
-    return path
+        return check_file(path)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -240,7 +230,7 @@ class _TooBig(Exception):
         self.size = size
 
 
-def check_file(path: str, *, keep_bytes: bool = False) -> ImageCheck:
+def check_file(path: str) -> ImageCheck:
     """Read a file once: status, reason, format and SHA-256 of the very bytes that were checked."""
     try:
         data = _read_bounded(path)
@@ -255,17 +245,17 @@ def check_file(path: str, *, keep_bytes: bool = False) -> ImageCheck:
         if e.errno == errno.EISDIR or os.path.isdir(path):
             return ImageCheck(UNREADABLE, "not an image: the path is a folder", path)
         return ImageCheck(UNREADABLE, f"cannot read the file ({e.strerror})", path)
-    return check_bytes(data, path=path, keep_bytes=keep_bytes)
+    return check_bytes(data, path=path)
 
 
-def check_bytes(data: bytes, *, path: str | None = None, keep_bytes: bool = False) -> ImageCheck:
+def check_bytes(data: bytes, *, path: str | None = None) -> ImageCheck:
     if len(data) > limits.MAX_IMAGE_BYTES:
         return ImageCheck(UNREADABLE, f"image is {limits.human_bytes(len(data))}, over the "
                           f"{limits.human_bytes(limits.MAX_IMAGE_BYTES)} limit (MEDVIZ_MAX_IMAGE_BYTES)", path)
     fmt, reason = inspect_bytes(data)
     if reason:
         return ImageCheck(UNREADABLE, reason, path)
-    return ImageCheck(OK, None, path, fmt, hashlib.sha256(data).hexdigest(), data if keep_bytes else None)
+    return ImageCheck(OK, None, path, fmt, hashlib.sha256(data).hexdigest())
 
 
 def validate_image_bytes(data: bytes, *, name: str, record=None, field: str = "image") -> str:

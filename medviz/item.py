@@ -5,7 +5,6 @@ become one Item each. ``options`` maps letters to option text, in letter order.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -33,15 +32,3 @@ class Item:
 
     def options_json(self) -> str:
         return json.dumps(self.options, ensure_ascii=False)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -71,8 +71,3 @@ def code(value) -> str:
 def html_text(value) -> str:
     """``value`` as literal text inside HTML (plotly titles and text, small HTML snippets)."""
     return html.escape(_text(value), quote=True).replace("\n", "<br>")
-
-
-def plain(value) -> str:
-    """``value`` for places that show text verbatim (``st.text``, table cells): only controls made visible."""
-    return _text(value)
