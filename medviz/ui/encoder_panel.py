@@ -53,9 +53,9 @@ def render(ctx, uv: UnitView) -> None:
     st.caption(f"Encoder **{md(ex.encoder_label, inline=True)}** ({code(ex.encoder_id)}{md(kind, inline=True)}), "
                f"weights {code(ex.weights_digest or '–')}")
     c = st.columns(3)
-    c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=ex.encoder_reason)
+    c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=md(ex.encoder_reason) or None)
     vis = ex.visual
-    c[1].metric("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), help=ex.visual_reason or
+    c[1].metric("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), help=md(ex.visual_reason) or
                 "Structural similarity of the two images after resizing: low = they look different.")
     c[2].metric("Histogram distance", _fmt(getattr(vis, "hist_distance", None)), help="Distance between the two intensity histograms: high = different brightness distributions.")
     if ex.encoder_reason:

@@ -68,11 +68,11 @@ def render(ctx, uv: UnitView, on_saved=None) -> None:
     qcols = st.columns(2)
     for i, tag in enumerate(quick):
         on = tag in st.session_state[tags_key]
-        qcols[i % 2].button(f"{'☑' if on else '☐'} {tax.label(tag)}", key=f"q{i}::{k}", on_click=toggle,
-                            args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
-                            help=tax.description(tag) or tag)
+        qcols[i % 2].button(f"{'☑' if on else '☐'} {md(tax.label(tag), inline=True)}", key=f"q{i}::{k}",
+                            on_click=toggle, args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
+                            help=md(tax.description(tag) or tag))
     st.multiselect("Failure modes", tax.paths(), key=tags_key, placeholder="choose one or more tags",
-                   help=f"Taxonomy {tax.version}")
+                   help=f"Taxonomy {md(tax.version)}")
     scopes = [ALL_MODELS] + list(ctx.models)
     if st.session_state.get(scope_key) not in scopes:
         st.session_state[scope_key] = ALL_MODELS

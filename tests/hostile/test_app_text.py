@@ -114,6 +114,9 @@ def check_page(at) -> list:
             problems += [(kind, label, b) for b in _md_problems(label, False)]
         elif proto is not None and hasattr(proto, "label") and isinstance(getattr(proto, "label"), str):
             problems += [(kind, proto.label, b) for b in _md_problems(proto.label, False)]
+            tip = getattr(proto, "help", "")
+            if isinstance(tip, str) and tip:                               # tooltips render Markdown too
+                problems += [(kind + " help", tip, b) for b in _md_problems(tip, False)]
             if kind == "radio":
                 for opt in getattr(proto, "options", []):
                     problems += [(kind, opt, b) for b in _md_problems(opt, False)]
