@@ -9,17 +9,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _shared() -> pathlib.Path:
-    """../shared beside the repository, or the nearest ``shared/`` above it (worktrees), or $MEDVIZ_SHARED."""
-    if os.environ.get("MEDVIZ_SHARED"):
-        return pathlib.Path(os.environ["MEDVIZ_SHARED"])
+def _shared_dir() -> pathlib.Path:
+    """$MEDVIZ_SHARED, else the first ``shared/`` beside the checkout or one of its parents (worktrees)."""
+    env = os.environ.get("MEDVIZ_SHARED")
+    if env:
+        return pathlib.Path(env)
     for parent in ROOT.parents:
         if (parent / "shared").is_dir():
             return parent / "shared"
     return ROOT.parent / "shared"
 
 
-SHARED_MC = _shared() / "data" / "mediconfusion"
+SHARED_MC = _shared_dir() / "data" / "mediconfusion"
 
 
 @pytest.fixture
