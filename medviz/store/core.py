@@ -45,7 +45,7 @@ MIGRATIONS = [
     # v4: MediConfusion's judge threshold (--tr) stored with each run; `correct` re-derived from the one rule
     lambda tx: _add_run_threshold(tx),
     # v5: why an image is missing or unreadable (empty, truncated, over the pixel limit, outside the folder...)
-    "ALTER TABLE items ADD COLUMN image_reason VARCHAR",
+    "ALTER TABLE items ADD COLUMN IF NOT EXISTS image_reason VARCHAR",
     # v6: the 'image' facet (units with a missing or unreadable image) for the Errors filter "image problems"
     lambda tx: _create_unit_facets(tx, create=False),
 ]
