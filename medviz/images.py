@@ -322,6 +322,25 @@ def content_sha256(path: str) -> str | None:
     return stem if re.fullmatch(r"[0-9a-f]{64}", stem) and shard == stem[:2] else None
 
 
+def verify_content(path: str, data: bytes | None = None, expected: str | None = None, *, record=None) -> None:
+    """Refuse a file whose bytes no longer match the SHA-256 recorded at ingest (``expected``, or the one a
+    content-addressed file's name promises)."""
+    expected = expected or content_sha256(path)
+    if not expected:
+        return
+    if data is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+    else:
+        digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise MedvizError("image file does not match the SHA-256 recorded at ingest (changed or damaged "
+                          "since); ingest the benchmark again", file=path, record=record, field="image")
+
+
 def load_image(path: str, *, window: str | tuple | None = "auto", record=None,
                expected_sha256: str | None = None) -> Image.Image:
     """Decode an image for display/encoding as RGB. DICOM is windowed (preset name or (centre, width)).
@@ -335,10 +354,7 @@ def load_image(path: str, *, window: str | tuple | None = "auto", record=None,
                           record=record, field="image") from None
     except OSError as e:
         raise MedvizError(f"cannot read image ({e.strerror})", file=path, record=record, field="image") from None
-    expected = expected_sha256 or content_sha256(path)
-    if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise MedvizError("image file does not match the SHA-256 recorded at ingest (changed or damaged "
-                          "since); ingest the benchmark again", file=path, record=record, field="image")
+    verify_content(path, data, expected_sha256, record=record)
     fmt = validate_image_bytes(data, name=path, record=record)
     if fmt == "dicom":
         arr, own = dicom_to_array(data)

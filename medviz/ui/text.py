@@ -9,6 +9,7 @@ image fetched from another host, a link, or markup. So:
   options): every Markdown/HTML/directive character backslash-escaped, newlines kept as line breaks
   (``inline=True`` folds them into spaces, for labels and table cells);
 - ``code(value)``: an inline code span (ids, tags) whose fence no backtick in the value can close;
+- ``js_literal(value)``: a value inside a ``<script>`` (JSON that cannot close the element);
 - ``html_text(value)``: for HTML contexts (plotly titles/text, ``unsafe_allow_html`` snippets);
 - both show bidi-override and other invisible direction controls as visible ``⟨U+202E⟩`` marks, so a
   name cannot make the text around it read backwards.
@@ -71,3 +72,11 @@ def code(value) -> str:
 def html_text(value) -> str:
     """``value`` as literal text inside HTML (plotly titles and text, small HTML snippets)."""
     return html.escape(_text(value), quote=True).replace("\n", "<br>")
+
+
+def js_literal(value) -> str:
+    """``value`` as a JavaScript literal safe inside an HTML ``<script>`` element: JSON with ``<``, ``>`` and
+    ``&`` as unicode escapes, so a value holding ``</script>`` cannot end the element."""
+    import json
+    return (json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

@@ -32,7 +32,7 @@ APP = str(ROOT / "app.py")
 PAGES_DIR = "app_pages" if (ROOT / "app_pages").is_dir() else "pages"
 EVIL = "http://attacker.example"
 BENCH = "evil"
-PAIR = f"![p]({EVIL}/pair.png)"
+PAIR = f"![p]({EVIL}/pair.png)</script><img src={EVIL}/breakout.png>"
 REVIEWER = f"![r]({EVIL}/reviewer.png)"
 RATIONALE = f"see ![w]({EVIL}/why.png) and <img src={EVIL}/why2.png>"
 
@@ -123,10 +123,14 @@ def check_page(at) -> list:
         if proto is not None and kind not in ("markdown", "caption"):
             body = getattr(proto, "body", None)
             if isinstance(body, str) and "<" in body:                     # st.html
-                problems += [("html", body[:200], b) for b in _html_problems(body)]
+                # st.html carries medviz's own CSS and scripts (keyboard help); data must not reach them
+                problems += [("html", body[:200], b) for b in _html_problems(body) if b[0] not in ("script", "style")]
             spec = getattr(proto, "spec", None)
             if isinstance(spec, str) and spec:                             # plotly figures
                 s = json.loads(spec)
+                for part in [s.get("layout", {})] + list(s.get("data", [])):
+                    for key in ("uirevision", "customdata", "ids"):     # state keys, never rendered
+                        part.pop(key, None)
                 text = json.dumps(s.get("layout", {})) + json.dumps(s.get("data", []))
                 for m in re.finditer(r"<(img|a|script|iframe)\b[^>]*", text, flags=re.I):
                     problems.append(("plotly", m.group(), None))

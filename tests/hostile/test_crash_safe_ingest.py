@@ -199,6 +199,9 @@ def test_display_verifies_the_sha256_recorded_at_ingest(store, sample_files):
         f.write(png(color="green"))                          # a valid image, but not the one recorded
     with pytest.raises(MedvizError, match="does not match the SHA-256"):
         images.load_image(full)
+    from medviz import display
+    with pytest.raises(MedvizError, match="does not match the SHA-256"):
+        display.decode(full)                                 # the Review viewer's decoder
     other = store.image_file(path) + ".copy.png"
     shutil.copy(full, other)
     with pytest.raises(MedvizError, match="does not match the SHA-256"):

@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from medviz.ui.text import code, html_text, md
+from medviz.ui.text import code, html_text, js_literal, md
 
 markdown_it = pytest.importorskip("markdown_it")
 
@@ -84,3 +84,10 @@ def test_code_spans_cannot_be_closed_by_the_value(value):
     rendered = _render(f"## Pair {code(value)} <span>1 / 2</span>")
     assert set(_tags(rendered)) <= {"h2", "code", "span"}, rendered
     assert rendered.count("<code>") == 1
+
+
+def test_js_literal_cannot_close_the_script_element():
+    import json
+    value = "</script><img src=x onerror=alert(1)>&\u2028"
+    lit = js_literal(value)
+    assert "<" not in lit and ">" not in lit and "&" not in lit and json.loads(lit) == value
