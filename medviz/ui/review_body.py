@@ -10,6 +10,7 @@ import streamlit as st
 from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, review_nav, tagging
 from .context import current
 from .guard import guard
+from .text import md
 
 BODY = "review_body"
 
@@ -32,7 +33,7 @@ def _body() -> None:
     review_keys.install(f"{ctx.benchmark_id}/{unit}")      # R, ?, and back to the top when a new pair opens
     st.html("<style>.stMainBlockContainer{padding-top:2.6rem}</style>")
     nav.render_bar(uv)
-    st.markdown(f"### {uv.slots[0].question}")
+    st.markdown(f"### {md(uv.slots[0].question, inline=True)}")
     views, fit = pair_viewer.render_controls(uv) if any(s.image_ok for s in uv.slots) else (None, pair_viewer.FIT)
     pair_viewer.render_images(ctx.store, uv, views, fit, key=f"fig::{unit}")
     pair_viewer.render_metadata(uv)
