@@ -341,6 +341,26 @@ def verify_content(path: str, data: bytes | None = None, expected: str | None = 
                           "since); ingest the benchmark again", file=path, record=record, field="image")
 
 
+def _dicom_view(path: str, window):
+    """``load_image``'s window argument as a ``display.View``: "auto"/None = the file's own window (its VOI LUT,
+    else the full range), a preset name of ``WINDOW_PRESETS`` or ``display.CT_PRESETS``, or (centre, width);
+    multi-frame files show their middle frame."""
+    from . import display
+    n = display.metadata(path).n_frames
+    frame = n // 2 if n > 1 else 0
+    if isinstance(window, str) and window in display.CT_PRESETS:
+        return display.View(preset=window, frame=frame)
+    win = WINDOW_PRESETS.get(window, window) if isinstance(window, str) else window
+    if win is None:
+        return display.View(frame=frame)
+    if win == "percentile":
+        return display.View(preset=display.AUTO, frame=frame)
+    if isinstance(win, str):
+        raise MedvizError(f"unknown window preset '{win}' ({', '.join(WINDOW_PRESETS)})", file=path, field="window")
+    centre, width = win
+    return display.View(window=(float(width), float(centre)), frame=frame)
+
+
 def load_image(path: str, *, window: str | tuple | None = "auto", record=None,
                expected_sha256: str | None = None) -> Image.Image:
     """Decode an image for display/encoding as RGB. DICOM is windowed (preset name or (centre, width)).
@@ -357,13 +377,8 @@ def load_image(path: str, *, window: str | tuple | None = "auto", record=None,
     verify_content(path, data, expected_sha256, record=record)
     fmt = validate_image_bytes(data, name=path, record=record)
     if fmt == "dicom":
-        arr, own = dicom_to_array(data)
-        win = WINDOW_PRESETS.get(window, window) if isinstance(window, str) else window
-        if win is None:
-            win = own
-        if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
-            arr = arr[arr.shape[0] // 2]            # multi-frame: the middle frame
-        return Image.fromarray(window_to_uint8(arr, win)).convert("RGB")
+        from . import display          # the one DICOM display pipeline (VOI LUT, MONOCHROME1); it imports us
+        return display.render(path, _dicom_view(path, window)).convert("RGB")
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
