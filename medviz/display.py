@@ -109,9 +109,33 @@ class _Decoded:
     ds: object | None                # the pydicom dataset without pixel data (for the VOI functions)
 
 
-_CACHE: "OrderedDict[tuple, _Decoded]" = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 48
+class BoundedCache:
+    """A thread-safe least-recently-used map of at most ``maxsize`` entries (decoded images here, built
+    figures in the pair viewer). Values are shared: callers must not modify them."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            hit = self._d.get(key)
+            if hit is not None:
+                self._d.move_to_end(key)
+            return hit
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._d[key] = value
+            while len(self._d) > self.maxsize:
+                self._d.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+_CACHE = BoundedCache(48)
 
 
 def _first(v):
@@ -235,11 +259,9 @@ def decode(path: str, frame: int = 0) -> _Decoded:
         raise MedvizError("image file is missing", file=path or "(no path)", field="image")
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, int(frame))
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
     verify_content(path)          # a content-addressed file (GMAI) must still hold the bytes recorded at ingest
     with open(path, "rb") as f:
         head = f.read(132)
@@ -249,10 +271,7 @@ def decode(path: str, frame: int = 0) -> _Decoded:
         d = _decode(path, frame, "dicom" if path.lower().endswith((".dcm", ".dicom")) else None)
     else:
         d = _decode(path, frame, fmt)
-    with _CACHE_LOCK:
-        _CACHE[key] = d
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    _CACHE.put(key, d)
     return d
 
 

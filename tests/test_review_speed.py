@@ -56,9 +56,9 @@ def test_prefetch_builds_the_figure_the_page_will_draw(tmp_path):
 
 def test_figure_cache_is_bounded(tmp_path):
     uv = _unit(tmp_path, "u3")
-    for b in range(pair_viewer._FIGURES_MAX + 5):
+    for b in range(pair_viewer._FIGURES.maxsize + 5):
         pair_viewer.figure_for(uv, [View(brightness=float(b)), View()])
-    assert len(pair_viewer._FIGURES) <= pair_viewer._FIGURES_MAX
+    assert len(pair_viewer._FIGURES) <= pair_viewer._FIGURES.maxsize
 
 
 def test_save_and_undo_rerun_the_review_body_by_key(monkeypatch):

@@ -16,8 +16,6 @@ import base64
 import functools
 import html
 import os
-import threading
-from collections import OrderedDict
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -123,9 +121,7 @@ def _mtime(path: str | None) -> int | None:
         return None
 
 
-_FIGURES: OrderedDict = OrderedDict()      # figure_for's cache: built figures are only read afterwards
-_FIGURES_MAX = 64
-_FIGURES_LOCK = threading.Lock()
+_FIGURES = display.BoundedCache(64)      # figure_for's cache: built figures are only read afterwards
 
 
 def figure_for(uv: UnitView, views: list[View], mode: str = FIT) -> tuple[go.Figure, list[str]]:
@@ -134,16 +130,11 @@ def figure_for(uv: UnitView, views: list[View], mode: str = FIT) -> tuple[go.Fig
     Callers must not modify the returned figure."""
     key = (uv.unit_id, uv.is_pair, tuple((s.slot, s.item_id, s.image_path, _mtime(s.image_path)) for s in uv.slots),
            tuple(views), mode)
-    with _FIGURES_LOCK:
-        hit = _FIGURES.get(key)
-        if hit is not None:
-            _FIGURES.move_to_end(key)
-            return hit
+    hit = _FIGURES.get(key)
+    if hit is not None:
+        return hit
     built = pair_figure(uv, views, mode)
-    with _FIGURES_LOCK:
-        _FIGURES[key] = built
-        while len(_FIGURES) > _FIGURES_MAX:
-            _FIGURES.popitem(last=False)
+    _FIGURES.put(key, built)
     return built
 
 
