@@ -75,3 +75,21 @@ def test_leaving_a_pair_drops_its_form_state_but_keeps_the_draft(monkeypatch):
     monkeypatch.setattr(st, "session_state", ss)
     tagging.forget("b", "u1")
     assert ss == {"draft::b::u1": {"why": "x"}, "tags::b::u2": ["t"]}
+
+
+def test_warm_up_builds_the_first_units_figure_and_runs_once_per_database(tmp_path, monkeypatch):
+    from viewer_data import build_viewer_db          # tests/viewer_data.py: DICOM + PNG pairs (synthetic PNGs)
+    from medviz.store import core
+    from medviz.ui import data, warmup
+    db = build_viewer_db(tmp_path)
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    monkeypatch.setattr(warmup, "_STARTED", {db})      # opening the store must not start a second warm-up
+    warmed = []
+    monkeypatch.setattr(pair_viewer, "warm_unit", lambda uv, state: warmed.append(uv.unit_id))
+    warmup.run(db)
+    ids = data.unit_ids(db, "viewer")
+    assert warmed == [ids[0]]
+    assert data.leaderboard(db, "viewer", tuple(core.models(data.store(db).cursor(), "viewer")["model"])) is not None
+    monkeypatch.setattr(warmup, "_STARTED", set())
+    monkeypatch.setattr(warmup, "run", lambda path: None)
+    assert warmup.start(db) is not None and warmup.start(db) is None

@@ -29,27 +29,9 @@ def db_path() -> str:
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
     s = Store(path)
-    _warm_up(path)
+    from . import warmup
+    warmup.start(path)          # the slow caches, in the background, once per process
     return s
-
-
-def _warm_up(path: str) -> None:
-    """Once per process, in the background: build the slow, tag-independent caches (leaderboards, 2-D maps,
-    provided similarities) so the first visit to those pages does not pay for them."""
-    import logging
-    import threading
-
-    def run():
-        try:
-            st_ = _store(path)
-            for bench in core.benchmarks(st_.cursor())["benchmark_id"]:
-                leaderboard(path, bench, tuple(core.models(st_.cursor(), bench)["model"]))
-                for enc in computed_encoders(path, bench)[:1]:
-                    embedding_map(path, bench, enc, "pca")
-                encoder_similarities(path, bench)
-        except Exception:  # noqa: BLE001 - warming is an optimisation; the pages compute on demand anyway
-            logging.getLogger("medviz.ui").debug("cache warm-up failed", exc_info=True)
-    threading.Thread(target=run, daemon=True, name="medviz-warmup").start()
 
 
 def store(path: str | None = None) -> Store:
