@@ -15,6 +15,9 @@ from . import data
 from .text import code, md
 
 
+PATCH_OPEN = "patch_map_open"      # session key of the patch map expander's open state
+
+
 def _fmt(v, pct=False):
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
@@ -77,14 +80,17 @@ def render(ctx, uv: UnitView) -> None:
                      "was lost before any language model saw it.")
     elif ex.options_reason:
         st.caption(f"Option alignment: {md(ex.options_reason)}")
-    with st.expander("Patch agreement map", expanded=False):
-        _patch_map(ctx, uv, eid)
+    # lazy: the map is computed only while the expander is open (opening it reruns the Review body)
+    patch = st.expander("Patch agreement map", expanded=False, key=PATCH_OPEN, on_change="rerun")
+    if patch.open:
+        with patch:
+            _patch_map(ctx, uv, eid)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _patch_figure(path: str, benchmark_id: str, unit_id: str, eid: str) -> tuple[go.Figure | None, str | None]:
-    """(figure, None) or (None, reason) for a pair's patch agreement map; cached per pair and encoder (the map
-    sits in a collapsed expander but Streamlit runs its body on every run). Callers must not modify the figure."""
+    """(figure, None) or (None, reason) for a pair's patch agreement map; cached per pair and encoder (and
+    prefetched while the map is open). Callers must not modify the figure."""
     if eid == "pixels":
         try:
             enc.load_encoder(eid)

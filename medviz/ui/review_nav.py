@@ -103,7 +103,7 @@ class Navigator:
 
     def prefetch(self, current: str) -> None:
         """Warm the caches (unit view, figure, encoder panel) of the pairs most likely opened next, in a
-        background thread: where "save" (or N) goes first, then J and K. Save / J / K then draw from caches."""
+        background thread: where "save" (or N) goes first, then J. Save / J then draw from caches."""
         import threading
         if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
             first = next_in([u for u in self.queue() if u != current], current)
@@ -111,7 +111,7 @@ class Navigator:
             first = self.next_untagged_from(current)      # where "save" (or N) will most likely go
         q = self.queue()
         targets = []
-        for u in (first, neighbour(q, current, 1), neighbour(q, current, -1)):
+        for u in (first, neighbour(q, current, 1)):       # two at most: the prefetch competes for the CPU
             if u is not None and u != current and u not in targets:
                 targets.append(u)
         if not targets:
@@ -124,6 +124,7 @@ class Navigator:
             except MedvizError:
                 enc = None
         viewer_state = {k: v for k, v in st.session_state.items() if str(k).startswith("vw_")}
+        patch_open = bool(st.session_state.get(encoder_panel.PATCH_OPEN))
 
         def warm():
             for nxt in targets:
@@ -132,7 +133,8 @@ class Navigator:
                     pair_viewer.warm_unit(uv, viewer_state)
                     if uv.is_pair and enc:
                         data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
-                        encoder_panel.warm(ctx, nxt, enc)
+                        if patch_open:
+                            encoder_panel.warm(ctx, nxt, enc)
                 except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
                     pass
         threading.Thread(target=warm, daemon=True, name="medviz-prefetch").start()
