@@ -1,7 +1,6 @@
 """What makes save -> next pair and J/K cheap on the Review page: the pair figure is built once per pair, image
 files and viewer settings (``pair_viewer.figure_for``) and the prefetch builds it ahead (``warm_unit``); the
-Review body is one keyed fragment that the tagging form's save/undo rerun by key; leaving a pair drops its form
-state (``tagging.forget``). Images are generated (synthetic)."""
+patch map runs only while open; the process warm-up; leaving a pair drops its form state (``tagging.forget``). Images are generated (synthetic)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +11,7 @@ from PIL import Image
 
 from medviz.display import View
 from medviz.readmodels.review import Slot, UnitView
-from medviz.ui import pair_viewer, review_body, tagging
+from medviz.ui import pair_viewer, tagging
 
 
 def _unit(tmp_path, uid="u1", size=(40, 30)) -> UnitView:
@@ -61,14 +60,6 @@ def test_figure_cache_is_bounded(tmp_path):
     assert len(pair_viewer._FIGURES) <= pair_viewer._FIGURES.maxsize
 
 
-def test_save_and_undo_rerun_the_review_body_by_key(monkeypatch):
-    import streamlit as st
-    calls = []
-    monkeypatch.setattr(st, "rerun", lambda scope="app": calls.append(scope))
-    tagging._after(review_body.BODY)
-    assert calls == [review_body.BODY]
-
-
 def test_leaving_a_pair_drops_its_form_state_but_keeps_the_draft(monkeypatch):
     import streamlit as st
     ss = {f"{f}::b::u1": "x" for f in tagging._FIELDS} | {"draft::b::u1": {"why": "x"}, "tags::b::u2": ["t"]}
@@ -93,3 +84,26 @@ def test_warm_up_builds_the_first_units_figure_and_runs_once_per_database(tmp_pa
     monkeypatch.setattr(warmup, "_STARTED", set())
     monkeypatch.setattr(warmup, "run", lambda path: None)
     assert warmup.start(db) is not None and warmup.start(db) is None
+
+
+def test_patch_map_is_computed_only_while_its_expander_is_open(tmp_path, monkeypatch):
+    """The map sat in a collapsed expander whose body Streamlit ran on every pair; now it runs only when open."""
+    from streamlit.testing.v1 import AppTest
+    from viewer_data import build_viewer_db
+    from medviz.cli import main
+    from medviz.ui import encoder_panel
+    from medviz.ui.navigation import REVIEW, SPECS
+    db = build_viewer_db(tmp_path)
+    assert main(["embed", "viewer", "--encoder", "pixels", "--db", db]) == 0
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    at = AppTest.from_file(str(pathlib.Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.query_params["pair"] = "sizes"
+    at.run()
+    at.switch_page(SPECS[REVIEW].path).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Patch agreement map" in [e.label for e in at.expander]
+    assert len(at.get("plotly_chart")) == 1                   # the pair's images only
+    at.session_state[encoder_panel.PATCH_OPEN] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) == 2                   # the images and the patch map

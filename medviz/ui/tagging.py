@@ -4,8 +4,7 @@ writer and returns after the commit; an existing annotation of the same reviewer
 (a new revision), never overwritten.
 
 The form is an ``st.fragment``: a tag toggle reruns only the form (the images are not redrawn); a save or
-an undo reruns the fragment named by ``rerun`` (the Review body, which opens the next pair), or the whole app
-when none is named. What is typed on a pair but not saved is kept as a draft
+an undo reruns the page (to open the next pair). What is typed on a pair but not saved is kept as a draft
 per pair (restored when the pair is opened again). ``U`` undoes the reviewer's last save of this session:
 a new annotation is retracted, an edit goes back to the revision before it. A small badge shows the tags
 toggled on this pair wherever the page is scrolled."""
@@ -67,20 +66,13 @@ def _restore_draft(k: str) -> bool:
 
 
 @st.fragment
-def render(ctx, uv: UnitView, on_saved=None, on_undo=None, rerun: str | None = None) -> None:
+def render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     if st.session_state.pop("_rerun_app", False):
         st.rerun(scope="app")
-    _render(ctx, uv, on_saved, on_undo, rerun)
+    _render(ctx, uv, on_saved, on_undo)
 
 
-def _after(rerun: str | None) -> None:
-    """From a save / undo callback: rerun the named fragment (keyed rerun), else the whole app."""
-    if rerun:
-        st.rerun(rerun)
-    st.session_state["_rerun_app"] = True
-
-
-def _render(ctx, uv: UnitView, on_saved=None, on_undo=None, rerun: str | None = None) -> None:
+def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     store = ctx.store
     tax = ann.active_taxonomy(store)
     unit = uv.unit_id
@@ -156,10 +148,10 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None, rerun: str | None = 
         st.error(md(msg))
     b1, b2 = st.columns([1.3, 1])
     b1.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
-              on_click=_save, args=(ctx, uv, name, mine, k, on_saved, rerun), width="stretch")
+              on_click=_save, args=(ctx, uv, name, mine, k, on_saved), width="stretch")
     last = st.session_state.get("_last_save")
     b2.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
-              disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo, rerun),
+              disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo),
               help="Retract the annotation you saved last (or restore the revision before your edit)"
                    + (f" — {md(last['unit'])}" if last else ""))
     saved_tags = list(mine.iloc[-1]["tags"]) if not mine.empty else []
@@ -167,7 +159,7 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None, rerun: str | None = 
     st.html(review_keys.tag_status_html([tax.label(t) for t in now], dirty=sorted(now) != sorted(saved_tags)))
 
 
-def _save(ctx, uv, name, mine, k, on_saved, rerun=None) -> None:
+def _save(ctx, uv, name, mine, k, on_saved) -> None:
     """Button callback (runs before the next script run, so the page re-renders already saved/moved on)."""
     ss = st.session_state
     tags = list(ss.get(f"tags::{k}", []))
@@ -188,7 +180,7 @@ def _save(ctx, uv, name, mine, k, on_saved, rerun=None) -> None:
                        annotation_id=None if base is None else base["annotation_id"],
                        revision=None if base is None else int(base["revision"]))
     try:
-        saved = ann.get_writer(ctx.store).save(a)
+        saved = ann.get_writer(ctx.store).save(a, ctx.reviewer)
     except MedvizError as e:
         ss[f"_save_err::{k}"] = str(e)
         return
@@ -197,12 +189,12 @@ def _save(ctx, uv, name, mine, k, on_saved, rerun=None) -> None:
                         "revision": saved.revision, "before": None if base is None else base.to_dict()}
     ss.pop(f"draft::{k}", None)
     ss["_saved_msg"] = f"Saved {uv.unit_id}: " + ", ".join(t.rsplit("/", 1)[-1] for t in tags)
+    ss["_rerun_app"] = True
     if on_saved:
         on_saved()
-    _after(rerun)
 
 
-def _undo(ctx, name, on_undo, rerun=None) -> None:
+def _undo(ctx, name, on_undo) -> None:
     """Undo my last save: retract a new annotation, or save the revision before my edit again."""
     ss = st.session_state
     last = ss.get("_last_save")
@@ -211,10 +203,10 @@ def _undo(ctx, name, on_undo, rerun=None) -> None:
     w = ann.get_writer(ctx.store)
     try:
         if last["before"] is None:
-            w.retract(last["annotation_id"], name)
+            w.retract(last["annotation_id"], ctx.reviewer)
         else:
             prev = ann.Annotation.from_row(last["before"])
-            w.save(prev.edit(revision=last["revision"], created_at=None, updated_at=None))
+            w.save(prev.edit(revision=last["revision"], created_at=None, updated_at=None), ctx.reviewer)
     except MedvizError as e:
         ss["_nav_msg"] = f"Could not undo: {e}"
         return
@@ -223,6 +215,6 @@ def _undo(ctx, name, on_undo, rerun=None) -> None:
     for f in _FIELDS:
         ss.pop(f"{f}::{ctx.benchmark_id}::{last['unit']}", None)
     ss["_saved_msg"] = f"Undid your last save on {last['unit']}"
+    ss["_rerun_app"] = True
     if on_undo:
         on_undo(last["unit"])
-    _after(rerun)
