@@ -55,6 +55,8 @@ REVISION_SCHEMA = pa.schema([
     ("retracted", pa.bool_()), ("created_at", pa.timestamp("us")), ("updated_at", pa.timestamp("us")),
 ])
 
+ALL_MODELS_LABEL = "(all models)"     # the model column of an annotation for all models
+
 _CURRENT = ("SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "
             "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1")
 
@@ -123,14 +125,9 @@ def latest_taxonomy(cur) -> tuple[str, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
-    """Per annotated target: image ids, modality, categories, department and the correct answer(s).
-
-    Pairs get both images (``;``-joined item ids, answers, modalities); items get their own fields.
-    """
-    sql = """
-    WITH t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
-               WHERE benchmark_id = coalesce(?, benchmark_id)),
+_TARGET_ITEMS = """
+    t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
+          WHERE benchmark_id = coalesce(?, benchmark_id)),
     it AS (
         -- two equi-joins (an OR inside one join condition makes DuckDB fall back to a nested loop)
         SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
@@ -141,8 +138,9 @@ def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
         SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
                i.modality, i.categories, i.department, i.task
         FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id
-        WHERE t.target_type = 'pair')
-    SELECT benchmark_id, target_type, target_id,
+        WHERE t.target_type = 'pair')"""
+_TARGET_CONTEXT = """
+    ctx AS (SELECT benchmark_id, target_type, target_id,
            string_agg(item_id, ';' ORDER BY slot, item_id) AS item_ids,
            string_agg(coalesce(image_ref, ''), ';' ORDER BY slot, item_id) AS image_ids,
            string_agg(coalesce(answer, ''), ';' ORDER BY slot, item_id) AS correct_answer,
@@ -150,31 +148,94 @@ def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
            list_sort(list_distinct(flatten(list(categories)))) AS categories,
            string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
            string_agg(DISTINCT task, ' | ' ORDER BY task) AS task
-    FROM it GROUP BY benchmark_id, target_type, target_id
+    FROM it GROUP BY benchmark_id, target_type, target_id)"""
+_TARGET_PREDICTIONS = """
+    tp AS (SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
+           string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
+           string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
+    FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
+    GROUP BY it.benchmark_id, it.target_type, it.target_id, p.model)"""
+
+
+def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
+    """Per annotated target: image ids, modality, categories, department and the correct answer(s).
+
+    Pairs get both images (``;``-joined item ids, answers, modalities); items get their own fields.
     """
-    return cur.execute(sql, [benchmark_id]).df()
+    return cur.execute(f"WITH {_TARGET_ITEMS}, {_TARGET_CONTEXT} SELECT * FROM ctx", [benchmark_id]).df()
 
 
 def target_predictions(cur, benchmark_id: str | None = None) -> pd.DataFrame:
     """Each model's raw and parsed answers on every annotated target (``;``-joined in slot order for pairs)."""
-    sql = """
-    WITH t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
-               WHERE benchmark_id = coalesce(?, benchmark_id)),
-    it AS (
-        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot
-        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.item_id = t.target_id
-        WHERE t.target_type = 'item'
-        UNION ALL
-        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot
-        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id
-        WHERE t.target_type = 'pair')
-    SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
-           string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
-           string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
-    FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
-    GROUP BY it.benchmark_id, it.target_type, it.target_id, p.model
+    return cur.execute(f"WITH {_TARGET_ITEMS}, {_TARGET_PREDICTIONS} SELECT * FROM tp", [benchmark_id]).df()
+
+
+# A cell a spreadsheet would run as a formula (RE2 syntax; medviz.export states the rule): any leading
+# quotes, then = + - @ tab CR or NUL. Neutralising adds one quote in front; reading an export removes one.
+NEEDS_QUOTE_RE = r"^('*[=+\-@\t\r\x00])"
+_NEEDS_QUOTE_SQL = NEEDS_QUOTE_RE.replace("'", "''")    # as a SQL string literal (a constant)
+_EXPORT_EXPR = {
+    "benchmark_id": "a.benchmark_id", "target_type": "a.target_type", "target_id": "a.target_id",
+    "item_ids": "ctx.item_ids", "image_ids": "ctx.image_ids", "modality": "ctx.modality",
+    "categories": "array_to_string(ctx.categories, '; ')", "department": "ctx.department",
+    "model": f"coalesce(a.model, '{ALL_MODELS_LABEL}')", "raw_answer": "tp.raw_answer",
+    "parsed_answer": "tp.parsed_answer", "correct_answer": "ctx.correct_answer", "tag": "a.tag",
+    "taxonomy_version": "a.taxonomy_version", "reviewer": "a.reviewer", "confidence": "a.confidence",
+    "rationale": "a.rationale", "proposed_answer": "a.proposed_answer", "kind": "a.kind",
+    "settles": "array_to_string(a.settles, ';')", "annotation_id": "a.annotation_id", "revision": "a.revision",
+    "created_at_utc": "strftime(a.created_at, '%Y-%m-%dT%H:%M:%S.%f')",
+    "updated_at_utc": "strftime(a.updated_at, '%Y-%m-%dT%H:%M:%S.%f')",
+    "biomedclip_sim_benchmark": "pr.biomedclip_sim", "dino_sim_benchmark": "pr.dino_sim",
+}
+
+
+def export_query(*, benchmark_id: str | None, model: str | None, modality: str | None, text_cols: list[str],
+                 float_cols: list[str], version: str, sims_table: str | None, for_csv: bool) -> tuple[str, list]:
+    """(statement, params) giving the annotation export rows: current annotation x tag, in export order.
+
+    ``text_cols`` / ``float_cols``: the output columns (constant names from medviz.export; ``sim_*`` floats
+    come from ``sims_table``, a registered relation (benchmark_id, pair_id, sim_...), or are NULL without
+    it; ``medviz_version`` is ``version``). Text is VARCHAR with '' for missing; ``for_csv`` neutralises
+    every text cell and prints floats like ``%.6g`` ('' for missing). ``model`` keeps that model's
+    annotations and those for all models; ``modality`` matches one of the target's modalities, any case.
     """
-    return cur.execute(sql, [benchmark_id]).df()
+    select, select_params = [], []
+    for c in text_cols:
+        if c == "medviz_version":
+            e = "?::VARCHAR"
+            select_params.append(version)
+        else:
+            e = f"coalesce(({_EXPORT_EXPR[c]})::VARCHAR, '')"
+        if for_csv:
+            e = f"regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1')"
+        select.append(f'{e} AS "{c}"')
+    for c in float_cols:
+        e = _EXPORT_EXPR.get(c) or (f's."{c}"' if sims_table else "NULL")
+        e = f"({e})::DOUBLE"
+        if for_csv:
+            e = f"coalesce(printf('%.6g', {e}), '')"
+        select.append(f'{e} AS "{c}"')
+    sims_join = (f"LEFT JOIN {sims_table} s ON a.target_type = 'pair' AND s.benchmark_id = a.benchmark_id "
+                 "AND s.pair_id = a.target_id") if sims_table else ""
+    sql = f"""
+    WITH {_TARGET_ITEMS}, {_TARGET_CONTEXT}, {_TARGET_PREDICTIONS},
+    cur AS (SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id)
+            QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
+    a AS (SELECT *, unnest(tags) AS tag, generate_subscripts(tags, 1) AS tag_pos FROM cur
+          WHERE NOT retracted AND (?::VARCHAR IS NULL OR model IS NULL OR model = ?))
+    SELECT {", ".join(select)}
+    FROM a
+    LEFT JOIN ctx ON ctx.benchmark_id = a.benchmark_id AND ctx.target_type = a.target_type
+                 AND ctx.target_id = a.target_id
+    LEFT JOIN tp ON tp.benchmark_id = a.benchmark_id AND tp.target_type = a.target_type
+                AND tp.target_id = a.target_id AND tp.model = a.model
+    LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id AND pr.pair_id = a.target_id
+    {sims_join}
+    WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split(coalesce(ctx.modality, ''), '|'),
+                                                             lambda x: lower(trim(x))), lower(trim(?)))
+    ORDER BY a.benchmark_id, a.target_type, a.target_id, a.created_at, a.annotation_id, a.tag_pos
+    """
+    return sql, [benchmark_id, benchmark_id, model, model, *select_params, modality, modality]
 
 
 def pair_similarities(cur, benchmark_id: str | None = None) -> pd.DataFrame:
@@ -235,7 +296,6 @@ def rev_id_summary(cur) -> tuple[int, int, int]:
 # adjudicated, else the tags at least half of its reviewers applied (each reviewer counted once per tag).
 # Targets never change within an annotation's history, so a write only touches the units of its targets;
 # the writer refreshes those in the same transaction as the revisions.
-ALL_MODELS_LABEL = "(all models)"
 _TARGET_KEY = "benchmark_id || '|' || target_type || '|' || target_id"
 _CONSENSUS_DDL = """
 CREATE TABLE annotation_consensus (
