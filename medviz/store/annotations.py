@@ -139,22 +139,35 @@ _TARGET_ITEMS = """
                i.modality, i.categories, i.department, i.task
         FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id
         WHERE t.target_type = 'pair')"""
+# Item targets have one row each: no aggregation (string_agg DISTINCT / ORDER BY per group is what costs);
+# pair targets aggregate their two items in slot order. Both give the same values for a one-item group.
 _TARGET_CONTEXT = """
-    ctx AS (SELECT benchmark_id, target_type, target_id,
-           string_agg(item_id, ';' ORDER BY slot, item_id) AS item_ids,
-           string_agg(coalesce(image_ref, ''), ';' ORDER BY slot, item_id) AS image_ids,
-           string_agg(coalesce(answer, ''), ';' ORDER BY slot, item_id) AS correct_answer,
-           string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
-           list_sort(list_distinct(flatten(list(categories)))) AS categories,
-           string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
-           string_agg(DISTINCT task, ' | ' ORDER BY task) AS task
-    FROM it GROUP BY benchmark_id, target_type, target_id)"""
+    ctx AS (SELECT benchmark_id, target_type, target_id, item_id AS item_ids, coalesce(image_ref, '') AS image_ids,
+                   coalesce(answer, '') AS correct_answer, modality,
+                   list_sort(list_distinct(coalesce(categories, []::VARCHAR[]))) AS categories, department, task
+            FROM it WHERE target_type = 'item'
+            UNION ALL
+            SELECT benchmark_id, target_type, target_id,
+                   string_agg(item_id, ';' ORDER BY slot, item_id) AS item_ids,
+                   string_agg(coalesce(image_ref, ''), ';' ORDER BY slot, item_id) AS image_ids,
+                   string_agg(coalesce(answer, ''), ';' ORDER BY slot, item_id) AS correct_answer,
+                   string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
+                   list_sort(list_distinct(flatten(list(categories)))) AS categories,
+                   string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
+                   string_agg(DISTINCT task, ' | ' ORDER BY task) AS task
+            FROM it WHERE target_type = 'pair' GROUP BY benchmark_id, target_type, target_id)"""
 _TARGET_PREDICTIONS = """
-    tp AS (SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
-           string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
-           string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
-    FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
-    GROUP BY it.benchmark_id, it.target_type, it.target_id, p.model)"""
+    tp AS (SELECT it.benchmark_id, it.target_type, it.target_id, p.model, coalesce(p.raw, '') AS raw_answer,
+                  coalesce(p.parsed, '') AS parsed_answer
+           FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
+           WHERE it.target_type = 'item'
+           UNION ALL
+           SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
+                  string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
+                  string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
+           FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
+           WHERE it.target_type = 'pair'
+           GROUP BY it.benchmark_id, it.target_type, it.target_id, p.model)"""
 
 
 def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
@@ -174,18 +187,28 @@ def target_predictions(cur, benchmark_id: str | None = None) -> pd.DataFrame:
 # quotes, then = + - @ tab CR or NUL. Neutralising adds one quote in front; reading an export removes one.
 NEEDS_QUOTE_RE = r"^('*[=+\-@\t\r\x00])"
 _NEEDS_QUOTE_SQL = NEEDS_QUOTE_RE.replace("'", "''")    # as a SQL string literal (a constant)
-_EXPORT_EXPR = {
+_EXPORT_EXPR = {      # a: annotation x tag; i / p: an item target's item and prediction; ctx / tp: a pair's
     "benchmark_id": "a.benchmark_id", "target_type": "a.target_type", "target_id": "a.target_id",
-    "item_ids": "ctx.item_ids", "image_ids": "ctx.image_ids", "modality": "ctx.modality",
-    "categories": "array_to_string(ctx.categories, '; ')", "department": "ctx.department",
-    "model": f"coalesce(a.model, '{ALL_MODELS_LABEL}')", "raw_answer": "tp.raw_answer",
-    "parsed_answer": "tp.parsed_answer", "correct_answer": "ctx.correct_answer", "tag": "a.tag",
-    "taxonomy_version": "a.taxonomy_version", "reviewer": "a.reviewer", "confidence": "a.confidence",
+    "item_ids": "CASE WHEN a.target_type = 'item' THEN i.item_id ELSE ctx.item_ids END",
+    "image_ids": "CASE WHEN a.target_type = 'item' THEN coalesce(i.image_ref, '') ELSE ctx.image_ids END",
+    "modality": "CASE WHEN a.target_type = 'item' THEN i.modality ELSE ctx.modality END",
+    "categories": "array_to_string(CASE WHEN a.target_type = 'item' THEN "
+                  "list_sort(list_distinct(coalesce(i.categories, []::VARCHAR[]))) ELSE ctx.categories END, '; ')",
+    "department": "CASE WHEN a.target_type = 'item' THEN i.department ELSE ctx.department END",
+    "model": f"coalesce(a.model, '{ALL_MODELS_LABEL}')",
+    "raw_answer": "CASE WHEN a.target_type = 'item' THEN coalesce(p.raw, CASE WHEN p.item_id IS NOT NULL THEN '' END) "
+                  "ELSE tp.raw_answer END",
+    "parsed_answer": "CASE WHEN a.target_type = 'item' THEN "
+                     "coalesce(p.parsed, CASE WHEN p.item_id IS NOT NULL THEN '' END) ELSE tp.parsed_answer END",
+    "correct_answer": "CASE WHEN a.target_type = 'item' THEN "
+                      "coalesce(i.answer, CASE WHEN i.item_id IS NOT NULL THEN '' END) ELSE ctx.correct_answer END",
+    "tag": "a.tag", "taxonomy_version": "a.taxonomy_version", "reviewer": "a.reviewer", "confidence": "a.confidence",
     "rationale": "a.rationale", "proposed_answer": "a.proposed_answer", "kind": "a.kind",
     "settles": "array_to_string(a.settles, ';')", "annotation_id": "a.annotation_id", "revision": "a.revision",
     "created_at_utc": "strftime(a.created_at, '%Y-%m-%dT%H:%M:%S.%f')",
     "updated_at_utc": "strftime(a.updated_at, '%Y-%m-%dT%H:%M:%S.%f')",
     "biomedclip_sim_benchmark": "pr.biomedclip_sim", "dino_sim_benchmark": "pr.dino_sim",
+    "medviz_version": "ver.v",
 }
 
 
@@ -199,43 +222,54 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
     every text cell and prints floats like ``%.6g`` ('' for missing). ``model`` keeps that model's
     annotations and those for all models; ``modality`` matches one of the target's modalities, any case.
     """
-    select, select_params = [], []
+    inner, outer = [], []
     for c in text_cols:
-        if c == "medviz_version":
-            e = "?::VARCHAR"
-            select_params.append(version)
-        else:
-            e = f"coalesce(({_EXPORT_EXPR[c]})::VARCHAR, '')"
+        inner.append(f"""coalesce(({_EXPORT_EXPR[c]})::VARCHAR, '') AS "{c}\"""")
+        e = f'"{c}"'
         if for_csv:
-            e = f"regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1')"
-        select.append(f'{e} AS "{c}"')
+            # the regex only where the first character could start a formula (or is a quote): 25 columns
+            # x every row through RE2 cost more than the rest of the export
+            e = (f"CASE WHEN ascii({e}) IN (61, 43, 45, 64, 9, 13, 0, 39) "
+                 f"THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END")
+        outer.append(f'{e} AS "{c}"')
     for c in float_cols:
         e = _EXPORT_EXPR.get(c) or (f's."{c}"' if sims_table else "NULL")
-        e = f"({e})::DOUBLE"
-        if for_csv:
-            e = f"coalesce(printf('%.6g', {e}), '')"
-        select.append(f'{e} AS "{c}"')
+        inner.append(f'({e})::DOUBLE AS "{c}"')
+        outer.append(f"""coalesce(printf('%.6g', "{c}"), '') AS "{c}\"""" if for_csv else f'"{c}"')
     sims_join = (f"LEFT JOIN {sims_table} s ON a.target_type = 'pair' AND s.benchmark_id = a.benchmark_id "
                  "AND s.pair_id = a.target_id") if sims_table else ""
+    # Item targets join their item and prediction directly (one row each, like a plain join); only pair
+    # targets go through the per-pair aggregation of their two items.
     sql = f"""
-    WITH {_TARGET_ITEMS}, {_TARGET_CONTEXT}, {_TARGET_PREDICTIONS},
+    WITH ver AS (SELECT ?::VARCHAR AS v),
     cur AS (SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id)
             QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
     a AS (SELECT *, unnest(tags) AS tag, generate_subscripts(tags, 1) AS tag_pos FROM cur
-          WHERE NOT retracted AND (?::VARCHAR IS NULL OR model IS NULL OR model = ?))
-    SELECT {", ".join(select)}
-    FROM a
-    LEFT JOIN ctx ON ctx.benchmark_id = a.benchmark_id AND ctx.target_type = a.target_type
-                 AND ctx.target_id = a.target_id
-    LEFT JOIN tp ON tp.benchmark_id = a.benchmark_id AND tp.target_type = a.target_type
-                AND tp.target_id = a.target_id AND tp.model = a.model
-    LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id AND pr.pair_id = a.target_id
-    {sims_join}
-    WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split(coalesce(ctx.modality, ''), '|'),
+          WHERE NOT retracted AND (?::VARCHAR IS NULL OR model IS NULL OR model = ?)),
+    t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM a WHERE target_type = 'pair'),
+    it AS (SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
+                  i.modality, i.categories, i.department, i.task
+           FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id),
+    {_TARGET_CONTEXT}, {_TARGET_PREDICTIONS},
+    rows AS (
+        SELECT {", ".join(inner)},
+               a.created_at AS _k_created, a.tag_pos AS _k_tag
+        FROM a CROSS JOIN ver
+        LEFT JOIN items i ON a.target_type = 'item' AND i.benchmark_id = a.benchmark_id AND i.item_id = a.target_id
+        LEFT JOIN predictions p ON a.target_type = 'item' AND p.benchmark_id = a.benchmark_id
+                               AND p.item_id = a.target_id AND p.model = a.model
+        LEFT JOIN ctx ON a.target_type = 'pair' AND ctx.benchmark_id = a.benchmark_id AND ctx.target_id = a.target_id
+        LEFT JOIN tp ON a.target_type = 'pair' AND tp.benchmark_id = a.benchmark_id AND tp.target_id = a.target_id
+                    AND tp.model = a.model
+        LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id
+                          AND pr.pair_id = a.target_id
+        {sims_join})
+    SELECT {", ".join(outer)} FROM rows
+    WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split("modality", '|'),
                                                              lambda x: lower(trim(x))), lower(trim(?)))
-    ORDER BY a.benchmark_id, a.target_type, a.target_id, a.created_at, a.annotation_id, a.tag_pos
+    ORDER BY benchmark_id, target_type, target_id, _k_created, annotation_id, _k_tag
     """
-    return sql, [benchmark_id, benchmark_id, model, model, *select_params, modality, modality]
+    return sql, [version, benchmark_id, model, model, modality, modality]
 
 
 def pair_similarities(cur, benchmark_id: str | None = None) -> pd.DataFrame:
