@@ -227,3 +227,93 @@ def test_leading_nul_is_neutralised_in_sql_and_undone_on_import(demo_file, tmp_p
 def sql_rule() -> str:
     from medviz.store.annotations import NEEDS_QUOTE_RE
     return NEEDS_QUOTE_RE
+
+
+# --- paper-ready columns (issue 13) -------------------------------------------------------------------------
+
+def test_paper_columns_question_outcome_tag_group_and_review_url(annotated):
+    from medviz.export import COLUMNS, annotation_table
+    df = read_export_bytes(export_annotations(annotated, base_url="https://medviz.example/app/"))
+    for col in ("question", "options", "outcome", "tag_group", "tag", "review_url", "encoder_id",
+                "encoder_weights_sha256", "encoder_similarity"):
+        assert col in df.columns
+    assert list(df.columns) == COLUMNS
+    # tag group and sub-tag are separate; a top-level tag has an empty sub-tag
+    ign = df[(df["tag_group"] == "Visual confusion") & (df["tag"] == "Image ignored")]
+    assert len(ign) and not df["tag"].str.contains("/").any()
+    assert set(df.loc[df["tag_group"] == "Answer key disputed", "tag"]) == {""}
+    # the outcome is the Errors page's label for the unit and the annotation's model, from the store
+    cur = annotated.cursor()
+    for r in df[df["model"] == BLIND].itertuples():
+        all_correct, confused, invalid = cur.execute(
+            "SELECT all_correct, confused, any_invalid FROM unit_outcomes WHERE benchmark_id = ? AND unit_id = ? "
+            "AND model = ?", [r.benchmark_id, r.target_id, r.model]).fetchone()
+        want = ("correct" if all_correct else "confused" if confused else "invalid" if invalid else "wrong")
+        assert r.outcome == want
+        # the answered and correct letters per image agree with the outcome
+        given, key = r.parsed_answer.split(";"), r.correct_answer.split(";")
+        assert (given == key) == (want == "correct")
+        if want == "confused":
+            assert len(set(given)) == 1
+    assert set(df.loc[df["model"] == "(all models)", "outcome"]) == {""}     # no model: no outcome
+    # question and options come from the benchmark
+    q = cur.execute("SELECT question, options FROM items WHERE benchmark_id = ? AND pair_id = 's002' AND slot = 1",
+                    [MC]).fetchone()
+    row = df[(df["target_id"] == "s002")].iloc[0]
+    assert row["question"] == q[0]
+    import json
+    assert row["options"] == " | ".join(f"{k}: {v}" for k, v in json.loads(q[1]).items())
+    # review_url opens the unit (and the model) in the app, under the configured base URL
+    assert row["review_url"].startswith("https://medviz.example/app/review?b=sample-mediconfusion&pair=s002")
+    blind_url = df.loc[(df["model"] == BLIND), "review_url"].iloc[0]
+    assert blind_url.endswith("&m=" + BLIND)
+    default = annotation_table(annotated)
+    assert default["review_url"].str.startswith("http://localhost:8501/review?").all()
+
+
+def test_parquet_keeps_native_types(annotated, tmp_path):
+    out = tmp_path / "typed.parquet"
+    export_annotations(annotated, str(out), fmt="parquet")
+    df = pd.read_parquet(out)
+    assert pd.api.types.is_integer_dtype(df["confidence"]) and pd.api.types.is_integer_dtype(df["revision"])
+    assert pd.api.types.is_datetime64_any_dtype(df["created_at_utc"])
+    assert pd.api.types.is_datetime64_any_dtype(df["updated_at_utc"])
+    assert pd.api.types.is_float_dtype(df["biomedclip_sim_benchmark"])
+    assert pd.api.types.is_float_dtype(df["encoder_similarity"])
+    pair = df[df["target_id"] == "s002"].iloc[0]
+    assert list(pair["item_ids"]) == ["s002-1", "s002-2"] and list(pair["correct_answer"]) == ["A", "B"]
+    assert all(isinstance(o, str) and o[:3] in ("A: ", "B: ") for o in pair["options"])
+    # the same rows as the CSV, value for value, once the CSV's text is parsed back
+    csv_df = read_export_bytes(export_annotations(annotated))
+    assert list(df.columns) == list(csv_df.columns)
+    assert [";".join(x) for x in df["item_ids"]] == list(csv_df["item_ids"])
+    assert [str(x) for x in df["confidence"]] == list(csv_df["confidence"])
+    assert [t.strftime("%Y-%m-%dT%H:%M:%S.%f") for t in df["created_at_utc"]] == list(csv_df["created_at_utc"])
+
+
+def test_encoder_similarity_carries_encoder_id_and_weights_digest(annotated, clean_encoders):
+    from medviz.encoders.embed import compute_embeddings
+    compute_embeddings(annotated, MC, "pixels", workers=0)
+    df = read_export_bytes(export_annotations(annotated, benchmark_id=MC))
+    pairs = df[df["target_type"] == "pair"]
+    assert set(pairs["encoder_id"]) == {"pixels"}
+    digest = annotated.cursor().execute(
+        "SELECT DISTINCT weights_digest FROM embeddings WHERE encoder_id = 'pixels'").fetchall()
+    assert [d for (d,) in digest] == list(set(pairs["encoder_weights_sha256"]))
+    sims = pairs["encoder_similarity"].astype(float)
+    assert sims.between(-1.0001, 1.0001).all()
+
+
+def test_import_of_an_export_without_tag_group_reads_the_full_tag_path(annotated, tmp_path):
+    first = tmp_path / "first.csv"
+    export_annotations(annotated, str(first))
+    df = pd.read_csv(first, dtype=str, keep_default_na=False)
+    old = df.drop(columns=["tag_group"]).assign(
+        tag=[f"{g}/{t}" if t else g for g, t in zip(df["tag_group"], df["tag"])])
+    p = tmp_path / "old.csv"
+    old.to_csv(p, index=False, lineterminator="\r\n")
+    with Store(str(tmp_path / "e.duckdb")) as s:
+        import_annotations(s, str(p))
+        a = sorted(map(sorted, current_annotations(s)["tags"]))
+        close_writer(s)
+    assert a == sorted(map(sorted, current_annotations(annotated)["tags"]))

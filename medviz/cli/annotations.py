@@ -11,7 +11,7 @@ def cmd_export(args) -> int:
     fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "csv")
     with open_store(args) as store:
         export_annotations(store, args.out, fmt=fmt, benchmark_id=args.benchmark, model=args.model,
-                           modality=args.modality)
+                           modality=args.modality, encoder=args.encoder, base_url=args.base_url)
     print(f"exported current annotations ({fmt}) -> {os.path.abspath(args.out)}")
     return 0
 
@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     e.add_argument("--benchmark", help="only this benchmark id")
     e.add_argument("--model", help="only annotations for this model (and those for all models)")
     e.add_argument("--modality", help="only targets of this modality")
+    e.add_argument("--encoder", help="the computed encoder whose similarity to export (default: the first one "
+                                     "computed, by name)")
+    e.add_argument("--base-url", help="where review_url points (default MEDVIZ_BASE_URL or http://localhost:8501)")
     db_arg(e)
     e.set_defaults(func=cmd_export)
 

@@ -30,6 +30,14 @@ _OUTCOME_SQL = {
     "invalid": "any_invalid",
     "error": "NOT all_correct",            # anything not fully right: wrong, confused or invalid
 }
+OUTCOME_LABELS = ("correct", "confused", "invalid", "wrong")   # one label per (unit, model), first that holds
+
+
+def outcome_label_sql(alias: str) -> str:
+    """SQL for the one outcome label of a ``unit_outcomes`` row ``alias``: correct, else confused (the same
+    letter for both images), else invalid (a letter missing), else wrong. NULL without a row."""
+    return (f"CASE WHEN {alias}.all_correct THEN 'correct' WHEN {alias}.confused THEN 'confused' "
+            f"WHEN {alias}.any_invalid THEN 'invalid' WHEN {alias}.unit_id IS NOT NULL THEN 'wrong' END")
 
 
 _FACET = ("unit_no IN (SELECT unit_no FROM unit_facets WHERE benchmark_id = ? AND facet = '{facet}' "
