@@ -61,3 +61,15 @@ def _review_all():
 
 
 c[3].button("Review these in order", icon=":material/compare:", key="err_review", on_click=_review_all)
+
+with st.expander("Export this list (every page)", icon=":material/download:"):
+    from medviz.export import export_outcomes
+    st.caption("One row per pair/item × model matching the filters above: outcome, letters answered and correct "
+               "per image, question, modality, categories and a link that opens the row in Review.")
+    ec = st.columns(2)
+    for col, fmt in zip(ec, ("csv", "parquet")):
+        col.download_button(
+            f"Outcomes {fmt.upper()}", lambda fmt=fmt: export_outcomes(ctx.store, ctx.benchmark_id, None, fmt=fmt,
+                                                                       models=list(ctx.models), error_filter=f),
+            file_name=f"medviz-outcomes-{ctx.benchmark_id}.{fmt}", key=f"err_dl_{fmt}", on_click="ignore",
+            mime="text/csv" if fmt == "csv" else "application/vnd.apache.parquet")

@@ -54,7 +54,7 @@ ANNOTATION_COLUMNS = ["benchmark_id", "target_type", "target_id", "model", "tag_
 _TIME_FMT = "%Y-%m-%dT%H:%M:%S.%f"
 
 
-def base_url() -> str:
+def default_base_url() -> str:
     return (os.environ.get("MEDVIZ_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
@@ -99,7 +99,7 @@ def _export(store, *, benchmark_id, model, modality, for_csv: bool, out_csv: str
     """Run the one export statement: to a CSV file (``out_csv``) or as an Arrow table."""
     sims = _computed_sims(store, benchmark_id, encoder)
     query, params = sql.export_query(benchmark_id=benchmark_id, model=model, modality=modality, columns=COLUMNS,
-                                     version=__version__, base_url=(base or base_url()).rstrip("/"),
+                                     version=__version__, base_url=(base or default_base_url()).rstrip("/"),
                                      sims_table="_export_sims" if sims is not None else None, for_csv=for_csv)
     cur = store.new_cursor()
     try:
@@ -129,9 +129,16 @@ def export_annotations(store, out_path: str | None = None, *, fmt: str = "csv", 
     One SQL statement: CSV is written by DuckDB with every text cell neutralised in SQL; Parquet from the
     same rows un-neutralised.
     """
+    kw = dict(benchmark_id=benchmark_id, model=model, modality=modality, encoder=encoder, base=base_url)
+    return _write(fmt, out_path, lambda target: _export(store, for_csv=True, out_csv=target, **kw),
+                  lambda: _export(store, for_csv=False, **kw))
+
+
+def _write(fmt: str, out_path: str | None, write_csv, arrow_table):
+    """Write an export atomically (a ``.part`` file renamed at the end): ``write_csv(path)`` for CSV, Parquet
+    from ``arrow_table()``. Returns the bytes when ``out_path`` is None, else the path."""
     if fmt not in ("csv", "parquet"):
         raise MedvizError(f"unknown export format '{fmt}' (csv or parquet)", field="format")
-    kw = dict(benchmark_id=benchmark_id, model=model, modality=modality, encoder=encoder, base=base_url)
     if out_path is not None:
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         target = out_path + ".part"
@@ -140,9 +147,9 @@ def export_annotations(store, out_path: str | None = None, *, fmt: str = "csv", 
         os.close(fd)
     try:
         if fmt == "csv":
-            _export(store, for_csv=True, out_csv=target, **kw)
+            write_csv(target)
         else:
-            pq.write_table(_export(store, for_csv=False, **kw), target)
+            pq.write_table(arrow_table(), target)
         if out_path is None:
             with open(target, "rb") as f:
                 return f.read()
@@ -151,6 +158,115 @@ def export_annotations(store, out_path: str | None = None, *, fmt: str = "csv", 
     finally:
         if os.path.exists(target):
             os.remove(target)
+
+
+def export_outcomes(store, benchmark_id: str, out_path: str | None = None, *, fmt: str = "csv",
+                    models: list[str] | None = None, error_filter=None, base_url: str | None = None):
+    """Per (unit, model) outcomes of an Errors filter (``medviz.readmodels.errors.ErrorFilter``; default: the
+    Errors page's default, every error): one row each with the outcome label, the letters answered and the
+    correct ones per image, the unit's question / modality / categories and a ``review_url``. One SQL
+    statement, CSV written by DuckDB (text neutralised like the annotation export) or Parquet (native types)."""
+    from .readmodels.errors import ErrorFilter, annotation_index
+    from .store import core, views as sqlv
+    if core.benchmark(store.cursor(), benchmark_id) is None:
+        raise MedvizError(f"benchmark '{benchmark_id}' is not in the store", record=benchmark_id, field="benchmark")
+    f = error_filter if error_filter is not None else ErrorFilter()
+    needs_index = bool(f.tags or f.reviewers or f.tagged)
+    sf = f.sql_filter(annotation_index(store, benchmark_id) if needs_index else None)
+    base = (base_url or default_base_url()).rstrip("/")
+
+    def run(for_csv: bool, target: str | None = None):
+        q, params = sqlv.outcome_export_query(benchmark_id, list(models or []), sf, base_url=base, for_csv=for_csv)
+        cur = store.new_cursor()
+        try:
+            if target is not None:
+                cur.execute(f"COPY ({q}) TO ? (FORMAT csv, HEADER, NEW_LINE '\r\n')", params + [target])
+                return target
+            return cur.sql(q, params=params).to_arrow_table()
+        finally:
+            cur.close()
+    return _write(fmt, out_path, lambda target: run(True, target), lambda: run(False))
+
+
+def failure_mode_table(store, benchmark_id: str, models: list[str] | None = None, *, level: str = "tag",
+                       exclude_disputed: bool = False) -> pd.DataFrame:
+    """Failure mode x model: reviewed units, units with the mode, rate and 95% Wilson interval (tidy rows:
+    ``failure_mode``, ``model``, ``count``, ``n``, ``rate``, ``ci_low``, ``ci_high``). ``level='top'`` rolls
+    sub-tags up to their group. A unit is (target, model); annotations for all models count as their own
+    model ``(all models)``."""
+    from .annotations.stats import failure_mode_stats
+    df = failure_mode_stats(store, benchmark_id, by=("model",), level=level, exclude_disputed=exclude_disputed)
+    if models:
+        df = df[df["model"].isin(list(models) + [ALL_MODELS])]
+    df = df.rename(columns={"tag": "failure_mode"})
+    return df[["failure_mode", "model", "count", "n", "rate", "ci_low", "ci_high"]].reset_index(drop=True)
+
+
+def _cell(r) -> str:
+    return f"{r['count']}/{r['n']} ({100 * r['rate']:.0f}%, {100 * r['ci_low']:.0f}–{100 * r['ci_high']:.0f})"
+
+
+def failure_mode_pivot(df: pd.DataFrame) -> pd.DataFrame:
+    """The tidy table as failure mode rows x model columns, cells ``k/n (rate%, low–high)``."""
+    if df.empty:
+        return pd.DataFrame(columns=["failure mode"])
+    d = df.assign(cell=[_cell(r) for _, r in df.iterrows()])
+    wide = d.pivot(index="failure_mode", columns="model", values="cell").fillna("–")
+    wide.columns.name = None
+    return wide.reset_index().rename(columns={"failure_mode": "failure mode"})
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def failure_mode_markdown(df: pd.DataFrame) -> str:
+    """A Markdown table (failure mode x model) with counts and 95% Wilson intervals, and its legend."""
+    wide = failure_mode_pivot(df)
+    cols = list(wide.columns)
+    esc = lambda v: str(v).replace("|", "\\|").replace("\n", " ")    # noqa: E731
+    lines = ["| " + " | ".join(esc(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in wide.itertuples(index=False)]
+    return "\n".join(lines) + ("\n\nCells: units with the failure mode / reviewed units of the model (rate, 95% "
+                                "Wilson interval in %).\n")
+
+
+def failure_mode_latex(df: pd.DataFrame, caption: str = "Failure modes by model") -> str:
+    """A LaTeX ``table`` (booktabs) of the same table; every cell escaped."""
+    wide = failure_mode_pivot(df)
+    cols = list(wide.columns)
+    body = [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in wide.itertuples(index=False)]
+    return "\n".join([
+        r"\begin{table}[t]", r"\centering", r"\small",
+        r"\begin{tabular}{l" + "r" * (len(cols) - 1) + "}", r"\toprule",
+        " & ".join(_latex_escape(c) for c in cols) + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
+        r"\caption{" + _latex_escape(caption) + r". Cells: units with the failure mode / reviewed units "
+        r"(rate, 95\% Wilson interval in \%).}", r"\end{table}", ""])
+
+
+def export_failure_modes(store, benchmark_id: str, out_path: str | None = None, *, fmt: str = "csv",
+                         models: list[str] | None = None, level: str = "tag"):
+    """The failure mode x model table as ``csv`` (tidy rows), ``markdown`` or ``latex``; bytes or the path."""
+    if fmt not in ("csv", "markdown", "latex"):
+        raise MedvizError(f"unknown table format '{fmt}' (csv, markdown or latex)", field="format")
+    df = failure_mode_table(store, benchmark_id, models, level=level)
+    if fmt == "csv":
+        data = df.to_csv(index=False, lineterminator="\r\n", float_format="%.6g").encode("utf-8")
+    elif fmt == "markdown":
+        data = failure_mode_markdown(df).encode("utf-8")
+    else:
+        data = failure_mode_latex(df, f"Failure modes by model on {benchmark_id}").encode("utf-8")
+    if out_path is None:
+        return data
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with open(out_path + ".part", "wb") as fh:
+        fh.write(data)
+    os.replace(out_path + ".part", out_path)
+    return out_path
 
 
 def read_export(path: str) -> pd.DataFrame:

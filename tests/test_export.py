@@ -317,3 +317,67 @@ def test_import_of_an_export_without_tag_group_reads_the_full_tag_path(annotated
         a = sorted(map(sorted, current_annotations(s)["tags"]))
         close_writer(s)
     assert a == sorted(map(sorted, current_annotations(annotated)["tags"]))
+
+
+def test_outcomes_export_follows_the_errors_filter(annotated, tmp_path):
+    from medviz.export import export_outcomes
+    from medviz.readmodels.errors import ErrorFilter
+    from medviz.store import views as sqlv
+    f = ErrorFilter(outcome="confused")
+    csv_df = read_export_bytes(export_outcomes(annotated, MC, error_filter=f))
+    want = sqlv.error_counts(annotated.cursor(), MC, None, f.sql_filter())
+    assert len(csv_df) == want["rows"] > 0 and set(csv_df["outcome"]) == {"confused"}
+    for r in csv_df.itertuples():
+        a = r.answered_letters.split(";")
+        assert len(a) == 2 and a[0] == a[1]                   # confused: the same letter for both images
+    assert csv_df["review_url"].str.contains("&m=").all()
+    # everything, with one model: the labels partition the rows like the Errors page counts
+    every = ErrorFilter(outcome=None)
+    out = tmp_path / "o.parquet"
+    export_outcomes(annotated, MC, str(out), fmt="parquet", models=[BLIND], error_filter=every)
+    df = pd.read_parquet(out)
+    c = sqlv.error_counts(annotated.cursor(), MC, [BLIND], every.sql_filter())
+    assert set(df["model"]) == {BLIND} and len(df) == c["rows"]
+    assert (df["outcome"] == "correct").sum() == c["correct"]
+    assert (df["outcome"] == "confused").sum() == c["confused"]
+    assert pd.api.types.is_integer_dtype(df["n_images"])
+    assert all(len(x) == 2 for x in df["correct_letters"])
+    # a tag filter goes through the annotation index
+    tagged = read_export_bytes(export_outcomes(annotated, MC, error_filter=ErrorFilter(outcome=None, tags=[DETAIL])))
+    tagged_units = set(current_annotations(annotated, MC).explode("tags").query("tags == @DETAIL")["target_id"])
+    assert set(tagged["unit_id"]) == tagged_units
+
+
+def test_failure_mode_table_csv_markdown_latex(annotated):
+    from medviz.annotations.stats import failure_mode_stats
+    from medviz.export import export_failure_modes, failure_mode_table
+    t = failure_mode_table(annotated, MC)
+    ref = failure_mode_stats(annotated, MC, by=("model",))
+    assert len(t) == len(ref) and (t["count"] <= t["n"]).all()
+    assert ((t["ci_low"] <= t["rate"]) & (t["rate"] <= t["ci_high"])).all()
+    csv_t = pd.read_csv(io.BytesIO(export_failure_modes(annotated, MC, fmt="csv")))
+    assert list(csv_t.columns) == ["failure_mode", "model", "count", "n", "rate", "ci_low", "ci_high"]
+    md = export_failure_modes(annotated, MC, fmt="markdown").decode()
+    r = t.iloc[0]
+    cell = f"{r['count']}/{r['n']} ({100 * r['rate']:.0f}%"
+    assert md.startswith("| failure mode |") and cell in md and "Wilson" in md
+    tex = export_failure_modes(annotated, MC, fmt="latex").decode()
+    assert "\\begin{tabular}" in tex and "\\%" in tex and cell.replace("%", "\\%") in tex
+    with pytest.raises(MedvizError):
+        export_failure_modes(annotated, MC, fmt="xlsx")
+
+
+def test_cli_exports_outcomes_and_failure_mode_tables(annotated, tmp_path, capsys):
+    path = annotated.path
+    close_writer(annotated)
+    annotated.close()
+    out = tmp_path / "o.csv"
+    assert main(["export", "outcomes", MC, "--db", path, "--out", str(out), "--outcome", "confused"]) == 0
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(df) and set(df["outcome"]) == {"confused"}
+    for ext, head in (("md", "| failure mode |"), ("tex", "\\begin{table}"), ("csv", "failure_mode,model")):
+        p = tmp_path / f"fm.{ext}"
+        assert main(["export", "failure-modes", MC, "--db", path, "--out", str(p)]) == 0
+        assert p.read_text().startswith(head)
+    assert main(["export", "outcomes", "nope", "--db", path, "--out", str(out)]) == 2
+    assert "benchmark 'nope' is not in the store" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``medviz export annotations`` and ``medviz import annotations``."""
+"""``medviz export annotations|outcomes|failure-modes`` and ``medviz import annotations``."""
 from __future__ import annotations
 
 import os
@@ -13,6 +13,29 @@ def cmd_export(args) -> int:
         export_annotations(store, args.out, fmt=fmt, benchmark_id=args.benchmark, model=args.model,
                            modality=args.modality, encoder=args.encoder, base_url=args.base_url)
     print(f"exported current annotations ({fmt}) -> {os.path.abspath(args.out)}")
+    return 0
+
+
+def cmd_export_outcomes(args) -> int:
+    from ..export import export_outcomes
+    from ..readmodels.errors import ErrorFilter
+    fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "csv")
+    f = ErrorFilter(outcome=None if args.outcome == "all" else args.outcome, modalities=args.modality or [],
+                    categories=args.category or [], tags=args.tag or [])
+    with open_store(args) as store:
+        export_outcomes(store, args.benchmark, args.out, fmt=fmt, models=args.model, error_filter=f,
+                        base_url=args.base_url)
+    print(f"exported (unit, model) outcomes ({fmt}) -> {os.path.abspath(args.out)}")
+    return 0
+
+
+def cmd_export_failure_modes(args) -> int:
+    from ..export import export_failure_modes
+    ext = args.out.lower().rsplit(".", 1)[-1]
+    fmt = args.format or {"md": "markdown", "tex": "latex"}.get(ext, "csv")
+    with open_store(args) as store:
+        export_failure_modes(store, args.benchmark, args.out, fmt=fmt, models=args.model, level=args.level)
+    print(f"exported failure mode x model table ({fmt}) -> {os.path.abspath(args.out)}")
     return 0
 
 
@@ -42,6 +65,27 @@ def register(subparsers) -> None:
     e.add_argument("--base-url", help="where review_url points (default MEDVIZ_BASE_URL or http://localhost:8501)")
     db_arg(e)
     e.set_defaults(func=cmd_export)
+    o = sub.add_parser("outcomes", help="one row per (unit, model) of an Errors filter, with its outcome")
+    o.add_argument("benchmark")
+    o.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    o.add_argument("--format", choices=["csv", "parquet"], help="default from the --out extension")
+    o.add_argument("--model", action="append", help="only this model (repeat for several; default all)")
+    o.add_argument("--outcome", default="error", choices=["error", "wrong", "confused", "invalid", "correct", "all"],
+                   help="which outcomes (default: every error, like the Errors page)")
+    o.add_argument("--modality", action="append", help="only this modality (repeatable)")
+    o.add_argument("--category", action="append", help="only this category (repeatable)")
+    o.add_argument("--tag", action="append", help="only units carrying this tag or tag group (repeatable)")
+    o.add_argument("--base-url", help="where review_url points (default MEDVIZ_BASE_URL or http://localhost:8501)")
+    db_arg(o)
+    o.set_defaults(func=cmd_export_outcomes)
+    t = sub.add_parser("failure-modes", help="failure mode x model table with 95%% intervals (CSV, Markdown, LaTeX)")
+    t.add_argument("benchmark")
+    t.add_argument("--out", required=True, help="output file (.csv, .md or .tex)")
+    t.add_argument("--format", choices=["csv", "markdown", "latex"], help="default from the --out extension")
+    t.add_argument("--model", action="append", help="only this model (repeat for several; default all)")
+    t.add_argument("--level", choices=["tag", "top"], default="tag", help="sub-tags, or their groups (top)")
+    db_arg(t)
+    t.set_defaults(func=cmd_export_failure_modes)
 
     s = subparsers.add_parser("import", help="import data exported by medviz")
     sub = s.add_subparsers(dest="import_what", required=True)

@@ -249,6 +249,24 @@ def _csv_text(name: str, typ: str) -> str:
     return f"coalesce(({c})::VARCHAR, '')"
 
 
+def typed_select(columns: list[tuple[str, str]], for_csv: bool) -> str:
+    """The SELECT list that writes typed columns (name, type as in ``EXPORT_COLUMNS``) as they are, or for a
+    CSV: every cell as text ('' for missing), text and lists neutralised against formula injection."""
+    out = []
+    for c, typ in columns:
+        if not for_csv:
+            out.append(f'"{c}"')
+            continue
+        e = _csv_text(c, typ)
+        if typ == "text" or typ.startswith("list:"):
+            # the regex only where the first character could start a formula (or is a quote): 25 columns
+            # x every row through RE2 cost more than the rest of the export
+            e = (f"CASE WHEN ascii({e}) IN (61, 43, 45, 64, 9, 13, 0, 39) "
+                 f"THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END")
+        out.append(f'{e} AS "{c}"')
+    return ", ".join(out)
+
+
 def export_query(*, benchmark_id: str | None, model: str | None, modality: str | None, columns: list[str],
                  version: str, base_url: str, sims_table: str | None, for_csv: bool) -> tuple[str, list]:
     """(statement, params) giving the annotation export rows: current annotation x tag, in export order.
@@ -261,7 +279,7 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
     models; ``modality`` matches one of the target's modalities, any case.
     """
     from .views import outcome_label_sql
-    inner, outer = [], []
+    inner = []
     for c in columns:
         expr, typ = EXPORT_COLUMNS[c]
         if c.startswith("encoder_") and not sims_table:
@@ -269,16 +287,7 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
         if typ == "text":
             expr = f"coalesce(({expr})::VARCHAR, '')"
         inner.append(f'{expr} AS "{c}"')
-        if not for_csv:
-            outer.append(f'"{c}"')
-            continue
-        e = _csv_text(c, typ)
-        if typ == "text" or typ.startswith("list:"):
-            # the regex only where the first character could start a formula (or is a quote): 25 columns
-            # x every row through RE2 cost more than the rest of the export
-            e = (f"CASE WHEN ascii({e}) IN (61, 43, 45, 64, 9, 13, 0, 39) "
-                 f"THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END")
-        outer.append(f'{e} AS "{c}"')
+    outer = typed_select([(c, EXPORT_COLUMNS[c][1]) for c in columns], for_csv)
     sims_join = (f"LEFT JOIN {sims_table} s ON a.target_type = 'pair' AND s.benchmark_id = a.benchmark_id "
                  "AND s.pair_id = a.target_id") if sims_table else ""
     # Item targets join their item and prediction directly (one row each, like a plain join); only pair
@@ -325,7 +334,7 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
         LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id
                           AND pr.pair_id = a.target_id
         {sims_join})
-    SELECT {", ".join(outer)} FROM rows
+    SELECT {outer} FROM rows
     WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split("modality", '|'),
                                                              lambda x: lower(trim(x))), lower(trim(?)))
     ORDER BY benchmark_id, target_type, target_id, _k_created, annotation_id, _k_tag

@@ -168,3 +168,32 @@ def item_outcomes(cur, benchmark_id: str, models: list[str] | None) -> pd.DataFr
         "FROM items i LEFT JOIN predictions p ON p.benchmark_id = i.benchmark_id AND p.item_id = i.item_id "
         "AND (? OR list_contains(?, p.model)) WHERE i.benchmark_id = ? GROUP BY ALL ORDER BY i.item_id",
         [not models, list(models or []), benchmark_id]).df()
+
+
+# The outcomes export: one row per (unit, model) of a filter, typed like the annotation export (see
+# medviz.store.annotations.EXPORT_COLUMNS for the types).
+OUTCOME_EXPORT_COLUMNS: list[tuple[str, str]] = [
+    ("benchmark_id", "text"), ("unit_id", "text"), ("model", "text"), ("synthetic_model", "text"),
+    ("question", "text"), ("modality", "list: | "), ("categories", "list:; "), ("department", "text"),
+    ("n_images", "int"), ("outcome", "text"), ("answered_letters", "list:;"), ("correct_letters", "list:;"),
+    ("biomedclip_sim_benchmark", "float"), ("dino_sim_benchmark", "float"), ("review_url", "text"),
+]
+
+
+def outcome_export_query(benchmark_id: str, models: list[str] | None, f: dict, *, base_url: str,
+                         for_csv: bool) -> tuple[str, list]:
+    """(statement, params): every (unit, model) row matching ``f``, in Errors order, typed or as CSV text."""
+    from .annotations import typed_select
+    where, params = _where(f, benchmark_id)
+    hp = _cte_params(benchmark_id, models)
+    sql = _MATERIALISED_CTE + f""", r AS (
+        SELECT benchmark_id, unit_id, model, CASE WHEN synthetic THEN 'synthetic' ELSE '' END AS synthetic_model,
+               coalesce(question, '') AS question, list_sort(modalities) AS modality,
+               list_sort(categories) AS categories, coalesce(department, '') AS department, n_items AS n_images,
+               {outcome_label_sql("x")} AS outcome, letters AS answered_letters, answers AS correct_letters,
+               biomedclip_sim AS biomedclip_sim_benchmark, dino_sim AS dino_sim_benchmark,
+               ?::VARCHAR || '/review?b=' || url_encode(benchmark_id) || '&pair=' || url_encode(unit_id)
+                   || '&m=' || url_encode(model) AS review_url, unit_no
+        FROM x WHERE {where})
+    SELECT {typed_select(OUTCOME_EXPORT_COLUMNS, for_csv)} FROM r ORDER BY unit_no, model"""
+    return sql, hp + [base_url] + params
