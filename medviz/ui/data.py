@@ -180,9 +180,13 @@ def blind_vs_tags(path: str, benchmark_id: str) -> pd.DataFrame:
     return annotations.blind_vs_tags(store(path), benchmark_id)
 
 
-@st.cache_data(show_spinner=False)
-def agreement(path: str, benchmark_id: str) -> dict:
-    return annotations.agreement(store(path), benchmark_id)
+@st.cache_data(show_spinner="Bootstrapping agreement intervals…")
+def agreement(path: str, benchmark_id: str, modality: str | None = None, model: str | None = None,
+              tag: str | None = None) -> dict:
+    from ..annotations.agreement import unit_keys
+    units = (unit_keys(store(path), benchmark_id, modality=modality, model=model, tag=tag)
+             if modality or model or tag else None)
+    return annotations.agreement(store(path), benchmark_id, units=units)
 
 
 @st.cache_data(show_spinner=False)
