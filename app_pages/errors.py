@@ -3,6 +3,7 @@
 import streamlit as st
 
 from medviz.readmodels.errors import error_table
+from medviz.readmodels.lists import ReviewList
 from medviz.ui import data, filters, navigation
 from medviz.ui.context import current
 
@@ -13,8 +14,18 @@ if not ctx.benchmark_id:
 f = filters.filter_bar(ctx)
 fj = data.filter_json(f)
 page_key = f"err_page::{ctx.benchmark_id}::{fj}::{ctx.models}"
-page = st.session_state.get(page_key, 0)
+try:
+    url_page = max(0, int(st.query_params.get("p") or 1) - 1)      # the URL counts pages from 1
+except ValueError:
+    url_page = 0
+page = st.session_state.get(page_key, url_page)
 rows, counts = data.error_page(ctx.db_path, ctx.benchmark_id, ctx.models, fj, page)
+if counts["page"]:
+    st.query_params["p"] = str(counts["page"] + 1)
+elif "p" in st.query_params:
+    del st.query_params["p"]
+subset = tuple(ctx.models) if ctx.model_info is not None and set(ctx.models) != set(ctx.model_info["model"]) else ()
+review_list = ReviewList.errors(f, subset, counts["page"])      # what Review steps through, and "back" returns to
 m = st.columns(6)
 m[0].metric("rows (pair × model)", f"{counts['rows']:,}")
 m[1].metric("pairs / items", f"{counts['units']:,}")
@@ -39,7 +50,7 @@ event = st.dataframe(
 sel = event.selection.rows if event is not None else []
 if sel:
     unit = str(table.iloc[sel[0]]["pair / item"])
-    navigation.switch(navigation.REVIEW, pair=unit, b=ctx.benchmark_id)
+    navigation.switch(navigation.REVIEW, pair=unit, b=ctx.benchmark_id, **review_list.to_query())
 c = st.columns([1, 1, 2, 2], vertical_alignment="center")
 
 
@@ -57,7 +68,7 @@ c[2].markdown(f"Page **{counts['page'] + 1}** of {counts['pages']}")
 def _review_all():
     st.session_state["review_queue"] = "errors"
     first = data.error_unit_ids(ctx.db_path, ctx.benchmark_id, ctx.models, fj)
-    navigation.request(navigation.REVIEW, pair=first[0], b=ctx.benchmark_id)
+    navigation.request(navigation.REVIEW, pair=first[0], b=ctx.benchmark_id, **review_list.to_query())
 
 
 c[3].button("Review these in order", icon=":material/compare:", key="err_review", on_click=_review_all)

@@ -30,7 +30,6 @@ _OUTCOME_SQL = {
     "invalid": "any_invalid",
     "error": "NOT all_correct",            # anything not fully right: wrong, confused or invalid
 }
-OUTCOME_LABELS = ("correct", "confused", "invalid", "wrong")   # one label per (unit, model), first that holds
 
 
 def outcome_label_sql(alias: str) -> str:
@@ -197,3 +196,13 @@ def outcome_export_query(benchmark_id: str, models: list[str] | None, f: dict, *
         FROM x WHERE {where})
     SELECT {typed_select(OUTCOME_EXPORT_COLUMNS, for_csv)} FROM r ORDER BY unit_no, model"""
     return sql, hp + [base_url] + params
+
+
+def paired_outcomes(cur, benchmark_id: str, model_a: str, model_b: str) -> pd.DataFrame:
+    """Per unit both models answered: whether each got it fully right, with the unit's modalities and
+    categories (model vs model, McNemar)."""
+    return cur.execute(
+        "SELECT a.unit_id, a.unit_no, a.modalities, a.categories, coalesce(a.all_correct, FALSE) AS a_correct, "
+        "coalesce(b.all_correct, FALSE) AS b_correct FROM unit_outcomes a JOIN unit_outcomes b "
+        "ON b.benchmark_id = a.benchmark_id AND b.unit_no = a.unit_no AND b.model = ? "
+        "WHERE a.benchmark_id = ? AND a.model = ? ORDER BY a.unit_no", [model_b, benchmark_id, model_a]).df()

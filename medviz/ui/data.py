@@ -231,6 +231,23 @@ def item_paths(path: str, benchmark_id: str, item_ids: tuple) -> list:
     return [rows.get(i) for i in item_ids]
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def list_unit_ids(path: str, benchmark_id: str, items: tuple) -> list[str]:
+    """The units of a Review list (``medviz.readmodels.lists``) given as ``ReviewList.items()``."""
+    from ..readmodels.lists import ReviewList
+    rl = ReviewList.from_items(items)
+    return [] if rl is None else rl.unit_ids(store(path), benchmark_id)
+
+
+ANNOTATION_CACHES.append(list_unit_ids)        # tag / reviewer filters read annotations
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def compare_models(path: str, benchmark_id: str, model_a: str, model_b: str, by: str) -> pd.DataFrame:
+    from ..readmodels.compare import compare_models as cm
+    return cm(store(path), benchmark_id, model_a, model_b, by)
+
+
 # --- Export page ---------------------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False)

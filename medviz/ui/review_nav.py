@@ -1,11 +1,14 @@
 """Review navigation: which unit is open (``?pair=ID`` deep links), previous / next, the "next untagged
-error" queue, and their keyboard shortcuts (K / J / N)."""
+error" queue, and their keyboard shortcuts (K / J / N). When Review was opened from a list (an Errors filter
+or a model-vs-model slice; ``?list=...``, see ``medviz.readmodels.lists``) previous / next step through that
+list, the bar says where the unit sits in it, and a link goes back to the same page of the list."""
 from __future__ import annotations
 
 import streamlit as st
 
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
+from ..readmodels.lists import ReviewList, position
 from ..readmodels.review import UnitView, neighbour, next_untagged
 from ..thumbnails import cached_image_bytes
 from . import data, pair_viewer
@@ -19,7 +22,14 @@ class Navigator:
         self.ukey = f"unit::{ctx.benchmark_id}"
 
     # --- queues ---------------------------------------------------------------------------------------
+    def review_list(self) -> ReviewList | None:
+        """The list Review was opened from (URL), if any."""
+        return ReviewList.from_query(st.query_params)
+
     def queue(self) -> list[str]:
+        rl = self.review_list()
+        if rl is not None:
+            return data.list_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, rl.items())
         if st.session_state.get("review_queue", "all") == "errors":
             f = st.session_state.get("errors_filter") or ErrorFilter()
             return data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models, data.filter_json(f))
@@ -100,7 +110,15 @@ class Navigator:
     # --- widgets --------------------------------------------------------------------------------------
     def render_bar(self, uv: UnitView) -> None:
         q = self.queue()
-        pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
+        i, n = position(q, uv.unit_id)
+        pos = f"{i if i is not None else '–'} / {n}"
+        rl = self.review_list()
+        if rl is not None:
+            pos += f" of: {rl.label()}"
+            page_name, query = rl.back()
+            from . import navigation
+            st.page_link(navigation.page(page_name), label="Back to the list", icon=":material/arrow_upward:",
+                         query_params={"b": self.ctx.benchmark_id, **query})
         kind = "Pair" if uv.is_pair else "Item"
         c = st.columns([2.6, 1.2, 1.1, 1.8, 1.2], vertical_alignment="center")
         c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
