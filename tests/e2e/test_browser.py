@@ -21,7 +21,7 @@ pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 PAGES = {"leaderboard": "", "review": "review", "errors": "errors", "embeddings": "embeddings",
-         "statistics": "statistics", "export": "export"}
+         "statistics": "statistics", "compare": "compare", "export": "export"}
 BENCH = "sample-mediconfusion"
 REVIEWER = "E2E Reviewer"
 
@@ -132,7 +132,8 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
     rows = list(csv.DictReader(io.StringIO(body)))
     mine = [r for r in rows if r.get("reviewer") == REVIEWER]
     assert len(mine) == 1, body[:1000]
-    assert mine[0]["target_id"] == target and tag in mine[0]["tag"]
+    from medviz.export import full_tag                      # the export splits the tag into group and sub-tag
+    assert mine[0]["target_id"] == target and full_tag(mine[0]["tag_group"], mine[0]["tag"]) == tag
 
 
 def test_errors_row_opens_review(page, app_url):
