@@ -4,7 +4,7 @@ import streamlit as st
 
 from medviz.readmodels.errors import error_table
 from medviz.readmodels.lists import ReviewList
-from medviz.ui import data, filters, navigation
+from medviz.ui import bulk_tag, data, filters, navigation
 from medviz.ui.context import current
 
 ctx = current()
@@ -72,6 +72,9 @@ def _review_all():
 
 
 c[3].button("Review these in order", icon=":material/compare:", key="err_review", on_click=_review_all)
+
+bulk_tag.form(ctx, data.list_unit_ids(ctx.db_path, ctx.benchmark_id, review_list.items()), "errors",
+              "of this filter (every page)")
 
 with st.expander("Export this list (every page)", icon=":material/download:"):
     from medviz.export import export_outcomes

@@ -95,3 +95,29 @@ def test_compare_page_links_open_review_on_the_slice(demo_db, monkeypatch):
     assert "McNemar exact p" in df.columns and df.iloc[0]["slice"] == "(all units)"
     links = [u for u in list(df["open A right, B wrong"]) + list(df["open B right, A wrong"]) if u]
     assert links and all(u.startswith("review?") and "list=compare" in u for u in links)
+
+
+def test_errors_page_tags_every_unit_of_the_filter(demo_db, monkeypatch, tmp_path):
+    import shutil
+    from medviz.annotations import current_annotations, load_taxonomy
+    from medviz.store import Store
+    db = str(tmp_path / "bulk.duckdb")
+    shutil.copy(demo_db, db)
+    f = ErrorFilter(outcome="confused")
+    with Store(db, read_only=True) as s:
+        units = ReviewList.errors(f).unit_ids(s, SAMPLE_MC)
+        before = len(current_annotations(s, SAMPLE_MC))
+    at = _app(db, monkeypatch, b=SAMPLE_MC, outcome="confused")
+    at.run()
+    at.switch_page(SPECS[navigation.ERRORS].path).run()
+    at.sidebar.text_input(key="reviewer_name_input").input("Dr Bulk").run()
+    _clean(at)
+    tag = load_taxonomy().leaves()[0]
+    at.multiselect(key="bulk_tags::errors").set_value([tag]).run()
+    at.button(key="bulk_go::errors").click().run()
+    _clean(at)
+    assert any(f"Saved {len(units)} annotations" in s.value for s in at.success)
+    from medviz.ui import data
+    cur = current_annotations(data.store(db), SAMPLE_MC)
+    mine = cur[cur["reviewer"] == "Dr Bulk"]
+    assert len(cur) == before + len(units) and sorted(mine["target_id"]) == sorted(units)

@@ -76,6 +76,18 @@ class AnnotationWriter:
             raise MedvizError("use adjudicate() to save an adjudication", field="kind")
         return self._submit("save", self._prepare(annotation))
 
+    def save_many(self, annotations: list[Annotation]) -> list[Annotation]:
+        """Save many annotations (new ones or next revisions) in ONE transaction, all or nothing; returns
+        them saved, in order. What bulk tagging, import and the API use: one caller, one commit."""
+        prepared = []
+        for a in annotations:
+            if a.kind != "annotation":
+                raise MedvizError("use adjudicate() to save an adjudication", record=a.annotation_id, field="kind")
+            prepared.append(self._prepare(a))
+        if not prepared:
+            return []
+        return self._submit("save_many", prepared)
+
     def retract(self, annotation_id: str, reviewer) -> Annotation:
         """Delete from the current view (a new revision with ``retracted``); only the author may."""
         name = reviewer.name if isinstance(reviewer, identity.Reviewer) else reviewer
@@ -279,8 +291,22 @@ class AnnotationWriter:
                 raise MedvizError("this annotation is already retracted", record=annotation_id)
             row = dict(prev, revision=prev["revision"] + 1, retracted=True, updated_at=_utcnow())
             return _annotation(row), [state.add(row)]
-        # save (annotation or adjudication)
-        a: Annotation = req.payload
+        if req.op == "save_many":             # all or nothing: the first error fails the whole list
+            out, rows = [], []
+            snapshot = (state.next_rev, dict(state.pending))
+            try:
+                for a in req.payload:
+                    res, row = self._apply_save(state, a)
+                    out.append(res)
+                    rows.append(row)
+            except MedvizError:
+                state.next_rev, state.pending = snapshot
+                raise
+            return out, rows
+        res, row = self._apply_save(state, req.payload)   # save (annotation or adjudication)
+        return res, [row]
+
+    def _apply_save(self, state: "_BatchState", a: Annotation):
         now = _utcnow()
         if a.kind == "adjudication":
             for sid in a.settles:
@@ -308,7 +334,7 @@ class AnnotationWriter:
             a = replace(a, revision=prev["revision"] + 1, created_at=prev["created_at"], updated_at=now,
                         retracted=False)
         row = state.add(_row(a))
-        return _annotation(row), [row]
+        return _annotation(row), row
 
 
 class _BatchState:
@@ -330,10 +356,11 @@ class _BatchState:
                 ids.add(req.payload[0])
             elif req.op == "import":
                 ids.update(a.annotation_id for a in req.payload)
-            elif req.op == "save":
-                if req.payload.annotation_id:
-                    ids.add(req.payload.annotation_id)
-                ids.update(req.payload.settles)
+            elif req.op in ("save", "save_many"):
+                for a in (req.payload if req.op == "save_many" else [req.payload]):
+                    if a.annotation_id:
+                        ids.add(a.annotation_id)
+                    ids.update(a.settles)
         missing = [i for i in ids if i not in self.known]
         found = sql.latest_revisions(self.cur, missing)
         for i in missing:

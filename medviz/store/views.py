@@ -206,3 +206,10 @@ def paired_outcomes(cur, benchmark_id: str, model_a: str, model_b: str) -> pd.Da
         "coalesce(b.all_correct, FALSE) AS b_correct FROM unit_outcomes a JOIN unit_outcomes b "
         "ON b.benchmark_id = a.benchmark_id AND b.unit_no = a.unit_no AND b.model = ? "
         "WHERE a.benchmark_id = ? AND a.model = ? ORDER BY a.unit_no", [model_b, benchmark_id, model_a]).df()
+
+
+def unit_target_types(cur, benchmark_id: str, unit_ids: list[str]) -> dict[str, str]:
+    """unit id -> 'pair' or 'item' for the ids that are units of the benchmark."""
+    return {u: ("pair" if is_pair else "item") for u, is_pair in cur.execute(
+        "SELECT DISTINCT coalesce(pair_id, item_id), pair_id IS NOT NULL FROM items WHERE benchmark_id = ? "
+        "AND list_contains(?, coalesce(pair_id, item_id))", [benchmark_id, list(unit_ids)]).fetchall()}
