@@ -101,24 +101,38 @@ def _positives(store, benchmark_id: str, units=None) -> tuple[pd.DataFrame, pd.D
     return J, P, list(u_labels), list(r_labels), list(t_labels)
 
 
-def _pair_arrays(J: pd.DataFrame, P: pd.DataFrame, ra: int, rb: int, n_tags_total: int) -> dict:
-    """Per unit both reviewers judged: positives of each, shared positives, exact match, and which tags
-    either of them used (a units x tags incidence matrix): every sum Cohen's kappa needs, per unit."""
-    ja, jb = J[J["r"] == ra].set_index("u"), J[J["r"] == rb].set_index("u")
-    shared = np.array(sorted(set(ja.index) & set(jb.index)))
-    if len(shared) == 0:
-        return {"n": 0}
-    pos = {u: i for i, u in enumerate(shared)}
-    pa_ = P[(P["r"] == ra) & P["u"].isin(shared)]
-    pb_ = P[(P["r"] == rb) & P["u"].isin(shared)]
-    inc = np.zeros((len(shared), n_tags_total), dtype=bool)
-    for part in (pa_, pb_):
-        inc[[pos[u] for u in part["u"]], part["tc"].to_numpy()] = True
-    both = pa_.merge(pb_, on=["u", "t"]).groupby("u").size()
-    return {"n": len(shared), "inc": inc[:, inc.any(axis=0)],
-            "npos_a": ja.loc[shared, "npos"].to_numpy(float), "npos_b": jb.loc[shared, "npos"].to_numpy(float),
-            "both": both.reindex(shared, fill_value=0).to_numpy(float),
-            "exact": (ja.loc[shared, "sig"].to_numpy() == jb.loc[shared, "sig"].to_numpy()).astype(float)}
+def _pair_arrays_all(J: pd.DataFrame, P: pd.DataFrame):
+    """For every reviewer pair, per unit both judged: positives of each, shared positives, exact match, and
+    which tags either used (unit position, tag code): every sum Cohen's kappa needs, per unit. Yields
+    ``(ra, rb, arrays)`` in (ra, rb) order; one pass over the data (no per-pair filtering)."""
+    if J.empty:
+        return
+    pairs = J.merge(J, on="u", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["r_a"] < pairs["r_b"]]
+    both = P.merge(P, on=["u", "t"], suffixes=("_a", "_b"))
+    both = both[both["r_a"] < both["r_b"]].groupby(["r_a", "r_b", "u"]).size().rename("both")
+    pairs = pairs.join(both, on=["r_a", "r_b", "u"]).fillna({"both": 0})
+    pairs = pairs.sort_values(["r_a", "r_b", "u"], kind="stable").reset_index(drop=True)
+    shared = pairs[["u", "r_a", "r_b"]]
+    side_a = shared.merge(P[["u", "r", "tc"]].rename(columns={"r": "r_a"}), on=["u", "r_a"])
+    side_b = shared.merge(P[["u", "r", "tc"]].rename(columns={"r": "r_b"}), on=["u", "r_b"])
+    inc = (pd.concat([side_a, side_b], ignore_index=True)[["r_a", "r_b", "u", "tc"]].drop_duplicates()
+           .sort_values(["r_a", "r_b"], kind="stable"))
+    inc_groups = inc.groupby(["r_a", "r_b"], sort=False).indices
+    inc_u, inc_t = inc["u"].to_numpy(), inc["tc"].to_numpy()
+    cols = {c: pairs[c].to_numpy() for c in ("u", "npos_a", "npos_b", "both", "sig_a", "sig_b")}
+    for (ra, rb), idx in pairs.groupby(["r_a", "r_b"], sort=True).indices.items():
+        units = cols["u"][idx]
+        k = inc_groups.get((ra, rb), np.array([], dtype=int))
+        tags, t_pos = np.unique(inc_t[k], return_inverse=True)
+        m = np.zeros((len(units), len(tags)), dtype=bool)
+        m[np.searchsorted(units, inc_u[k]), t_pos] = True
+        per_unit = np.column_stack([cols["npos_a"][idx], cols["npos_b"][idx], cols["both"][idx],
+                                    cols["sig_a"][idx] == cols["sig_b"][idx], m]).astype(float)
+        # units with the same contribution are interchangeable: resampling units = resampling these kinds
+        kinds, counts = np.unique(per_unit, axis=0, return_counts=True)
+        yield ra, rb, {"n": len(units), "count": counts.astype(float), "inc": kinds[:, 4:] > 0,
+                       "npos_a": kinds[:, 0], "npos_b": kinds[:, 1], "both": kinds[:, 2], "exact": kinds[:, 3]}
 
 
 def _kappa_w(a: dict, W: np.ndarray) -> dict:
@@ -160,8 +174,21 @@ def _interval(draws: np.ndarray) -> tuple[float, float]:
     return float(np.quantile(ok, 0.025)), float(np.quantile(ok, 0.975))
 
 
-def _resample(rng, n_units: int, draws: int) -> np.ndarray:
-    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=draws).astype(float)
+_CHUNK_CELLS = 4_000_000      # draws x units per chunk of resampling weights (32 MB of float64)
+
+
+def _resample(rng, counts: np.ndarray, draws: int):
+    """Bootstrap weights in chunks. ``counts``: how many units there are of each kind (units of one kind
+    contribute the same to every sum). Drawing n = sum(counts) units with replacement puts
+    Multinomial(n, counts / n) of them in each kind: exactly the unit bootstrap, at the cost of the kinds."""
+    counts = np.asarray(counts, dtype=float)
+    n, k_kinds = int(counts.sum()), len(counts)
+    per = max(1, min(draws, _CHUNK_CELLS // max(1, k_kinds)))
+    done = 0
+    while done < draws:
+        k = min(per, draws - done)
+        yield rng.multinomial(n, counts / n, size=k).astype(float)
+        done += k
 
 
 def agreement_from_codes(J: pd.DataFrame, P: pd.DataFrame, reviewers: list, tags: list, *,
@@ -176,20 +203,15 @@ def agreement_from_codes(J: pd.DataFrame, P: pd.DataFrame, reviewers: list, tags
     tag_cols = ["tag", "n_items", "n_positive", "alpha", "alpha_low", "alpha_high", "observed"]
     out = {"n_units": int(J["u"].nunique()) if len(J) else 0, "reviewers": sorted(reviewers)}
     rows = []
-    present = sorted(J["r"].unique()) if len(J) else []
-    for i, ra in enumerate(present):
-        for rb in present[i + 1:]:
-            a = _pair_arrays(J, P, ra, rb, len(tags))
-            if a["n"] == 0:
-                continue
-            point = _kappa_w(a, np.ones((1, a["n"])))
-            lo = hi = math.nan
-            if draws:
-                lo, hi = _interval(_kappa_w(a, _resample(rng, a["n"], draws))["kappa"])
-            rows.append({"reviewer_a": reviewers[ra], "reviewer_b": reviewers[rb], "n_items": a["n"],
-                         "n_decisions": int(point["n_decisions"][0]), "kappa": float(point["kappa"][0]),
-                         "kappa_low": lo, "kappa_high": hi, "observed": float(point["observed"][0]),
-                         "exact_match": float(point["exact_match"][0])})
+    for ra, rb, a in _pair_arrays_all(J, P):
+        point = _kappa_w(a, a["count"][None, :])
+        lo = hi = math.nan
+        if draws and a["n"] > 1:
+            lo, hi = _interval(np.concatenate([_kappa_w(a, W)["kappa"] for W in _resample(rng, a["count"], draws)]))
+        rows.append({"reviewer_a": reviewers[ra], "reviewer_b": reviewers[rb], "n_items": a["n"],
+                     "n_decisions": int(point["n_decisions"][0]), "kappa": float(point["kappa"][0]),
+                     "kappa_low": lo, "kappa_high": hi, "observed": float(point["observed"][0]),
+                     "exact_match": float(point["exact_match"][0])})
     out["cohen"] = (pd.DataFrame(rows, columns=cohen_cols).sort_values(["reviewer_a", "reviewer_b"])
                     .reset_index(drop=True))
     m = J.groupby("u").size() if len(J) else pd.Series(dtype=int)
@@ -198,14 +220,23 @@ def agreement_from_codes(J: pd.DataFrame, P: pd.DataFrame, reviewers: list, tags
     if multi.empty:
         out["per_tag"] = pd.DataFrame(columns=tag_cols)
         return out
-    mu = multi.to_numpy(float)
     counts = P[P["u"].isin(multi.index)].groupby(["t", "u"]).size()
-    W_boot = _resample(rng, len(multi), draws) if draws else None
+    tag_names = sorted(counts.index.get_level_values(0).unique())
+    per_unit = np.column_stack([multi.to_numpy(float)] + [
+        counts.loc[t].reindex(multi.index, fill_value=0).to_numpy(float) for t in tag_names])
+    kinds, n_kind = np.unique(per_unit, axis=0, return_counts=True)    # interchangeable units, counted
+    n_kind = n_kind.astype(float)
+    mu = kinds[:, 0]
+    ones = {t: kinds[:, 1 + j] for j, t in enumerate(tag_names)}
+    boot = {t: [] for t in tag_names}
+    if draws and len(multi) > 1:
+        for W in _resample(rng, n_kind, draws):        # the same resampled units for every tag
+            for t in tag_names:
+                boot[t].append(_alpha_w(ones[t], mu, W)["alpha"])
     rows = []
-    for t in sorted(counts.index.get_level_values(0).unique()):
-        ones = counts.loc[t].reindex(multi.index, fill_value=0).to_numpy(float)
-        point = _alpha_w(ones, mu, np.ones((1, len(mu))))
-        lo, hi = _interval(_alpha_w(ones, mu, W_boot)["alpha"]) if draws else (math.nan, math.nan)
+    for t in tag_names:
+        point = _alpha_w(ones[t], mu, n_kind[None, :])
+        lo, hi = _interval(np.concatenate(boot[t])) if boot[t] else (math.nan, math.nan)
         rows.append({"tag": t, "n_items": len(multi), "n_positive": int(point["n_positive"][0]),
                      "alpha": float(point["alpha"][0]), "alpha_low": lo, "alpha_high": hi,
                      "observed": float(point["observed"][0])})
