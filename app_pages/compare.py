@@ -36,9 +36,9 @@ t = data.compare_models(ctx.db_path, ctx.benchmark_id, ma, mb, by)
 if t.empty:
     st.info(f"{ma} and {mb} answered no common pair or item.")
     st.stop()
+st.markdown(f"**A** = `{ma}` · **B** = `{mb}` · accuracy = share of units fully right (both images of a pair)")
 st.caption("How to read this: " + compare.HOW_TO_READ)
-shown = compare.display_table(t, ma, mb)
-a_col, b_col = f"{ma} right, {mb} wrong", f"{mb} right, {ma} wrong"
+shown = compare.display_table(t)
 
 
 def _link(direction: str, value: str) -> str:
@@ -52,8 +52,10 @@ def _link(direction: str, value: str) -> str:
 shown["open A right, B wrong"] = [_link("a_only", v) for v in t["slice"]]
 shown["open B right, A wrong"] = [_link("b_only", v) for v in t["slice"]]
 st.dataframe(shown, hide_index=True, column_config={
-    "open A right, B wrong": st.column_config.LinkColumn(f"review: {ma} only", display_text="review ›"),
-    "open B right, A wrong": st.column_config.LinkColumn(f"review: {mb} only", display_text="review ›"),
+    "open A right, B wrong": st.column_config.LinkColumn("review A-only", display_text="review ›",
+                                                         help="Step through these units in Review"),
+    "open B right, A wrong": st.column_config.LinkColumn("review B-only", display_text="review ›",
+                                                         help="Step through these units in Review"),
 })
 top = t.iloc[0]
 st.markdown(f"Over **{int(top.units)}** units both answered: **{int(top.a_only)}** where only {ma} is right, "

@@ -23,7 +23,7 @@ COLUMNS = ["slice", "units", "both_right", "a_only", "b_only", "both_wrong", "a_
            "p_mcnemar", "p_holm"]
 HOW_TO_READ = ("Each row: units both models answered in the slice; 'A right, B wrong' and 'B right, A wrong' are "
                "the discordant units McNemar's exact test compares (p < 0.05: the difference is unlikely under equal "
-               "accuracy; Holm-adjusted for the number of slices). Click a count to step through those units in "
+               "accuracy; Holm-adjusted for the number of slices). 'review ›' steps through those units in "
                "Review.")
 
 
@@ -96,18 +96,18 @@ def discordant_units(store, benchmark_id: str, model_a: str, model_b: str, direc
     return list(dict.fromkeys(df.loc[keep, "unit_id"].astype(str)))
 
 
-def display_table(t: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFrame:
-    """Human labels for the page (counts as numbers, accuracies and p-values as text)."""
+def display_table(t: pd.DataFrame) -> pd.DataFrame:
+    """Human labels for the page (A and B as picked; counts as numbers, accuracies and p-values as text)."""
     def p(x):
         return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else ("< 0.001" if x < 1e-3 else f"{x:.3f}")
     return pd.DataFrame({
         "slice": t["slice"], "units both answered": t["units"].astype(int),
         "both right": t["both_right"].astype(int),
-        f"{model_a} right, {model_b} wrong": t["a_only"].astype(int),
-        f"{model_b} right, {model_a} wrong": t["b_only"].astype(int),
+        "A right, B wrong": t["a_only"].astype(int),
+        "B right, A wrong": t["b_only"].astype(int),
         "both wrong": t["both_wrong"].astype(int),
-        f"{model_a} accuracy": [f"{100 * x:.0f}%" for x in t["a_accuracy"]],
-        f"{model_b} accuracy": [f"{100 * x:.0f}%" for x in t["b_accuracy"]],
+        "A accuracy": [f"{100 * x:.0f}%" for x in t["a_accuracy"]],
+        "B accuracy": [f"{100 * x:.0f}%" for x in t["b_accuracy"]],
         "McNemar exact p": [p(x) for x in t["p_mcnemar"]],
         "p (Holm, across slices)": [p(x) for x in t["p_holm"]],
     })

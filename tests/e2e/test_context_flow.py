@@ -95,7 +95,7 @@ def test_filter_row_review_next_and_back_to_the_same_list(page, demo):
 
 
 def test_model_vs_model_page(page):
-    page.goto(f"{page.app_url}/compare?b={BENCH}")
+    page.goto(f"{page.app_url}/compare?b={BENCH}&ma=synthetic-freetext+%28hand-written%29&mb=random-baseline+%28seed+0%29")
     wait_ready(page)
     page.wait_for_selector("text=McNemar", timeout=20_000)
     text = page_text(page)
