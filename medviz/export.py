@@ -26,6 +26,7 @@ import re
 import tempfile
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,7 +73,10 @@ def _computed_sims(store, benchmark_id: str | None, encoder: str | None):
     encoder medviz computed on the exported benchmarks (``encoder``, or the first computed one by name), or
     None when there is none (the common case: no numpy work at all)."""
     cur = store.cursor()
-    if not sql.table_exists(cur, "embeddings"):
+    try:
+        if not cur.execute("SELECT 1 FROM embeddings LIMIT 1").fetchall():
+            return None
+    except duckdb.CatalogException:        # the embeddings component is not in this database
         return None
     benches = [r[0] for r in cur.execute(
         "SELECT DISTINCT benchmark_id FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "

@@ -381,3 +381,35 @@ def test_cli_exports_outcomes_and_failure_mode_tables(annotated, tmp_path, capsy
         assert p.read_text().startswith(head)
     assert main(["export", "outcomes", "nope", "--db", path, "--out", str(out)]) == 2
     assert "benchmark 'nope' is not in the store" in capsys.readouterr().err
+
+
+def test_computed_encoder_similarities_join_pair_rows(annotated, monkeypatch):
+    """A computed encoder's cosine sits on pair rows with its encoder id and weights digest (issue 13: one
+    encoder per export, ``encoder_id`` / ``encoder_weights_sha256`` / ``encoder_similarity``); item rows
+    leave them empty."""
+    from medviz.annotations import stats
+    pairs = annotated.cursor().execute("SELECT pair_id, biomedclip_sim, dino_sim FROM pairs WHERE benchmark_id = ? "
+                                       "ORDER BY pair_id", [MC]).df()
+    fake = pairs.assign(sim_fake=[0.5 + k / 100 for k in range(len(pairs))])
+    fake.attrs["weights_sha256"] = {"fake": "d"}           # the weights the similarities come from
+
+    def fake_sims(store, b):
+        if b == MC:
+            return fake
+        empty = fake.iloc[0:0].drop(columns=["sim_fake"])
+        empty.attrs = {}
+        return empty
+    monkeypatch.setattr(stats, "encoder_similarities", fake_sims)
+    annotated.cursor().execute("INSERT INTO embeddings VALUES ('fake', 'd', 'x', 1, [1.0], NULL)")
+    try:
+        df = read_export_bytes(export_annotations(annotated))
+    finally:
+        annotated.cursor().execute("DELETE FROM embeddings WHERE encoder_id = 'fake'")
+    assert NO_COMPUTED_SIM == "encoder_similarity" and NO_COMPUTED_SIM in df.columns
+    want = dict(zip(fake["pair_id"], fake["sim_fake"]))
+    for r in df.itertuples():
+        if r.target_type == "pair":
+            assert float(r.encoder_similarity) == pytest.approx(want[r.target_id], abs=1e-6)
+            assert (r.encoder_id, r.encoder_weights_sha256) == ("fake", "d")
+        else:
+            assert (r.encoder_similarity, r.encoder_id, r.encoder_weights_sha256) == ("", "", "")

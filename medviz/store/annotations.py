@@ -5,7 +5,8 @@ deleted from. An edit is a new row with ``revision + 1``; a deletion is a new ro
 adjudicated consensus is an annotation of ``kind = 'adjudication'``. The current view is the latest
 revision of each annotation. ``annotation_taxonomies`` keeps every taxonomy version adjudicators publish.
 
-Only ``medviz.annotations.writer`` calls the write functions (inside its one transaction per batch).
+Only the store's one writer calls the write functions (``medviz.annotations.writer`` inside its one
+transaction per batch; ``sync_consensus`` through ``execute_write_fn``).
 """
 from __future__ import annotations
 
@@ -38,8 +39,14 @@ MIGRATIONS = [
     CREATE TABLE annotation_taxonomies (
         version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, published_by VARCHAR, published_at TIMESTAMP)
     """,
-    # v2: the consensus of every judged unit, kept in step by the writer (see refresh_consensus)
+    # v2: the consensus of every judged unit (see sync_consensus)
     lambda tx: _create_consensus(tx),
+    # v3: the consensus is brought up to date on read, not in each save's transaction: it covers every
+    # revision up to synced_rev (the writer's rev_ids only grow)
+    """
+    CREATE TABLE annotation_consensus_state (synced_rev BIGINT NOT NULL);
+    INSERT INTO annotation_consensus_state SELECT coalesce(max(rev_id), 0) FROM annotation_revisions
+    """,
 ]
 
 REVISION_COLUMNS = ["rev_id", "annotation_id", "revision", "benchmark_id", "target_type", "target_id", "model",
@@ -189,6 +196,11 @@ NEEDS_QUOTE_RE = r"^('*[=+\-@\t\r\x00])"
 _NEEDS_QUOTE_SQL = NEEDS_QUOTE_RE.replace("'", "''")    # as a SQL string literal (a constant)
 
 
+# Export cells medviz itself writes from constants: they cannot start a formula (numbers and times are
+# never neutralised).
+_MEDVIZ_MADE = frozenset({"target_type", "kind", "medviz_version", "outcome", "synthetic_model"})
+
+
 def _item_or_pair(item: str, pair: str) -> str:
     return f"CASE WHEN a.target_type = 'item' THEN {item} ELSE {pair} END"
 
@@ -258,11 +270,10 @@ def typed_select(columns: list[tuple[str, str]], for_csv: bool) -> str:
             out.append(f'"{c}"')
             continue
         e = _csv_text(c, typ)
-        if typ == "text" or typ.startswith("list:"):
-            # the regex only where the first character could start a formula (or is a quote): 25 columns
-            # x every row through RE2 cost more than the rest of the export
-            e = (f"CASE WHEN ascii({e}) IN (61, 43, 45, 64, 9, 13, 0, 39) "
-                 f"THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END")
+        if (typ == "text" or typ.startswith("list:")) and c not in _MEDVIZ_MADE:
+            # every character that can start a formula (and the quote) sorts before 'A': a byte comparison
+            # keeps the regex off almost every cell (RE2 on every cell cost more than the rest of the export)
+            e = f"CASE WHEN {e} < 'A' THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END"
         out.append(f'{e} AS "{c}"')
     return ", ".join(out)
 
@@ -399,7 +410,7 @@ def rev_id_summary(cur) -> tuple[int, int, int]:
 # A unit is (target, model or all models). Its consensus: the latest adjudication's tags if it was
 # adjudicated, else the tags at least half of its reviewers applied (each reviewer counted once per tag).
 # Targets never change within an annotation's history, so a write only touches the units of its targets;
-# the writer refreshes those in the same transaction as the revisions.
+# readers bring those up to date first (sync_consensus, on the store writer): a save stays one small insert.
 _TARGET_KEY = "benchmark_id || '|' || target_type || '|' || target_id"
 _CONSENSUS_DDL = """
 CREATE TABLE annotation_consensus (
@@ -444,21 +455,45 @@ def _create_consensus(tx) -> None:
 
 
 _TOUCHED = ("(SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions "
-            "WHERE annotation_id IN (SELECT annotation_id FROM _touched_ids))")
+            "WHERE rev_id > ? AND rev_id <= ?)")
+_FULL_REBUILD_SHARE = 0.25      # above this share of stale units, recomputing everything is cheaper
 
 
-def refresh_consensus(tx, annotation_ids: list[str]) -> None:
-    """Recompute the consensus of every unit whose target these annotations are on (writer's transaction)."""
-    if not annotation_ids:
-        return
-    tx.register("_touched_ids", pa.table({"annotation_id": pa.array(list(annotation_ids), pa.string())}))
-    try:
+def consensus_lag(cur) -> tuple[int, int]:
+    """(synced_rev, newest rev_id): the consensus is current when they are equal (two tiny reads)."""
+    synced = cur.execute("SELECT max(synced_rev) FROM annotation_consensus_state").fetchone()[0] or 0
+    newest = cur.execute("SELECT coalesce(max(rev_id), 0) FROM annotation_revisions").fetchone()[0]
+    return synced, newest
+
+
+def sync_consensus(tx) -> int:
+    """Bring the materialised consensus up to date with every revision saved since it was last synced:
+    recompute the units of the targets those revisions touch (or everything, when most are touched).
+    Runs on the store's writer (``execute_write_fn``), inside its transaction. Returns revisions applied."""
+    synced, newest = consensus_lag(tx)
+    if newest == synced:
+        return 0
+    full = synced == 0
+    if not full:
+        n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchone()[0]
+        n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchone()[0]
+        full = n_touched > _FULL_REBUILD_SHARE * max(n_units, 1)
+    if full:
+        tx.execute("DELETE FROM annotation_consensus")
+        tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
+    else:
         tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
-                   "AND c.target_type = t.target_type AND c.target_id = t.target_id")
+                   "AND c.target_type = t.target_type AND c.target_id = t.target_id", [synced, newest])
         tx.execute("INSERT INTO annotation_consensus " + _consensus_select(
-            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"))
-    finally:
-        tx.unregister("_touched_ids")
+            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"),
+            [synced, newest])
+    tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [newest])
+    return newest - synced
+
+
+def full_consensus(cur) -> "pd.DataFrame":
+    """The consensus recomputed from every revision (what ``sync_consensus`` must always equal)."""
+    return cur.execute(_consensus_select("annotation_revisions") + " ORDER BY unit").df()
 
 
 def consensus(cur, benchmark_id: str) -> pd.DataFrame:
@@ -482,6 +517,15 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
     gs = ", ".join(f"g{i}" for i in range(len(dims)))
     tags = ("list_distinct(list_transform(tags, lambda x: split_part(x, '/', 1)))" if top_level else "tags")
     unnest_cat = ", unnest(categories) AS category" if "category" in by else ""
+    # only the context the grouping needs (each aggregate costs a pass over the targets' items)
+    ctx_cols = ", ".join(
+        [f"string_agg(DISTINCT {d}, ' | ' ORDER BY {d}) AS {d}" for d in ("modality", "department", "task")
+         if d in by] + (["list_sort(list_distinct(flatten(list(categories)))) AS categories"] if "category" in by
+                        else []) + ["count(*) AS n_items"])
+    ctx_select = ", ".join(
+        [f"coalesce(ctx.{d}, '(none)') AS {d}" for d in ("modality", "department", "task") if d in by]
+        + (["CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)'] "
+            "ELSE ctx.categories END AS categories"] if "category" in by else []) + ["ctx.n_items"])
     sql = f"""
     WITH c AS (SELECT * FROM annotation_consensus WHERE benchmark_id = ?
                AND (? IS NULL OR NOT list_contains(tags, ?))),
@@ -491,17 +535,10 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
            UNION ALL
            SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
            FROM t JOIN items i ON i.benchmark_id = ? AND i.pair_id = t.target_id WHERE t.target_type = 'pair'),
-    ctx AS (SELECT target_type, target_id,
-                   string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
-                   string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
-                   string_agg(DISTINCT task, ' | ' ORDER BY task) AS task,
-                   list_sort(list_distinct(flatten(list(categories)))) AS categories
+    ctx AS (SELECT target_type, target_id, {ctx_cols}
             FROM it GROUP BY target_type, target_id),
     u0 AS (SELECT c.unit, c.target_type, c.model_key AS model, {tags} AS tags,
-                  coalesce(ctx.modality, '(none)') AS modality, coalesce(ctx.department, '(none)') AS department,
-                  coalesce(ctx.task, '(none)') AS task,
-                  CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)']
-                       ELSE ctx.categories END AS categories
+                  {ctx_select}
            FROM c LEFT JOIN ctx USING (target_type, target_id)),
     u AS (SELECT *{unnest_cat} FROM u0),
     g AS (SELECT {cols}, tags FROM u),
