@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 
 import pytest
 
@@ -12,7 +11,6 @@ from medviz.annotations import (ADJUDICATOR, ALL_MODELS, Annotation, agreement, 
 from medviz.annotations.agreement import cohen_kappa, krippendorff_alpha_binary
 from medviz.annotations.identity import Reviewer
 from medviz.errors import MedvizError
-from medviz.store import Store
 
 MC, GMAI = "sample-mediconfusion", "sample-gmai"
 IGNORED = "Visual confusion/Image ignored"
@@ -27,13 +25,8 @@ def demo_file(sample_store_file):
 
 
 @pytest.fixture
-def demo(demo_file, tmp_path):
-    path = str(tmp_path / "demo.duckdb")
-    shutil.copy(demo_file, path)
-    s = Store(path)
-    yield s
-    close_writer(s)
-    s.close()
+def demo(sample_store):
+    return sample_store
 
 
 @pytest.fixture

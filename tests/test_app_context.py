@@ -18,15 +18,6 @@ from medviz.ui.navigation import REVIEW, SPECS  # noqa: E402
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    from medviz.cli import main
-    d = tmp_path_factory.mktemp("ctxdemo")
-    db = str(d / "demo.duckdb")
-    assert main(["demo", "--db", db, "--out", str(d / "sd")]) == 0
-    return db
-
-
 def _app(demo_db, monkeypatch, **qp):
     monkeypatch.setenv("MEDVIZ_DB", demo_db)
     at = AppTest.from_file(APP, default_timeout=60)

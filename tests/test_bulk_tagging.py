@@ -2,29 +2,21 @@
 individual annotations by the signed-in reviewer, all or nothing."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from medviz.annotations import close_writer, current_annotations, identity
+from medviz.annotations import current_annotations, identity
 from medviz.annotations.bulk import tag_units
 from medviz.errors import MedvizError
 from medviz.readmodels.errors import ErrorFilter
 from medviz.readmodels.lists import ReviewList
-from medviz.store import Store
 
 MC, GMAI = "sample-mediconfusion", "sample-gmai"
 IGNORED = "Visual confusion/Image ignored"
 
 
 @pytest.fixture
-def s(sample_store_file, tmp_path):
-    p = str(tmp_path / "b.duckdb")
-    shutil.copy(sample_store_file, p)
-    st = Store(p)
-    yield st
-    close_writer(st)
-    st.close()
+def s(sample_store):
+    return sample_store
 
 
 def test_tag_every_unit_of_a_filter_as_individual_annotations(s):

@@ -1,12 +1,9 @@
 """Model vs model (issue 13): discordant units per slice and McNemar's exact test against scipy."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from medviz.readmodels import compare
-from medviz.store import Store
 
 MC = "sample-mediconfusion"
 
@@ -25,12 +22,8 @@ def test_holm_adjustment():
 
 
 @pytest.fixture
-def s(sample_store_file, tmp_path):
-    p = str(tmp_path / "c.duckdb")
-    shutil.copy(sample_store_file, p)
-    st = Store(p)
-    yield st
-    st.close()
+def s(sample_store):
+    return sample_store
 
 
 def _models(s):

@@ -51,6 +51,18 @@ def cmd_import(args) -> int:
     return 0
 
 
+def _base_url_arg(p) -> None:
+    p.add_argument("--base-url", help="where review_url points (default MEDVIZ_BASE_URL or http://localhost:8501)")
+
+
+def _table_args(p, out_help: str, formats: list[str]) -> None:
+    """benchmark, --out, --format, --model (repeatable): what the per-benchmark table exports take."""
+    p.add_argument("benchmark")
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--format", choices=formats, help="default from the --out extension")
+    p.add_argument("--model", action="append", help="only this model (repeat for several; default all)")
+
+
 def register(subparsers) -> None:
     s = subparsers.add_parser("export", help="export data for papers")
     sub = s.add_subparsers(dest="export_what", required=True)
@@ -62,27 +74,21 @@ def register(subparsers) -> None:
     e.add_argument("--modality", help="only targets of this modality")
     e.add_argument("--encoder", help="the computed encoder whose similarity to export (default: the first one "
                                      "computed, by name)")
-    e.add_argument("--base-url", help="where review_url points (default MEDVIZ_BASE_URL or http://localhost:8501)")
+    _base_url_arg(e)
     db_arg(e)
     e.set_defaults(func=cmd_export)
     o = sub.add_parser("outcomes", help="one row per (unit, model) of an Errors filter, with its outcome")
-    o.add_argument("benchmark")
-    o.add_argument("--out", required=True, help="output file (.csv or .parquet)")
-    o.add_argument("--format", choices=["csv", "parquet"], help="default from the --out extension")
-    o.add_argument("--model", action="append", help="only this model (repeat for several; default all)")
+    _table_args(o, "output file (.csv or .parquet)", ["csv", "parquet"])
     o.add_argument("--outcome", default="error", choices=["error", "wrong", "confused", "invalid", "correct", "all"],
                    help="which outcomes (default: every error, like the Errors page)")
     o.add_argument("--modality", action="append", help="only this modality (repeatable)")
     o.add_argument("--category", action="append", help="only this category (repeatable)")
     o.add_argument("--tag", action="append", help="only units carrying this tag or tag group (repeatable)")
-    o.add_argument("--base-url", help="where review_url points (default MEDVIZ_BASE_URL or http://localhost:8501)")
+    _base_url_arg(o)
     db_arg(o)
     o.set_defaults(func=cmd_export_outcomes)
     t = sub.add_parser("failure-modes", help="failure mode x model table with 95%% intervals (CSV, Markdown, LaTeX)")
-    t.add_argument("benchmark")
-    t.add_argument("--out", required=True, help="output file (.csv, .md or .tex)")
-    t.add_argument("--format", choices=["csv", "markdown", "latex"], help="default from the --out extension")
-    t.add_argument("--model", action="append", help="only this model (repeat for several; default all)")
+    _table_args(t, "output file (.csv, .md or .tex)", ["csv", "markdown", "latex"])
     t.add_argument("--level", choices=["tag", "top"], default="tag", help="sub-tags, or their groups (top)")
     db_arg(t)
     t.set_defaults(func=cmd_export_failure_modes)

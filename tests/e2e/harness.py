@@ -19,6 +19,19 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--no-first-run"]
 
 
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")     # screenshots of the browser tests (not committed)
+
+
+def build_demo_db(tmp_path_factory, name: str) -> str:
+    """A fresh ``medviz demo`` database (built by the CLI in a child process, so the test process holds no
+    connection to it when the app opens it)."""
+    d = tmp_path_factory.mktemp(name)
+    db = str(d / "demo.duckdb")
+    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", str(d / "sd")], check=True,
+                   cwd=ROOT, capture_output=True)
+    return db
+
+
 def chromium_available() -> bool:
     return os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
 
@@ -89,3 +102,14 @@ def wait_ready(page, timeout: float = 30_000) -> None:
 
 def page_text(page) -> str:
     return page.inner_text("[data-testid='stApp']")
+
+
+def open_first_error_row(page) -> None:
+    """On the Errors page: tick the first row of the table (which opens it in Review) and wait for Review."""
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.wait_for(timeout=20_000)
+    page.wait_for_timeout(500)
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)   # the selection checkbox of the first row
+    page.wait_for_url("**/review?*", timeout=20_000)
+    wait_ready(page)

@@ -8,18 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
 
 import pytest
 
-from .harness import ROOT, browser, chromium_available, page_text, streamlit_server, wait_ready
+from .harness import (ARTIFACTS, ROOT, browser, build_demo_db, chromium_available, open_first_error_row,
+                      page_text, streamlit_server, wait_ready)
 
 pytestmark = pytest.mark.skipif(not chromium_available(),
                                 reason="/usr/bin/chromium is absent (make browser installs it)")
 pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 PAGES = {"leaderboard": "", "review": "review", "errors": "errors", "embeddings": "embeddings",
          "statistics": "statistics", "compare": "compare", "export": "export"}
 BENCH = "sample-mediconfusion"
@@ -28,10 +26,7 @@ REVIEWER = "E2E Reviewer"
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    d = tmp_path_factory.mktemp("e2e")
-    db = str(d / "demo.duckdb")
-    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", str(d / "sd")], check=True,
-                   cwd=ROOT, capture_output=True)
+    db = build_demo_db(tmp_path_factory, "e2e")
     # pick an error pair nobody has tagged yet (the store is closed again before the app opens it)
     from medviz.readmodels import errors, review
     from medviz.store import Store
@@ -138,13 +133,7 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
 
 def test_errors_row_opens_review(page, app_url):
     goto(page, f"{app_url}/errors?b={BENCH}&outcome=confused")
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.wait_for(timeout=20_000)
-    page.wait_for_timeout(500)
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)   # the selection checkbox of the first row
-    page.wait_for_url("**/review?*", timeout=20_000)
-    wait_ready(page)
+    open_first_error_row(page)
     assert "pair=" in page.url
     assert_no_traceback(page)
 

@@ -4,29 +4,24 @@ filter and rows. Also the model-vs-model page (its screenshot for the README wit
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from .harness import ROOT, browser, chromium_available, page_text, streamlit_server, wait_ready
+from .harness import (ARTIFACTS, ROOT, browser, build_demo_db, chromium_available, open_first_error_row,
+                      page_text, streamlit_server, wait_ready)
 
 pytestmark = pytest.mark.skipif(not chromium_available(),
                                 reason="/usr/bin/chromium is absent (make browser installs it)")
 pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 BENCH = "sample-mediconfusion"
 MODEL = "image-blind-baseline"
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("e2e-ctx")
-    db = str(d / "demo.duckdb")
-    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", str(d / "sd")], check=True,
-                   cwd=ROOT, capture_output=True)
+    db = build_demo_db(tmp_path_factory, "e2e-ctx")
     from medviz.readmodels.errors import ErrorFilter
     from medviz.readmodels.lists import ReviewList
     from medviz.store import Store
@@ -56,13 +51,7 @@ def test_filter_row_review_next_and_back_to_the_same_list(page, demo):
     wait_ready(page)
     text = page_text(page)
     assert "Traceback" not in text
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.wait_for(timeout=20_000)
-    page.wait_for_timeout(500)
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)        # the selection checkbox of the first row
-    page.wait_for_url("**/review?*", timeout=20_000)
-    wait_ready(page)
+    open_first_error_row(page)
     q = _q(page.url)
     assert q["list"] == ["errors"] and q["outcome"] == ["wrong"] and q["modalities"] == ["MRI"]
     assert q["pair"] == [units[0]]
