@@ -22,13 +22,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")     # screenshots of the browser tests (not committed)
 
 
-def build_demo_db(tmp_path_factory, name: str) -> str:
-    """A fresh ``medviz demo`` database (built by the CLI in a child process, so the test process holds no
-    connection to it when the app opens it)."""
-    d = tmp_path_factory.mktemp(name)
-    db = str(d / "demo.duckdb")
-    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", str(d / "sd")], check=True,
-                   cwd=ROOT, capture_output=True)
+def build_demo_db(directory) -> str:
+    """``medviz demo`` into ``directory``; returns the database path (the store is closed again)."""
+    db = os.path.join(str(directory), "demo.duckdb")
+    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", os.path.join(str(directory), "sd")],
+                   check=True, cwd=ROOT, capture_output=True)
     return db
 
 

@@ -26,7 +26,7 @@ REVIEWER = "E2E Reviewer"
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    db = build_demo_db(tmp_path_factory, "e2e")
+    db = build_demo_db(tmp_path_factory.mktemp("e2e"))
     # pick an error pair nobody has tagged yet (the store is closed again before the app opens it)
     from medviz.readmodels import errors, review
     from medviz.store import Store

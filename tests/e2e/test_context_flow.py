@@ -21,7 +21,7 @@ MODEL = "image-blind-baseline"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    db = build_demo_db(tmp_path_factory, "e2e-ctx")
+    db = build_demo_db(tmp_path_factory.mktemp("e2e-ctx"))
     from medviz.readmodels.errors import ErrorFilter
     from medviz.readmodels.lists import ReviewList
     from medviz.store import Store
