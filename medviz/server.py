@@ -183,7 +183,9 @@ def build_app(state: ServerState, script: str | None = None):
     @asynccontextmanager
     async def lifespan(_app):
         if state.store is None:          # started by uvicorn directly rather than serve()
+            from .store import Store
             state.secrets = _secrets()
+            state.store = Store(state.db_path)
             _check_mode(state)
         open_state(state)
         threading.Thread(target=_warm_caches, args=(state,), daemon=True, name="medviz-warmup").start()
@@ -198,7 +200,7 @@ def build_app(state: ServerState, script: str | None = None):
 def _check_mode(state: ServerState) -> None:
     """Local mode (no [auth], no tokens) only on loopback: refuse to start otherwise."""
     from . import auth
-    auth.refuse_non_loopback(state.host, secrets=state.secrets, db_path=state.db_path)
+    auth.refuse_non_loopback(auth.auth_mode(state.secrets, state.host, state.store), state.host)
 
 
 def serve(db_path: str, *, host: str = "127.0.0.1", port: int = 8501, max_upload_mb: int | None = None,
@@ -224,3 +226,21 @@ def serve(db_path: str, *, host: str = "127.0.0.1", port: int = 8501, max_upload
     app.run(config={"server.port": port, "server.address": host, "server.headless": True,
                     "server.maxUploadSize": mb, "browser.gatherUsageStats": False,
                     "server.fileWatcherType": "none", "server.runOnSave": False})
+
+
+# --- `medviz serve` ----------------------------------------------------------------------------------------
+
+def cmd_serve(args) -> int:
+    serve(args.db or os.environ.get("MEDVIZ_DB") or "medviz.duckdb", host=args.host, port=args.port,
+          max_upload_mb=args.max_upload_mb)
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("serve", help="run the app, the REST API (/api/v1) and background jobs in one process")
+    s.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8501)
+    s.add_argument("--max-upload-mb", type=int, default=None,
+                   help=f"largest upload accepted (default $MEDVIZ_MAX_UPLOAD_MB or {DEFAULT_MAX_UPLOAD_MB})")
+    s.set_defaults(func=cmd_serve)
