@@ -4,3 +4,10 @@ Data flow: benchmark + prediction files -> ingest -> store (DuckDB) -> scoring /
 -> pages (Streamlit) and export. Only ``medviz.ui`` imports streamlit.
 """
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "Client":        # ``medviz.Client(url, token)`` without importing requests for every user
+        from .client import Client
+        return Client
+    raise AttributeError(name)
