@@ -1,21 +1,21 @@
-"""The single writer: every annotation write in a process goes through one thread and one cursor.
+"""Annotation writes: a client of the store's one writer (``medviz.writer``), so every write in a process
+goes through one thread and one cursor.
 
-Callers (Streamlit sessions, CLI, tests) put a request on a queue and wait. The writer thread takes
-everything waiting (up to ``max_batch``), applies it in ONE transaction, commits, and only then wakes each
+Callers (Streamlit sessions, CLI, tests) put a request on the store writer's queue and wait. The writer
+thread hands each run of queued annotation requests (up to ``max_batch``) to ``commit_batch``, which applies
+it in ONE transaction, commits, and only then wakes each
 caller with its result (group commit: one commit per batch instead of one per save). If the batch
 transaction fails, each request is retried alone so one bad request cannot sink the others. Permission
 checks that need the database (whose annotation is this? was it changed meanwhile?) run inside the
 transaction, so they see every earlier save.
 
-``get_writer(store)`` returns the one writer of a ``Store``. The thread stops after a few idle seconds
-(releasing its cursor) and restarts on the next request.
+``get_writer(store)`` returns the one annotation writer of a ``Store``; ``close_writer`` stops the store's
+writer thread too.
 """
 from __future__ import annotations
 
 import atexit
-import queue
 import threading
-import time
 import uuid
 import weakref
 from dataclasses import replace
@@ -25,12 +25,12 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import MedvizError
+from ..writer import WriteRequest, close_store_writer, store_writer
 from ..store import annotations as sql
 from . import identity
 from .model import Annotation, check_fields
 from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
 
-_IDLE_SECONDS = 2.0
 _CACHE_MAX = 200_000
 
 
@@ -38,15 +38,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class _Request:
-    __slots__ = ("op", "payload", "event", "result", "error", "t_enq", "t_done")
-
-    def __init__(self, op: str, payload):
-        self.op, self.payload = op, payload
-        self.event = threading.Event()
-        self.result = self.error = None
-        self.t_enq = time.perf_counter()
-        self.t_done = None
+_Request = WriteRequest
 
 
 class AnnotationWriter:
@@ -56,10 +48,8 @@ class AnnotationWriter:
         self.store = store
         self.taxonomy = taxonomy or active_taxonomy(store)
         self.max_batch = max(1, int(max_batch))
-        self._q: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._closed = False
+        self._generation = None               # the store writer's generation our caches are valid for
         self._next_rev: int | None = None     # rev_id of the next revision (re-read after a rollback)
         self._known: dict[str, dict | None] = {}   # committed latest revision per annotation id
         self._taxonomies: dict[str, Taxonomy | None] = {self.taxonomy.version: self.taxonomy}
@@ -119,12 +109,12 @@ class AnnotationWriter:
         self._submit("noop", None)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            t = self._thread
-        if t is not None and t.is_alive():
-            self._q.put(None)
-            t.join()
+        """Wait for this writer's queued requests; later requests raise."""
+        if not self._closed:
+            try:
+                self.flush()
+            finally:
+                self._closed = True
 
     # --- caller side --------------------------------------------------------------------------------------
     def _taxonomy(self, version: str | None) -> Taxonomy | None:
@@ -150,63 +140,17 @@ class AnnotationWriter:
                        reviewer=a.reviewer.strip(), rationale=a.rationale.replace("\r\n", "\n"))
 
     def _submit(self, op: str, payload):
-        req = _Request(op, payload)
-        with self._lock:
-            if self._closed:
-                raise MedvizError("the annotation writer is closed")
-            self._q.put(req)
-            if self._thread is None or not self._thread.is_alive():
-                self._next_rev = None
-                self._thread = threading.Thread(target=self._run, name="medviz-annotation-writer", daemon=True)
-                self._thread.start()
-        req.event.wait()
-        if req.error is not None:
-            raise req.error
-        return req.result
+        if self._closed:
+            raise MedvizError("the annotation writer is closed")
+        return store_writer(self.store).submit(self, op, payload).wait()
 
-    # --- writer thread ------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        cur = self.store.new_cursor()
-        try:
-            while True:
-                try:
-                    first = self._q.get(timeout=_IDLE_SECONDS)
-                except queue.Empty:
-                    with self._lock:
-                        if self._q.empty():
-                            self._thread = None
-                            return
-                    continue
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < self.max_batch:
-                    try:
-                        r = self._q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if r is None:
-                        stop = True
-                        break
-                    batch.append(r)
-                try:
-                    self._commit(cur, batch)
-                except BaseException as e:  # noqa: BLE001 - never leave a caller waiting forever
-                    for req in batch:
-                        if not req.event.is_set():
-                            req.error = MedvizError(f"the annotation writer failed ({e!r}); "
-                                                    "reload to see whether it was saved")
-                            req.event.set()
-                    if not isinstance(e, Exception):
-                        raise
-                if stop:
-                    return
-        finally:
-            try:
-                cur.close()
-            except duckdb.Error:
-                pass
+    # --- writer thread (called by the store writer with a run of queued annotation requests) ---------------
+    def commit_batch(self, writer, cur, batch: list[_Request]) -> None:
+        if writer.generation != self._generation:     # someone else may have written: re-read state
+            self._next_rev = None
+            self._known.clear()
+            self._generation = writer.generation
+        self._commit(cur, batch)
 
     def _commit(self, cur, batch: list[_Request]) -> None:
         self.stats["batches"] += 1
@@ -249,10 +193,8 @@ class AnnotationWriter:
                 return
             err = e if isinstance(e, MedvizError) else MedvizError(f"could not save the annotation ({e})")
             outcomes = [(None, err)]
-        now = time.perf_counter()
         for req, (res, err) in zip(batch, outcomes):
-            req.result, req.error, req.t_done = res, err, now
-            req.event.set()
+            req.finish(res, err)
 
     def _apply(self, state: "_BatchState", req: _Request):
         if req.op == "noop":
@@ -395,3 +337,4 @@ def close_writer(store) -> None:
         w = _writers.pop(store, None)
     if w is not None:
         w.close()
+    close_store_writer(store)
