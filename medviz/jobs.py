@@ -11,12 +11,14 @@ which resume where they stopped), so a cancelled or crashed job never leaves hal
 model run behind. On start the runner marks jobs a stopped server left ``running`` as failed
 ("server stopped").
 
-Every row a job writes about itself goes through the store's one writer (``writes.execute_write_fn``).
+Every write of a job goes through the store's one writer (``medviz.writer``): its own rows through
+``execute_write_fn``, its data (the domain functions' ``store.transaction()``) through ``WriterStore``.
 """
 from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 import time
 import traceback
 import uuid
@@ -38,13 +40,63 @@ class JobCancelled(Exception):
     """Raised inside a job (from its progress callback) when someone cancelled it."""
 
 
-def execute_write(store, fn):
+def execute_write(store, fn, *, block: bool = True):
     """Run ``fn(cursor)`` in one transaction through the store's single writer."""
-    ewf = getattr(store, "execute_write_fn", None)
-    if ewf is not None:
-        return ewf(fn)
-    with store.transaction() as tx:
-        return fn(tx)
+    from .writer import execute_write_fn
+    return execute_write_fn(store, fn, block=block)
+
+
+class _Release(Exception):
+    """Tells a leased write function to roll back (the caller's block raised)."""
+
+
+@contextmanager
+def writer_transaction(store):
+    """``with writer_transaction(store) as cur:`` -- a transaction on the store's one writer, held for the
+    block: the writer thread opens it and waits while this thread writes through its cursor, then commits
+    (or rolls back when the block raises). Writes queued meanwhile by others wait their turn. Inside the
+    block, do not wait for another write to the store (it would wait for this one)."""
+    from .writer import execute_write_fn
+    granted, released = threading.Event(), threading.Event()
+    box: dict = {}
+
+    def leased(cur):
+        box["cur"] = cur
+        granted.set()
+        released.wait()
+        if box.get("abort"):
+            raise _Release()
+    req = execute_write_fn(store, leased, block=False)
+    while not granted.wait(0.05):
+        if req.done():
+            req.wait()              # the writer refused (closed): raise its error
+    try:
+        yield box["cur"]
+    except BaseException:
+        box["abort"] = True
+        released.set()
+        try:
+            req.wait()
+        except _Release:
+            pass
+        raise
+    released.set()
+    req.wait()
+
+
+class WriterStore:
+    """A ``Store`` whose ``transaction()`` runs on the store's one writer (``writer_transaction``); the rest
+    (reads, files folder) is the store itself. Jobs hand this to the domain functions, so ingest, prediction
+    import and embedding batches write through the same writer as annotation saves, unchanged."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def transaction(self):
+        return writer_transaction(self._store)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
 
 
 @dataclass
@@ -152,8 +204,10 @@ class JobRunner:
         return update
 
     def _persist(self, job: Job) -> None:
-        execute_write(self.store, lambda tx: sql.update_progress(tx, job.job_id, job.done, job.total, job.rate,
-                                                                 list(job.log)))
+        # not waited for: a job may report progress while it holds the writer (inside writer_transaction)
+        done, total, rate, log = job.done, job.total, job.rate, list(job.log)
+        execute_write(self.store, lambda tx: sql.update_progress(tx, job.job_id, done, total, rate, log),
+                      block=False)
 
     def _run(self, job: Job) -> None:
         if job.cancel_requested:
@@ -162,7 +216,7 @@ class JobRunner:
         execute_write(self.store, lambda tx: sql.mark_running(tx, job.job_id))
         job.line(f"{job.kind} started")
         try:
-            result = _HANDLERS[job.kind](self.store, job, self._progress(job))
+            result = _HANDLERS[job.kind](WriterStore(self.store), job, self._progress(job))
         except JobCancelled:
             job.line("cancelled; nothing of an unfinished step was kept")
             return self._finish(job, "cancelled", None, None)
