@@ -22,8 +22,18 @@ EXTRA_COMMANDS: list[str] = [
 ]
 
 
-def _db_arg(p):
+def _db_arg(p, *, remote: bool = False):
     p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
+    if remote:
+        p.add_argument("--server", default=None,
+                       help="a running medviz server's URL (default $MEDVIZ_SERVER, or the server that owns --db); "
+                            "token in $MEDVIZ_TOKEN")
+
+
+def _remote(args):
+    """The API client when a server owns the store (see medviz.remote), else None."""
+    from .remote import client_for
+    return client_for(args)
 
 
 def _open_store(args):
@@ -92,6 +102,10 @@ def cmd_score(args) -> int:
 
 
 def cmd_ingest(args) -> int:
+    client = _remote(args)
+    if client is not None:
+        from .remote import run_ingest
+        return run_ingest(client, args)
     from .ingest import ingest_benchmark
     with _open_store(args) as store:
         bar = _progress_bar("ingest")
@@ -106,6 +120,10 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_predictions_import(args) -> int:
+    client = _remote(args)
+    if client is not None:
+        from .remote import run_predictions_import
+        return run_predictions_import(client, args)
     from .ingest import import_predictions
     with _open_store(args) as store:
         for path in args.paths:
@@ -117,6 +135,10 @@ def cmd_predictions_import(args) -> int:
 
 
 def cmd_scores(args) -> int:
+    client = _remote(args)
+    if client is not None:
+        from .remote import run_scores
+        return run_scores(client, args)
     from .evaluate import score_store
     with _open_store(args) as store:
         res = score_store(store, args.benchmark, args.model or None)
@@ -152,6 +174,10 @@ DEMO_HOOKS: list[str] = [
 
 
 def cmd_list(args) -> int:
+    client = _remote(args)
+    if client is not None:
+        from .remote import run_list
+        return run_list(client, args)
     from .store import core
     with _open_store(args) as store:
         cur = store.cursor()
@@ -179,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", choices=["mediconfusion", "gmai", "generic"])
     s.add_argument("--id", help="benchmark id (default from the file name)")
     s.add_argument("--images", help="images folder (MediConfusion: <dir>/<im_N_local>.jpg)")
-    _db_arg(s)
+    _db_arg(s, remote=True)
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("predictions", help="prediction files")
@@ -191,14 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model name (default from the file name)")
     s.add_argument("--result", help="VLMEvalKit judged *_result.xlsx with hit/log columns")
     s.add_argument("--synthetic", action="store_true", help="label these predictions as synthetic")
-    _db_arg(s)
+    _db_arg(s, remote=True)
     s.set_defaults(func=cmd_predictions_import)
 
     s = sub.add_parser("scores", help="score the models stored for a benchmark")
     s.add_argument("benchmark")
     s.add_argument("--model", action="append")
     s.add_argument("--json", action="store_true")
-    _db_arg(s)
+    _db_arg(s, remote=True)
     s.set_defaults(func=cmd_scores)
 
     s = sub.add_parser("demo", help="build the sample benchmarks and database")
@@ -207,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("list", help="list benchmarks and models in the store")
-    _db_arg(s)
+    _db_arg(s, remote=True)
     s.set_defaults(func=cmd_list)
 
     for module in EXTRA_COMMANDS:

@@ -6,6 +6,11 @@ from ..cli import _db_arg
 
 
 def cmd_export(args) -> int:
+    from ..remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from ..remote import run_export_annotations
+        return run_export_annotations(client, args)
     from ..export import export_annotations
     from ..store import Store
     fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "csv")
@@ -38,7 +43,7 @@ def register(subparsers) -> None:
     e.add_argument("--benchmark", help="only this benchmark id")
     e.add_argument("--model", help="only annotations for this model (and those for all models)")
     e.add_argument("--modality", help="only targets of this modality")
-    _db_arg(e)
+    _db_arg(e, remote=True)
     e.set_defaults(func=cmd_export)
 
     s = subparsers.add_parser("import", help="import data exported by medviz")

@@ -29,6 +29,17 @@ def _progress(desc: str):
 
 
 def cmd_embed(args) -> int:
+    from ..remote import client_for
+    client = client_for(args)
+    if client is not None:
+        if args.probe:
+            raise MedvizError("--probe is not available through a server yet; run it where the database is",
+                              field="--probe")
+        from ..remote import run_embed
+        return run_embed(client, args)
+    if args.images:
+        raise MedvizError("--images is for embedding on another machine: give --server URL (or $MEDVIZ_SERVER)",
+                          field="--images")
     from . import compute_embeddings, zero_shot_probe
     with _open_store(args) as store:
         bar = _progress(f"embed {args.encoder}")
@@ -148,7 +159,9 @@ def register(sub) -> None:
     s.add_argument("--workers", type=int, default=None, help="decode threads (default: CPU count, 2-8)")
     s.add_argument("--probe", action="store_true",
                    help="also store the encoder's zero-shot choices as a model 'zero-shot <encoder>'")
-    _db_arg(s)
+    s.add_argument("--images", default=None,
+                   help="with a server: embed HERE from this folder's copy of the images and push the vectors")
+    _db_arg(s, remote=True)
     s.set_defaults(func=cmd_embed)
 
     s = sub.add_parser("explain", help="why does this pair confuse models? (encoder vs. visual difference)")
