@@ -18,6 +18,7 @@ from .errors import MedvizError
 EXTRA_COMMANDS: list[str] = [
     "medviz.encoders.cli",
     "medviz.annotations.cli",
+    "medviz.tokens_cli",
 ]
 
 
