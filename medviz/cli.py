@@ -19,6 +19,7 @@ EXTRA_COMMANDS: list[str] = [
     "medviz.encoders.cli",
     "medviz.annotations.cli",
     "medviz.server",
+    "medviz.tokens_cli",
 ]
 
 

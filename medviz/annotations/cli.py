@@ -23,11 +23,12 @@ def cmd_export(args) -> int:
 
 def cmd_import(args) -> int:
     from ..annotations.writer import close_writer
+    from ..auth import file_owner
     from ..export import import_annotations
     from ..store import Store
     with Store(args.db) as store:
         try:
-            n = import_annotations(store, args.path)
+            n = import_annotations(store, args.path, by=file_owner())   # the file's owner: authors are kept
         finally:
             close_writer(store)
     print(f"imported {n} annotation(s) from {args.path} -> {store.path}")

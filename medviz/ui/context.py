@@ -25,7 +25,7 @@ class Context:
     kind: str | None = None
     models: tuple[str, ...] = ()
     model_info: pd.DataFrame | None = None
-    reviewer: object | None = None          # medviz.annotations.identity.Reviewer when known
+    reviewer: object | None = None          # a medviz.auth.Principal when known
 
     @property
     def synthetic_models(self) -> set[str]:
@@ -65,25 +65,27 @@ def _auth_configured() -> bool:
         return False
 
 
-def _reviewer_widget():
+def _secrets():
     try:
-        from ..annotations import identity
-    except ImportError:
-        identity = None
+        return st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all
+        return {}
+
+
+def _reviewer_widget():
+    from .. import auth
     if _auth_configured():
         if not st.user.is_logged_in:
             st.sidebar.button("Sign in to annotate", on_click=st.login, key="signin")
             return None
-        if identity is None:
-            return None
-        who = identity.reviewer_from_user(st.user)
+        who = auth.from_oidc(st.user, _secrets())
         st.sidebar.caption(f"Signed in as **{who.display_name}** ({who.role})")
         st.sidebar.button("Sign out", on_click=st.logout, key="signout")
         return who
     name = st.session_state.get("reviewer_name_set")
     if name:
-        who = identity.local_reviewer(name) if identity else name
-        st.sidebar.caption(f"Reviewer: **{name}**" + (f" ({who.role})" if identity else ""))
+        who = auth.local(name, _secrets())
+        st.sidebar.caption(f"Reviewer: **{name}** ({who.role})")
         if st.sidebar.button("Change reviewer", key="reviewer_change", icon=":material/person:"):
             del st.session_state["reviewer_name_set"]
             st.rerun()
@@ -92,8 +94,7 @@ def _reviewer_widget():
                                   placeholder="e.g. Dr A. Rivera", help="Recorded with every tag you save.")
     if typed:
         try:
-            if identity:
-                identity.local_reviewer(typed)
+            auth.local(typed)
             st.session_state["reviewer_name_set"] = " ".join(typed.split())
             st.rerun()
         except MedvizError as e:

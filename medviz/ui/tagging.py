@@ -124,7 +124,7 @@ def _save(ann, ctx, uv, name, mine, k, on_saved) -> None:
                        annotation_id=None if base is None else base["annotation_id"],
                        revision=None if base is None else int(base["revision"]))
     try:
-        ann.get_writer(ctx.store).save(a)
+        ann.get_writer(ctx.store).save(a, ctx.reviewer)
     except MedvizError as e:
         ss[f"_save_err::{k}"] = str(e)
         return
