@@ -72,7 +72,23 @@ class AnnotationWriter:
             raise MedvizError("use adjudicate() to save an adjudication", field="kind")
         return self._submit("save", self._prepare(_authored(annotation, p)))
 
+<<<<<<< HEAD
     def retract(self, annotation_id: str, by: auth.Principal) -> Annotation:
+=======
+    def save_many(self, annotations: list[Annotation]) -> list[Annotation]:
+        """Save many annotations (new ones or next revisions) in ONE transaction, all or nothing; returns
+        them saved, in order. What bulk tagging, import and the API use: one caller, one commit."""
+        prepared = []
+        for a in annotations:
+            if a.kind != "annotation":
+                raise MedvizError("use adjudicate() to save an adjudication", record=a.annotation_id, field="kind")
+            prepared.append(self._prepare(a))
+        if not prepared:
+            return []
+        return self._submit("save_many", prepared)
+
+    def retract(self, annotation_id: str, reviewer) -> Annotation:
+>>>>>>> speed
         """Delete from the current view (a new revision with ``retracted``); only the author may."""
         p = auth.check(by)
         return self._submit("retract", (annotation_id, p.name))
@@ -202,7 +218,6 @@ class AnnotationWriter:
                 sql.insert_rows(cur, rows)
             elif rows:
                 sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
-            sql.refresh_consensus(cur, sorted({r["annotation_id"] for r in rows}))   # same transaction
             cur.execute("COMMIT")
             self._next_rev = state.next_rev
             self._known.update(state.pending)
@@ -246,8 +261,22 @@ class AnnotationWriter:
                 raise MedvizError("this annotation is already retracted", record=annotation_id)
             row = dict(prev, revision=prev["revision"] + 1, retracted=True, updated_at=_utcnow())
             return _annotation(row), [state.add(row)]
-        # save (annotation or adjudication)
-        a: Annotation = req.payload
+        if req.op == "save_many":             # all or nothing: the first error fails the whole list
+            out, rows = [], []
+            snapshot = (state.next_rev, dict(state.pending))
+            try:
+                for a in req.payload:
+                    res, row = self._apply_save(state, a)
+                    out.append(res)
+                    rows.append(row)
+            except MedvizError:
+                state.next_rev, state.pending = snapshot
+                raise
+            return out, rows
+        res, row = self._apply_save(state, req.payload)   # save (annotation or adjudication)
+        return res, [row]
+
+    def _apply_save(self, state: "_BatchState", a: Annotation):
         now = _utcnow()
         if a.kind == "adjudication":
             for sid in a.settles:
@@ -275,7 +304,7 @@ class AnnotationWriter:
             a = replace(a, revision=prev["revision"] + 1, created_at=prev["created_at"], updated_at=now,
                         retracted=False)
         row = state.add(_row(a))
-        return _annotation(row), [row]
+        return _annotation(row), row
 
 
 def _authored(a: Annotation, p: auth.Principal) -> Annotation:
@@ -356,12 +385,21 @@ class _BatchState:
             if req.op == "retract":
                 ids.add(req.payload[0])
             elif req.op == "import":
+<<<<<<< HEAD
                 ids.update(a.annotation_id for a in req.payload[0])
                 ids.update(s for a in req.payload[0] for s in a.settles)
             elif req.op == "save":
                 if req.payload.annotation_id:
                     ids.add(req.payload.annotation_id)
                 ids.update(req.payload.settles)
+=======
+                ids.update(a.annotation_id for a in req.payload)
+            elif req.op in ("save", "save_many"):
+                for a in (req.payload if req.op == "save_many" else [req.payload]):
+                    if a.annotation_id:
+                        ids.add(a.annotation_id)
+                    ids.update(a.settles)
+>>>>>>> speed
         missing = [i for i in ids if i not in self.known]
         found = sql.latest_revisions(self.cur, missing)
         for i in missing:

@@ -5,7 +5,8 @@ deleted from. An edit is a new row with ``revision + 1``; a deletion is a new ro
 adjudicated consensus is an annotation of ``kind = 'adjudication'``. The current view is the latest
 revision of each annotation. ``annotation_taxonomies`` keeps every taxonomy version adjudicators publish.
 
-Only ``medviz.annotations.writer`` calls the write functions (inside its one transaction per batch).
+Only the store's one writer calls the write functions (``medviz.annotations.writer`` inside its one
+transaction per batch; ``sync_consensus`` through ``execute_write_fn``).
 """
 from __future__ import annotations
 
@@ -38,9 +39,15 @@ MIGRATIONS = [
     CREATE TABLE annotation_taxonomies (
         version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, published_by VARCHAR, published_at TIMESTAMP)
     """,
-    # v2: the consensus of every judged unit, kept in step by the writer (see refresh_consensus)
+    # v2: the consensus of every judged unit (see sync_consensus)
     lambda tx: _create_consensus(tx),
-    # v3: who imported which annotations (``medviz import annotations``), in the import's transaction
+    # v3: the consensus is brought up to date on read, not in each save's transaction: it covers every
+    # revision up to synced_rev (the writer's rev_ids only grow)
+    """
+    CREATE TABLE annotation_consensus_state (synced_rev BIGINT NOT NULL);
+    INSERT INTO annotation_consensus_state SELECT coalesce(max(rev_id), 0) FROM annotation_revisions
+    """,
+    # v4: who imported which annotations (``medviz import annotations``), in the import's transaction
     """
     CREATE TABLE annotation_imports (
         imported_at TIMESTAMP NOT NULL, imported_by VARCHAR NOT NULL, source VARCHAR,
@@ -274,7 +281,7 @@ def rev_id_summary(cur) -> tuple[int, int, int]:
 # A unit is (target, model or all models). Its consensus: the latest adjudication's tags if it was
 # adjudicated, else the tags at least half of its reviewers applied (each reviewer counted once per tag).
 # Targets never change within an annotation's history, so a write only touches the units of its targets;
-# the writer refreshes those in the same transaction as the revisions.
+# readers bring those up to date first (sync_consensus, on the store writer): a save stays one small insert.
 ALL_MODELS_LABEL = "(all models)"
 _TARGET_KEY = "benchmark_id || '|' || target_type || '|' || target_id"
 _CONSENSUS_DDL = """
@@ -320,21 +327,42 @@ def _create_consensus(tx) -> None:
 
 
 _TOUCHED = ("(SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions "
-            "WHERE annotation_id IN (SELECT annotation_id FROM _touched_ids))")
+            "WHERE rev_id > ? AND rev_id <= ?)")
+_FULL_REBUILD_SHARE = 0.25      # above this share of stale units, recomputing everything is cheaper
 
 
-def refresh_consensus(tx, annotation_ids: list[str]) -> None:
-    """Recompute the consensus of every unit whose target these annotations are on (writer's transaction)."""
-    if not annotation_ids:
-        return
-    tx.register("_touched_ids", pa.table({"annotation_id": pa.array(list(annotation_ids), pa.string())}))
-    try:
+def consensus_lag(cur) -> tuple[int, int]:
+    """(synced_rev, newest rev_id): the consensus is current when they are equal (two tiny reads)."""
+    synced = cur.execute("SELECT max(synced_rev) FROM annotation_consensus_state").fetchone()[0] or 0
+    newest = cur.execute("SELECT coalesce(max(rev_id), 0) FROM annotation_revisions").fetchone()[0]
+    return synced, newest
+
+
+def sync_consensus(tx) -> int:
+    """Bring the materialised consensus up to date with every revision saved since it was last synced:
+    recompute the units of the targets those revisions touch (or everything, when most are touched).
+    Runs on the store's writer (``execute_write_fn``), inside its transaction. Returns revisions applied."""
+    synced, newest = consensus_lag(tx)
+    if newest == synced:
+        return 0
+    n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchone()[0]
+    n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchone()[0]
+    if synced == 0 or n_touched > _FULL_REBUILD_SHARE * max(n_units, 1):
+        tx.execute("DELETE FROM annotation_consensus")
+        tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
+    else:
         tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
-                   "AND c.target_type = t.target_type AND c.target_id = t.target_id")
+                   "AND c.target_type = t.target_type AND c.target_id = t.target_id", [synced, newest])
         tx.execute("INSERT INTO annotation_consensus " + _consensus_select(
-            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"))
-    finally:
-        tx.unregister("_touched_ids")
+            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"),
+            [synced, newest])
+    tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [newest])
+    return newest - synced
+
+
+def full_consensus(cur) -> "pd.DataFrame":
+    """The consensus recomputed from every revision (what ``sync_consensus`` must always equal)."""
+    return cur.execute(_consensus_select("annotation_revisions") + " ORDER BY unit").df()
 
 
 def consensus(cur, benchmark_id: str) -> pd.DataFrame:

@@ -166,3 +166,30 @@ def item_outcomes(cur, benchmark_id: str, models: list[str] | None) -> pd.DataFr
         "FROM items i LEFT JOIN predictions p ON p.benchmark_id = i.benchmark_id AND p.item_id = i.item_id "
         "AND (? OR list_contains(?, p.model)) WHERE i.benchmark_id = ? GROUP BY ALL ORDER BY i.item_id",
         [not models, list(models or []), benchmark_id]).df()
+
+
+def page_tags(cur, benchmark_id: str, unit_ids: list[str], models: list[str]) -> pd.DataFrame:
+    """Tag columns for the rows of one Errors page: per (unit_id, model) row, the sorted distinct tags and
+    reviewers of the current annotations on that unit (on the pair or either of its items) for that model or
+    for all models. Reads only the annotations of these units (one query)."""
+    sql = """
+    WITH pg AS (SELECT unnest(?::VARCHAR[]) AS unit_id, unnest(?::VARCHAR[]) AS model),
+    u AS (SELECT DISTINCT unit_id FROM pg),
+    tgt AS (SELECT 'pair' AS target_type, unit_id AS target_id, unit_id FROM u
+            UNION ALL
+            SELECT 'item', i.item_id, u.unit_id FROM u JOIN items i ON i.benchmark_id = ? AND i.pair_id = u.unit_id
+            UNION ALL
+            SELECT 'item', u.unit_id, u.unit_id FROM u),
+    cur AS (SELECT a.model, a.tags, a.reviewer, a.retracted, t.unit_id
+            FROM annotation_revisions a JOIN tgt t ON a.target_type = t.target_type AND a.target_id = t.target_id
+            WHERE a.benchmark_id = ?
+            QUALIFY row_number() OVER (PARTITION BY a.annotation_id ORDER BY a.revision DESC) = 1)
+    SELECT pg.unit_id, pg.model,
+           coalesce(list_sort(list_distinct(flatten(list(c.tags) FILTER (WHERE c.tags IS NOT NULL)))),
+                    []::VARCHAR[]) AS tags,
+           coalesce(list_sort(list_distinct(list(c.reviewer) FILTER (WHERE c.reviewer IS NOT NULL))),
+                    []::VARCHAR[]) AS reviewers
+    FROM pg LEFT JOIN cur c ON c.unit_id = pg.unit_id AND NOT c.retracted AND (c.model IS NULL OR c.model = pg.model)
+    GROUP BY pg.unit_id, pg.model
+    """
+    return cur.execute(sql, [list(unit_ids), list(models), benchmark_id, benchmark_id]).df()
