@@ -72,23 +72,20 @@ class AnnotationWriter:
             raise MedvizError("use adjudicate() to save an adjudication", field="kind")
         return self._submit("save", self._prepare(_authored(annotation, p)))
 
-<<<<<<< HEAD
-    def retract(self, annotation_id: str, by: auth.Principal) -> Annotation:
-=======
-    def save_many(self, annotations: list[Annotation]) -> list[Annotation]:
-        """Save many annotations (new ones or next revisions) in ONE transaction, all or nothing; returns
-        them saved, in order. What bulk tagging, import and the API use: one caller, one commit."""
+    def save_many(self, annotations: list[Annotation], by: auth.Principal) -> list[Annotation]:
+        """Save many annotations (new ones or next revisions) as ``by`` in ONE transaction, all or nothing;
+        returns them saved, in order. What bulk tagging, import and the API use: one caller, one commit."""
+        p = auth.check(by)
         prepared = []
         for a in annotations:
             if a.kind != "annotation":
                 raise MedvizError("use adjudicate() to save an adjudication", record=a.annotation_id, field="kind")
-            prepared.append(self._prepare(a))
+            prepared.append(self._prepare(_authored(a, p)))
         if not prepared:
             return []
         return self._submit("save_many", prepared)
 
-    def retract(self, annotation_id: str, reviewer) -> Annotation:
->>>>>>> speed
+    def retract(self, annotation_id: str, by: auth.Principal) -> Annotation:
         """Delete from the current view (a new revision with ``retracted``); only the author may."""
         p = auth.check(by)
         return self._submit("retract", (annotation_id, p.name))
@@ -385,21 +382,13 @@ class _BatchState:
             if req.op == "retract":
                 ids.add(req.payload[0])
             elif req.op == "import":
-<<<<<<< HEAD
                 ids.update(a.annotation_id for a in req.payload[0])
                 ids.update(s for a in req.payload[0] for s in a.settles)
-            elif req.op == "save":
-                if req.payload.annotation_id:
-                    ids.add(req.payload.annotation_id)
-                ids.update(req.payload.settles)
-=======
-                ids.update(a.annotation_id for a in req.payload)
             elif req.op in ("save", "save_many"):
                 for a in (req.payload if req.op == "save_many" else [req.payload]):
                     if a.annotation_id:
                         ids.add(a.annotation_id)
                     ids.update(a.settles)
->>>>>>> speed
         missing = [i for i in ids if i not in self.known]
         found = sql.latest_revisions(self.cur, missing)
         for i in missing:
