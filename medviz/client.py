@@ -116,6 +116,11 @@ class Client:
     def retract_annotation(self, annotation_id: str) -> dict:
         return self._call("POST", f"/annotations/{_q(annotation_id)}/retract")
 
+    def import_annotations(self, path: str) -> dict:
+        """Restore an annotation export (CSV/Parquet); others' authors are kept only for an admin token."""
+        with open(path, "rb") as f:
+            return self._call("POST", "/annotations/import", files={"file": (os.path.basename(path), f)})
+
     # --- jobs -----------------------------------------------------------------------------------------------
     def job(self, job_id: str) -> dict:
         return self._call("GET", f"/jobs/{_q(job_id)}")

@@ -176,3 +176,9 @@ def run_tokens(client, args) -> int:
         client.revoke_token(args.token_id)
         print(f"revoked token {args.token_id}")
     return 0
+
+
+def run_import_annotations(client, args) -> int:
+    res = client.import_annotations(args.path)
+    print(f"imported {res['imported']} annotation(s) from {args.path} -> {client.url} (as {res['imported_by']})")
+    return 0

@@ -15,6 +15,15 @@ from .auth import ROLES, create_token, file_owner, list_tokens, revoke_token, to
 
 def _db_arg(p) -> None:
     p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
+    p.add_argument("--server", default=None, help="a running medviz server (default $MEDVIZ_SERVER, or the one "
+                                                  "that owns --db); needs an admin token in $MEDVIZ_TOKEN")
+
+
+def _remote(args) -> int | None:
+    """With a server running, token management goes through its API (medviz.remote)."""
+    from .remote import client_for, run_tokens
+    client = client_for(args)
+    return None if client is None else run_tokens(client, args)
 
 
 def _store(args):
@@ -23,6 +32,8 @@ def _store(args):
 
 
 def cmd_create(args) -> int:
+    if (rc := _remote(args)) is not None:
+        return rc
     with _store(args) as store:
         token = create_token(store, args.user, args.role, by=file_owner())
     print(f"token {token_id_of(token)} for '{args.user}' ({args.role}). It is shown once and stored only as a hash: "
@@ -36,6 +47,8 @@ def _when(v) -> str:
 
 
 def cmd_list(args) -> int:
+    if (rc := _remote(args)) is not None:
+        return rc
     with _store(args) as store:
         df = list_tokens(store, by=file_owner())
     if args.json:
@@ -56,6 +69,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_revoke(args) -> int:
+    if (rc := _remote(args)) is not None:
+        return rc
     with _store(args) as store:
         revoke_token(store, args.token_id, by=file_owner())
     print(f"revoked token {args.token_id}")

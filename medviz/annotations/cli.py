@@ -22,6 +22,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from ..remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from ..remote import run_import_annotations
+        return run_import_annotations(client, args)
     from ..annotations.writer import close_writer
     from ..auth import file_owner
     from ..export import import_annotations
@@ -51,5 +56,5 @@ def register(subparsers) -> None:
     sub = s.add_subparsers(dest="import_what", required=True)
     i = sub.add_parser("annotations", help="restore an annotation export (CSV or Parquet)")
     i.add_argument("path")
-    _db_arg(i)
+    _db_arg(i, remote=True)
     i.set_defaults(func=cmd_import)

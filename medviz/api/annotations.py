@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from .. import auth
 from ..annotations.model import MAX_RATIONALE
+from ..annotations.writer import get_writer
 from ..errors import MedvizError
 from . import deps
 from .errors import not_found
@@ -17,42 +19,6 @@ from .routes import _benchmark, jsonable, records
 
 router = APIRouter()
 MAX_TAGS = 50
-
-
-class service:  # noqa: N801 - TEMPORARY until the auth branch's annotation service lands (then imported)
-    @staticmethod
-    def save(store, who, a):
-        from ..annotations import get_writer
-        auth.check(who)
-        try:
-            return get_writer(store).save(a)
-        except MedvizError as e:
-            if "belongs to reviewer" in e.detail:
-                raise auth.Forbidden(e.detail, record=e.record, field=e.field) from None
-            raise
-
-    @staticmethod
-    def adjudicate(store, who, a, settles):
-        from ..annotations import Reviewer, get_writer
-        auth.require(who, auth.ADJUDICATOR, "settle disagreements")
-        return get_writer(store).adjudicate(a, Reviewer(who.name, role="adjudicator"), settles)
-
-    @staticmethod
-    def retract(store, who, annotation_id):
-        from ..annotations import get_writer
-        auth.check(who)
-        try:
-            return get_writer(store).retract(annotation_id, who.name)
-        except MedvizError as e:
-            if "belongs to reviewer" in e.detail:
-                raise auth.Forbidden(e.detail, record=e.record, field=e.field) from None
-            raise
-
-    @staticmethod
-    def publish_taxonomy(store, who, tax):
-        from ..annotations import Reviewer, get_writer
-        auth.require(who, auth.ADMIN, "publish taxonomies")
-        return get_writer(store).publish_taxonomy(tax, Reviewer(who.name, role="adjudicator"))
 
 
 class AnnotationOut(BaseModel):
@@ -122,10 +88,10 @@ def add_annotation(request: Request, benchmark_id: str, body: AnnotationIn, who=
                    tags=list(body.tags), reviewer=who.name, model=body.model, rationale=body.rationale,
                    confidence=body.confidence, proposed_answer=body.proposed_answer,
                    taxonomy_version=body.taxonomy_version, kind=body.kind, settles=list(body.settles))
-    store = deps.state(request).store
+    w = get_writer(deps.state(request).store)
     if body.kind == "adjudication":
-        return _out(service.adjudicate(store, who, a, settles=list(body.settles)))
-    return _out(service.save(store, who, a))
+        return _out(w.adjudicate(a, who, settles=list(body.settles)))
+    return _out(w.save(a, who))
 
 
 def _current(request: Request, annotation_id: str):
@@ -141,15 +107,15 @@ def _current(request: Request, annotation_id: str):
 def revise(request: Request, annotation_id: str, body: RevisionIn, who=Depends(deps.actor)):
     cur = _current(request, annotation_id)
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k != "revision"}
-    a = cur.edit(**changes, revision=body.revision, reviewer=who.name)
-    return _out(service.save(deps.state(request).store, who, a))
+    a = cur.edit(**changes, revision=body.revision)
+    return _out(get_writer(deps.state(request).store).save(a, who))
 
 
 @router.post("/annotations/{annotation_id}/retract", response_model=AnnotationOut,
              summary="Retract your annotation (a new revision; the history keeps it)")
 def retract(request: Request, annotation_id: str, who=Depends(deps.actor)):
     _current(request, annotation_id)
-    return _out(service.retract(deps.state(request).store, who, annotation_id))
+    return _out(get_writer(deps.state(request).store).retract(annotation_id, who))
 
 
 @router.get("/benchmarks/{benchmark_id}/annotations.csv", summary="The annotation export (CSV, one row per tag)",
@@ -163,6 +129,32 @@ def annotations_csv(request: Request, benchmark_id: str, model: str | None = Que
                     headers={"Content-Disposition": f'attachment; filename="{benchmark_id}-annotations.csv"'})
 
 
+class ImportOut(BaseModel):
+    imported: int
+    imported_by: str
+
+
+@router.post("/annotations/import", status_code=201, response_model=ImportOut,
+             summary="Restore an annotation export (CSV or Parquet), all or nothing; authors other than you are "
+                     "kept only for admins, and who imported is recorded")
+async def import_annotations(request: Request, file: UploadFile = File(...), who=Depends(deps.actor),
+                             _len=Depends(deps.check_length)):
+    import os
+    import shutil
+    import uuid
+    from ..export import import_annotations as restore
+    folder = os.path.join(deps.state(request).store.files_dir, "uploads", uuid.uuid4().hex[:12])
+    path = await deps.save_upload(request, file, folder)
+    try:
+        n = await run_in_threadpool(restore, deps.state(request).store, path, by=who)
+    except MedvizError as e:
+        e.file = file.filename          # name the user's file, not the server's copy of it
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"imported": n, "imported_by": who.name}
+
+
 # --- taxonomy ----------------------------------------------------------------------------------------------
 
 class TaxonomyIn(BaseModel):
@@ -171,9 +163,9 @@ class TaxonomyIn(BaseModel):
 
 @router.post("/taxonomies", status_code=201, summary="Publish a new taxonomy version (admins)")
 def publish_taxonomy(request: Request, body: TaxonomyIn, who=Depends(deps.actor)) -> dict:
-    from ..annotations import taxonomy_from_text
+    from ..annotations import publish_taxonomy as publish, taxonomy_from_text
     tax = taxonomy_from_text(body.toml)
-    t = service.publish_taxonomy(deps.state(request).store, who, tax)
+    t = publish(deps.state(request).store, tax, who)
     return {"version": t.version}
 
 
