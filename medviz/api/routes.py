@@ -245,6 +245,8 @@ async def ingest(request: Request, file: UploadFile | None = File(None), path: s
     if (file is None) == (not path):
         raise MedvizError("send either an uploaded 'file' or a server 'path' (one of them)", field="file")
     s = deps.state(request)
+    if images_dir and who.source != "local" and not who.is_admin:
+        raise auth.Forbidden("only admins may point the server at an images folder on it", field="images_dir")
     params = {"kind": kind, "benchmark_id": benchmark_id or None, "images_dir": images_dir or None}
     if file is not None:
         import uuid
@@ -252,6 +254,9 @@ async def ingest(request: Request, file: UploadFile | None = File(None), path: s
                                                                               uuid.uuid4().hex[:12])),
                       uploaded=True, filename=file.filename)
     else:
+        if who.source != "local" and not who.is_admin:   # reading server files by path: admins (or local mode)
+            raise auth.Forbidden("only admins may ingest a file by its path on the server; upload it instead",
+                                 field="path")
         if len(path) > 4096:
             raise MedvizError("path is too long", field="path")
         if not os.path.exists(path):
