@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     st.Page("pages/statistics.py", title="Statistics", icon=":material/monitoring:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("pages/data.py", title="Data", icon=":material/database:"),
 ]
 page = st.navigation(PAGES)
 with guard():
