@@ -1,6 +1,6 @@
 """Benchmarks, scores, errors, review units, jobs and embeddings: the read and job routes of /api/v1.
 
-Routes only: each calls a read model (``medviz.views``), the job runner or the domain, and shapes JSON.
+Routes only: each calls a read model (``medviz.readmodels``), the job runner or the domain, and shapes JSON.
 """
 from __future__ import annotations
 
@@ -122,21 +122,16 @@ def errors(request: Request, benchmark_id: str,
            q: str = Query("", max_length=MAX_TEXT),
            page: int = Query(0, ge=0, le=1_000_000), page_size: int = Query(48, ge=1, le=MAX_PAGE_SIZE),
            who=Depends(deps.reader)) -> dict:
-    from .. import views
+    from ..readmodels import errors as rm
     _benchmark(request, benchmark_id)
     store = deps.state(request).store
-    f = views.ErrorFilter(outcome=None if outcome == "all" else outcome, modalities=modalities or [],
+    f = rm.ErrorFilter(outcome=None if outcome == "all" else outcome, modalities=modalities or [],
                           categories=categories or [], departments=departments or [], tags=tags or [],
                           reviewers=reviewers or [], tagged=tagged, biomedclip_sim_min=biomedclip_sim_min,
                           biomedclip_sim_max=biomedclip_sim_max, dino_sim_min=dino_sim_min,
                           dino_sim_max=dino_sim_max, search=q)
-    annotated = None
-    if f.tags or f.reviewers or f.tagged:
-        try:
-            annotated = views.annotation_index(store, benchmark_id)
-        except views.NotAvailable:
-            annotated = None
-    rows, counts = views.error_page(store, benchmark_id, model or None, f, page, annotated, page_size=page_size)
+    annotated = rm.annotation_index(store, benchmark_id) if (f.tags or f.reviewers or f.tagged) else None
+    rows, counts = rm.error_page(store, benchmark_id, model or None, f, page, annotated, page_size=page_size)
     return {"counts": jsonable(counts), "page": counts["page"], "pages": counts["pages"], "page_size": page_size,
             "rows": records(rows)}
 
@@ -145,13 +140,15 @@ def errors(request: Request, benchmark_id: str,
             summary="What the Review page shows for a pair or item: questions, images, every model's answers")
 def unit(request: Request, benchmark_id: str, unit_id: str, model: list[str] | None = Query(None, max_length=100),
          who=Depends(deps.reader)) -> dict:
-    from .. import views
+    from dataclasses import asdict
+
+    from ..readmodels import review as rm
     _benchmark(request, benchmark_id)
     try:
-        uv = views.unit_view(deps.state(request).store, benchmark_id, unit_id, model or None)
+        uv = rm.unit_view(deps.state(request).store, benchmark_id, unit_id, model or None)
     except MedvizError as e:
         raise not_found(e.detail, record=unit_id, field="unit_id") from None
-    out = jsonable(views.as_dict(uv))
+    out = jsonable(asdict(uv))
     for s in out["slots"]:          # where the image is on the server is not the client's business
         s.pop("image_path", None)
     out["confused_models"] = uv.confused_models()

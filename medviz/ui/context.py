@@ -27,35 +27,13 @@ class Context:
     model_info: pd.DataFrame | None = None
     reviewer: object | None = None          # a medviz.auth.Principal when known
 
-    @property
-    def synthetic_models(self) -> set[str]:
-        if self.model_info is None or self.model_info.empty:
-            return set()
-        return set(self.model_info.loc[self.model_info["synthetic"].astype(bool), "model"])
-
 
 def current() -> Context:
-    """The Context app.py built in this run. When a page was opened by deep link before app.py ever ran in
-    this server process, Streamlit falls back to its ``pages/`` folder mode and runs the page alone; we then
-    switch the process to app.py's navigation and rerun, so the same URL goes through app.py."""
-    from streamlit.runtime.pages_manager import PagesManager
+    """The Context app.py's ``sidebar()`` built in this run (every page runs through app.py's navigation)."""
     ctx = st.session_state.get(_KEY)
-    if ctx is None or PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if ctx is None:
+        raise RuntimeError("a page ran without app.py's sidebar (run the app with `streamlit run app.py`)")
     return ctx
-
-
-def request_page(page: str, **query) -> None:
-    """For button callbacks: ask to open ``page`` (with query params) at the start of the next run."""
-    st.session_state["_goto_page"] = (page, query)
-
-
-def follow_page_request() -> None:
-    """Called by app.py each run: performs a switch requested by a callback."""
-    req = st.session_state.pop("_goto_page", None)
-    if req:
-        st.switch_page(req[0], query_params=req[1])
 
 
 def _auth_configured() -> bool:

@@ -43,7 +43,7 @@ def _wait_jobs(db, kind):
 def test_data_page_renders_and_exports_through_a_job(app):
     make, db = app
     at = make()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     assert not at.exception
     at.button(key="data_export_start").click().run()
     js = _wait_jobs(db, "export")
@@ -58,7 +58,7 @@ def test_embeddings_advice_is_a_button_that_starts_the_job(app):
     from medviz.store import embeddings as esql
     make, db = app
     at = make()
-    at.switch_page("pages/embeddings.py").run()
+    at.switch_page("app_pages/embeddings.py").run()
     assert not at.exception
     start = [b for b in at.button if "Compute `pixels` embeddings" in b.label]
     assert start, [b.label for b in at.button]
