@@ -127,6 +127,7 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="medviz-job")
+        self.on_finish: list = []          # callables(job dict) run after a job finished (e.g. clear caches)
         self.recovered = execute_write(store, lambda tx: sql.fail_unfinished(tx, SERVER_STOPPED))
 
     # --- public verbs -------------------------------------------------------------------------------------
@@ -238,6 +239,12 @@ class JobRunner:
         job.state, job.result, job.error = state, result, error
         with self._lock:
             self._jobs.pop(job.job_id, None)
+        for fn in list(self.on_finish):
+            try:
+                fn(self.get(job.job_id))
+            except Exception:  # noqa: BLE001 - a listener must not break the runner
+                import logging
+                logging.getLogger("medviz.jobs").exception("job listener failed")
 
 
 def _public(row: dict) -> dict:

@@ -112,12 +112,27 @@ def open_state(state: ServerState) -> ServerState:
     if state.store is None:
         state.store = Store(state.db_path)
     state.jobs = JobRunner(state.store)
+    state.jobs.on_finish.append(lambda job: app_data_changed("annotations" if job["kind"] == "export" else "data"))
     if state.jobs.recovered:
         _log.warning("%d job(s) left unfinished by a stopped server were marked failed", state.jobs.recovered)
     with _current_lock:
         _current = state
     _write_server_file(state)
     return state
+
+
+def app_data_changed(what: str = "data") -> None:
+    """The store changed behind the app's back (an API write, a finished job): drop the app's cached query
+    results so the next page view reads the new data. ``what``: "annotations" clears only what depends
+    on annotations; anything else clears every cached query."""
+    if _current is None:
+        return
+    from .ui import data
+    if what == "annotations":
+        data.after_write()
+    else:
+        import streamlit as st
+        st.cache_data.clear()
 
 
 def close_state(state: ServerState) -> None:

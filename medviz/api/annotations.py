@@ -13,6 +13,7 @@ from .. import auth
 from ..annotations.model import MAX_RATIONALE
 from ..annotations.writer import get_writer
 from ..errors import MedvizError
+from ..server import app_data_changed
 from . import deps
 from .errors import not_found
 from .routes import _benchmark, jsonable, records
@@ -89,9 +90,9 @@ def add_annotation(request: Request, benchmark_id: str, body: AnnotationIn, who=
                    confidence=body.confidence, proposed_answer=body.proposed_answer,
                    taxonomy_version=body.taxonomy_version, kind=body.kind, settles=list(body.settles))
     w = get_writer(deps.state(request).store)
-    if body.kind == "adjudication":
-        return _out(w.adjudicate(a, who, settles=list(body.settles)))
-    return _out(w.save(a, who))
+    saved = w.adjudicate(a, who, settles=list(body.settles)) if body.kind == "adjudication" else w.save(a, who)
+    app_data_changed("annotations")
+    return _out(saved)
 
 
 def _current(request: Request, annotation_id: str):
@@ -108,14 +109,18 @@ def revise(request: Request, annotation_id: str, body: RevisionIn, who=Depends(d
     cur = _current(request, annotation_id)
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k != "revision"}
     a = cur.edit(**changes, revision=body.revision)
-    return _out(get_writer(deps.state(request).store).save(a, who))
+    saved = get_writer(deps.state(request).store).save(a, who)
+    app_data_changed("annotations")
+    return _out(saved)
 
 
 @router.post("/annotations/{annotation_id}/retract", response_model=AnnotationOut,
              summary="Retract your annotation (a new revision; the history keeps it)")
 def retract(request: Request, annotation_id: str, who=Depends(deps.actor)):
     _current(request, annotation_id)
-    return _out(get_writer(deps.state(request).store).retract(annotation_id, who))
+    saved = get_writer(deps.state(request).store).retract(annotation_id, who)
+    app_data_changed("annotations")
+    return _out(saved)
 
 
 @router.get("/benchmarks/{benchmark_id}/annotations.csv", summary="The annotation export (CSV, one row per tag)",
@@ -152,6 +157,7 @@ async def import_annotations(request: Request, file: UploadFile = File(...), who
         raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    app_data_changed("annotations")
     return {"imported": n, "imported_by": who.name}
 
 
@@ -166,6 +172,7 @@ def publish_taxonomy(request: Request, body: TaxonomyIn, who=Depends(deps.actor)
     from ..annotations import publish_taxonomy as publish, taxonomy_from_text
     tax = taxonomy_from_text(body.toml)
     t = publish(deps.state(request).store, tax, who)
+    app_data_changed("data")
     return {"version": t.version}
 
 

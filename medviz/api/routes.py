@@ -421,4 +421,6 @@ async def put_embeddings(request: Request, encoder_id: str,
                             n_failed=0, images_per_s=None)
         return added
     added = execute_write(s.store, write)
+    from ..server import app_data_changed
+    app_data_changed("data")
     return {"encoder_id": encoder_id, "weights_digest": digest, "received": len(hashes), "added": int(added)}
