@@ -262,21 +262,3 @@ def run_uvicorn(app, host: str, port: int, options: dict) -> None:
 
 def state_url(host: str, port: int) -> str:
     return ServerState(db_path="", host=host, port=port).url
-
-
-# --- `medviz serve` ----------------------------------------------------------------------------------------
-
-def cmd_serve(args) -> int:
-    serve(args.db or os.environ.get("MEDVIZ_DB") or "medviz.duckdb", host=args.host, port=args.port,
-          max_upload_mb=args.max_upload_mb)
-    return 0
-
-
-def register(sub) -> None:
-    s = sub.add_parser("serve", help="run the app, the REST API (/api/v1) and background jobs in one process")
-    s.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
-    s.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8501)
-    s.add_argument("--max-upload-mb", type=int, default=None,
-                   help=f"largest upload accepted (default $MEDVIZ_MAX_UPLOAD_MB or {DEFAULT_MAX_UPLOAD_MB})")
-    s.set_defaults(func=cmd_serve)

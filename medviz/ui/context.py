@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from .. import registry
 from ..errors import DatabaseInUse, MedvizError
 from ..store import Store
 from . import data
@@ -101,7 +102,7 @@ def sidebar() -> Context:
     if benches.empty:
         sb.warning("No benchmark loaded. Run `medviz demo --db " + path + "` or `medviz ingest FILE --db " + path + "`.")
         return ctx
-    benches = benches.assign(_o=(benches["kind"] != "mediconfusion").astype(int)).sort_values(["_o", "benchmark_id"])
+    benches = benches.assign(_o=benches["kind"].map(registry.kind_order)).sort_values(["_o", "benchmark_id"])
     ids = list(benches["benchmark_id"])
     qp = st.query_params
     if "benchmark" not in st.session_state or st.session_state["benchmark"] not in ids:

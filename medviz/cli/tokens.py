@@ -10,31 +10,21 @@ import sys
 
 import pandas as pd
 
-from .auth import ROLES, create_token, file_owner, list_tokens, revoke_token, token_id_of
-
-
-def _db_arg(p) -> None:
-    p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
-    p.add_argument("--server", default=None, help="a running medviz server (default $MEDVIZ_SERVER, or the one "
-                                                  "that owns --db); needs an admin token in $MEDVIZ_TOKEN")
+from ..auth import ROLES, create_token, file_owner, list_tokens, revoke_token, token_id_of
+from ._common import db_arg, open_store
 
 
 def _remote(args) -> int | None:
-    """With a server running, token management goes through its API (medviz.remote)."""
+    """With a server running, token management goes through its API with an admin token (cli.remote)."""
     from .remote import client_for, run_tokens
     client = client_for(args)
     return None if client is None else run_tokens(client, args)
 
 
-def _store(args):
-    from .store import Store
-    return Store(args.db)
-
-
 def cmd_create(args) -> int:
     if (rc := _remote(args)) is not None:
         return rc
-    with _store(args) as store:
+    with open_store(args) as store:
         token = create_token(store, args.user, args.role, by=file_owner())
     print(f"token {token_id_of(token)} for '{args.user}' ({args.role}). It is shown once and stored only as a hash: "
           "keep it now (e.g. MEDVIZ_TOKEN) and send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
@@ -49,7 +39,7 @@ def _when(v) -> str:
 def cmd_list(args) -> int:
     if (rc := _remote(args)) is not None:
         return rc
-    with _store(args) as store:
+    with open_store(args) as store:
         df = list_tokens(store, by=file_owner())
     if args.json:
         rows = [{k: (None if v is None or (not isinstance(v, str) and pd.isna(v)) else
@@ -71,7 +61,7 @@ def cmd_list(args) -> int:
 def cmd_revoke(args) -> int:
     if (rc := _remote(args)) is not None:
         return rc
-    with _store(args) as store:
+    with open_store(args) as store:
         revoke_token(store, args.token_id, by=file_owner())
     print(f"revoked token {args.token_id}")
     return 0
@@ -83,13 +73,13 @@ def register(subparsers) -> None:
     c = sub.add_parser("create", help="create a token for a user and print it once")
     c.add_argument("--user", required=True, help="the name annotations will record (e.g. an e-mail)")
     c.add_argument("--role", required=True, choices=ROLES)
-    _db_arg(c)
+    db_arg(c, remote=True)
     c.set_defaults(func=cmd_create)
     lst = sub.add_parser("list", help="list tokens (never the secret)")
     lst.add_argument("--json", action="store_true")
-    _db_arg(lst)
+    db_arg(lst, remote=True)
     lst.set_defaults(func=cmd_list)
     r = sub.add_parser("revoke", help="revoke a token by its id")
     r.add_argument("token_id")
-    _db_arg(r)
+    db_arg(r, remote=True)
     r.set_defaults(func=cmd_revoke)

@@ -11,7 +11,8 @@ import json
 import os
 import sys
 
-from .errors import MedvizError
+from ..errors import MedvizError
+from ._common import fmt_pct, progress_bar
 
 
 def server_url(args) -> tuple[str | None, bool]:
@@ -20,8 +21,8 @@ def server_url(args) -> tuple[str | None, bool]:
     url = getattr(args, "server", None) or os.environ.get("MEDVIZ_SERVER")
     if url:
         return url, False
-    from .server import running_server
-    from .store.db import default_db_path
+    from ..server import running_server
+    from ..store.db import default_db_path
     url = running_server(getattr(args, "db", None) or default_db_path())
     return url, url is not None
 
@@ -31,7 +32,7 @@ def client_for(args):
     url, same_machine = server_url(args)
     if not url:
         return None
-    from .client import Client
+    from ..client import Client
     user = os.environ.get("MEDVIZ_USER")
     if not user and not os.environ.get("MEDVIZ_TOKEN"):
         import getpass
@@ -44,21 +45,8 @@ def client_for(args):
     return client
 
 
-def progress_bar(desc: str, unit: str = "it"):
-    from tqdm import tqdm
-    bar = tqdm(total=0, unit=unit, desc=desc, file=sys.stderr, disable=None)
-
-    def update(done, total):
-        if total and bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh()
-    update.close = bar.close
-    return update
-
-
 def _wait(client, job: dict, desc: str) -> dict:
-    bar = progress_bar(f"{desc} (job {job['job_id']})")
+    bar = progress_bar(f"{desc} (job {job['job_id']})", unit="it")
     try:
         return client.wait(job["job_id"], progress=bar)
     finally:
@@ -102,16 +90,9 @@ def run_scores(client, args) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    from .cli import _fmt
-    for model, m in res.items():
-        nan = float("nan")
-        if "set_accuracy" in m:
-            print(f"{model:<40} set {_fmt(m['set_accuracy'] if m['set_accuracy'] is not None else nan)}  "
-                  f"indiv {_fmt(m['individual_accuracy'] if m['individual_accuracy'] is not None else nan)}  "
-                  f"confusion {_fmt(m['confusion'] if m['confusion'] is not None else nan)}  "
-                  f"invalid {_fmt(m['invalid'] if m['invalid'] is not None else nan)}")
-        else:
-            print(f"{model:<40} accuracy {_fmt(m['overall'] if m['overall'] is not None else nan)}  n={m['rows']}")
+    from .score import print_scores
+    nan = float("nan")
+    print_scores({model: {k: (nan if v is None else v) for k, v in m.items()} for model, m in res.items()})
     return 0
 
 
@@ -127,7 +108,7 @@ def run_list(client, args) -> int:
 def run_embed(client, args) -> int:
     """On the server (``--images`` absent), or here from a local copy of the images (``--images DIR``)."""
     if getattr(args, "images", None):
-        from .client import push_embeddings
+        from ..client import push_embeddings
         bar = progress_bar(f"embed {args.encoder} here, push to {client.url}", "img")
         try:
             res = push_embeddings(client, args.benchmark, args.images, args.encoder, device=args.device,
