@@ -328,13 +328,14 @@ def auth_configured(secrets) -> bool:
 
 
 def auth_mode(secrets, host: str | None = None, store=None) -> str:
-    """``"oidc"`` when ``[auth]`` is configured, else ``"tokens"`` when the store has an active token, else
-    ``"local"``. ``host`` is accepted for symmetry with ``refuse_non_loopback``."""
+    """``"oidc"`` when ``[auth]`` is configured, else ``"tokens"`` once any token has been created in the
+    store (revoking them all does not reopen local mode: nobody signs in until an admin creates a new one),
+    else ``"local"``. ``host`` is accepted for symmetry with ``refuse_non_loopback``."""
     if auth_configured(secrets):
         return "oidc"
     if store is not None:
         from .store import tokens as sql
-        if sql.any_active(store.cursor()):
+        if sql.any_token(store.cursor()):
             return "tokens"
     return "local"
 
