@@ -353,7 +353,8 @@ def is_loopback(host: str) -> bool:
 def refuse_non_loopback(mode: str, host: str) -> None:
     """Local mode lets anyone act under any name, so it is allowed only on a loopback address."""
     if mode == "local" and not is_loopback(host):
+        where = host if host and host not in ("0.0.0.0", "::") else "every interface"
         raise MedvizError(
-            f"refusing to listen on {host} in local mode ({LOCAL_MODE_NOTICE}). Configure sign-in "
+            f"refusing to listen on {where} in local mode ({LOCAL_MODE_NOTICE}). Configure sign-in "
             "(an [auth] block in .streamlit/secrets.toml), or create API tokens (`medviz tokens create --user "
             "NAME --role admin`), or listen on 127.0.0.1.", field="host")

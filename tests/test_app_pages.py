@@ -11,9 +11,10 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from medviz.demo import SAMPLE_MC  # noqa: E402
+from medviz.ui.navigation import EMBEDDINGS, ERRORS, REVIEW, SPECS, STATISTICS  # noqa: E402
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["home", "review", "errors", "embeddings", "statistics", "export"]
+PAGES = list(SPECS)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def texts(at) -> str:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_errors(app, page):
     at = app().run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(SPECS[page].path).run()
     assert_clean(at)
 
 
@@ -64,7 +65,7 @@ def test_leaderboard_shows_models_with_intervals(app):
 
 def test_errors_filter_changes_counts_and_url(app):
     at = app().run()
-    at.switch_page("pages/errors.py").run()
+    at.switch_page(SPECS[ERRORS].path).run()
     before = {m.label: m.value for m in at.metric}
     at.multiselect(key="ef_modalities").select("CT").run()
     after = {m.label: m.value for m in at.metric}
@@ -77,7 +78,7 @@ def test_errors_filter_changes_counts_and_url(app):
 
 def test_errors_filter_is_read_from_the_url(app):
     at = app(outcome="confused", modalities="CT").run()
-    at.switch_page("pages/errors.py").run()
+    at.switch_page(SPECS[ERRORS].path).run()
     assert_clean(at)
     assert at.selectbox(key="ef_outcome").value == "confused"
     assert at.multiselect(key="ef_modalities").value == ["CT"]
@@ -85,7 +86,7 @@ def test_errors_filter_is_read_from_the_url(app):
 
 def test_deep_link_opens_the_pair(app):
     at = app(pair="s006", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     assert_clean(at)
     t = texts(at)
     assert "`s006`" in t and "rotated" in t
@@ -93,14 +94,14 @@ def test_deep_link_opens_the_pair(app):
 
 def test_unknown_pair_says_so(app):
     at = app(pair="zzz", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     assert_clean(at)
     assert any("no pair or item 'zzz'" in e.value for e in at.error)
 
 
 def test_next_and_previous_move_through_pairs(app):
     at = app(pair="s002", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     at.button(key="nav_next").click().run()
     assert "`s003`" in texts(at)
     at.button(key="nav_prev").click().run()
@@ -112,7 +113,7 @@ def test_saving_a_tag_stores_it_and_statistics_count_it(app, demo_db):
     from medviz.annotations import current_annotations, load_taxonomy
     from medviz.ui import data
     at = app(pair="s007", b=SAMPLE_MC).run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     at.sidebar.text_input(key="reviewer_name_input").input("Dr Test").run()
     assert_clean(at)
     key = f"{SAMPLE_MC}::s007"
@@ -124,7 +125,7 @@ def test_saving_a_tag_stores_it_and_statistics_count_it(app, demo_db):
     tag = load_taxonomy().leaves()[0]
     mine = current_annotations(data.store(demo_db), SAMPLE_MC, reviewer="Dr Test")
     assert len(mine) == 1 and list(mine.iloc[0]["tags"]) == [tag] and mine.iloc[0]["target_id"] == "s007"
-    at.switch_page("pages/statistics.py").run()
+    at.switch_page(SPECS[STATISTICS].path).run()
     assert_clean(at)
     counts = at.dataframe[0].value.set_index("tag")["units tagged"]
     assert counts[tag] >= 1
@@ -190,7 +191,7 @@ def test_dicom_window_presets_and_missing_image_placeholder(tmp_path, monkeypatc
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["pair"] = "d"
     at.run()
-    at.switch_page("pages/review.py").run()
+    at.switch_page(SPECS[REVIEW].path).run()
     assert_clean(at)
     assert any("gone.png" in w.value and "missing" in w.value for w in at.warning)
     window = at.selectbox(key="window")
@@ -201,7 +202,80 @@ def test_dicom_window_presets_and_missing_image_placeholder(tmp_path, monkeypatc
 
 def test_statistics_breakdown_by_modality_and_model(app):
     at = app(b=SAMPLE_MC).run()
-    at.switch_page("pages/statistics.py").run()
+    at.switch_page(SPECS[STATISTICS].path).run()
     at.toggle(key="st_by_model").set_value(True).run()
     assert_clean(at)
     assert any("modality × model" in h.value for h in at.subheader)
+
+
+# --- one implementation, tested where it runs: the map and the next-untagged queue the app really uses ------
+
+@pytest.fixture(scope="module")
+def embedded_db(tmp_path_factory):
+    """A demo store with weight-free `pixels` embeddings, plus what the read models say the app must show
+    (computed before the app opens the file)."""
+    from medviz.cli import main
+    from medviz.encoders import compute_embeddings, embedding_map
+    from medviz.readmodels import errors, review
+    from medviz.store import Store, core
+    d = tmp_path_factory.mktemp("appemb")
+    db = str(d / "demo.duckdb")
+    assert main(["demo", "--db", db, "--out", str(d / "sd")]) == 0
+    with Store(db) as s:
+        compute_embeddings(s, SAMPLE_MC, "pixels")
+        m = embedding_map(s, SAMPLE_MC, "pixels", "pca")
+        models = list(core.models(s.cursor(), SAMPLE_MC)["model"])
+        tagged = errors.annotation_index(s, SAMPLE_MC).units_with([], [])
+        first = core.pairs(s.cursor(), SAMPLE_MC)["pair_id"].min()
+        chain, cur = [], first
+        for _ in range(3):
+            cur = review.next_untagged_error(s, SAMPLE_MC, models, cur, tagged)
+            chain.append(cur)
+    return db, m, first, chain
+
+
+def _numbers(v):
+    import base64
+
+    import numpy as np
+    if isinstance(v, dict):         # plotly's typed-array encoding
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
+
+
+def test_embeddings_page_draws_the_encoders_pca_map(embedded_db, monkeypatch):
+    import json
+
+    import numpy as np
+    db, m, _, _ = embedded_db
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["b"] = SAMPLE_MC
+    at.run()
+    at.switch_page(SPECS[EMBEDDINGS].path).run()
+    assert_clean(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    drawn = {}
+    for tr in spec["data"]:
+        for i, x, y in zip(tr["customdata"], _numbers(tr["x"]), _numbers(tr["y"])):
+            drawn[i[0] if isinstance(i, list) else i] = (x, y)
+    want = m.set_index("item_id")[["x", "y"]]
+    assert set(drawn) == set(want.index)
+    got = np.array([drawn[i] for i in want.index])
+    assert np.allclose(got, want.to_numpy(), atol=1e-4)      # the app draws encoders.embedding_map, nothing else
+
+
+def test_next_untagged_key_follows_the_read_model_queue(embedded_db, monkeypatch):
+    db, _, first, chain = embedded_db
+    assert chain[0] is not None
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["b"] = SAMPLE_MC
+    at.query_params["pair"] = first
+    at.run()
+    at.switch_page(SPECS[REVIEW].path).run()
+    assert f"`{first}`" in texts(at)
+    for want in chain:
+        at.button(key="nav_untagged").click().run()
+        assert_clean(at)
+        assert f"`{want}`" in texts(at)

@@ -197,3 +197,23 @@ def test_pixels_path_never_imports_torch(store, bench):
     out = subprocess.run([sys.executable, "-c", code, db], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_pca_2d_matches_the_svd_axes_and_samples_large_sets():
+    """The one PCA of the 2-D map: the same projection (up to sign) as an SVD of the centred matrix; above
+    the fit sample the axes come from a seeded sample (deterministic, still close to the full axes)."""
+    from medviz.encoders import pca_2d
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 16)) * np.r_[10, 5, np.linspace(1, 0.1, 14)]     # two clear axes
+    xc = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    ref = xc @ vt[:2].T
+    got = pca_2d(x)
+    assert got.shape == (300, 2)
+    for k in range(2):
+        assert np.allclose(np.abs(np.corrcoef(got[:, k], ref[:, k])[0, 1]), 1.0, atol=1e-4)
+    sampled = pca_2d(x, fit_sample=100)
+    assert np.array_equal(sampled, pca_2d(x, fit_sample=100))          # seeded
+    for k in range(2):
+        assert abs(np.corrcoef(sampled[:, k], ref[:, k])[0, 1]) > 0.99
+    assert pca_2d(x[:1]).shape == (1, 2) and pca_2d(x[:, :1]).shape == (300, 2)

@@ -107,7 +107,9 @@ def test_local_mode_is_refused_off_loopback(store, monkeypatch):
     monkeypatch.setattr(signin, "serving_host", lambda: "0.0.0.0")
     at = app(store).run()
     assert not at.exception
-    assert "refusing to listen on 0.0.0.0" in text(at) and "DATA" not in text(at)
+    assert "refusing to listen on every interface" in text(at) and "DATA" not in text(at)
+    monkeypatch.setattr(signin, "serving_host", lambda: "")             # streamlit run without an address
+    assert "refusing to listen" in text(app(store).run())
 
 
 def test_remembered_name_cookie_is_validated_and_the_script_cannot_be_escaped():

@@ -1,5 +1,5 @@
 """Why a pair confuses models: encoder similarity vs. how different the images really look, option alignment,
-patch-level agreement maps, neighbours and a 2-D map — every number tagged with the encoder and weights.
+patch-level agreement maps and the zero-shot probe — every number tagged with the encoder and weights.
 
 The MediConfusion mechanism: the two images embed almost identically (high encoder cosine) although they
 look clearly different (low SSIM). An MLLM that sees the world through that encoder cannot tell them apart;
@@ -12,13 +12,12 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pandas as pd
 
 from ..errors import MedvizError
 from ..store import core
 from ..store import embeddings as sql
 from . import registry
-from .embed import current_digest, vectors
+from .embed import current_digest
 from .loading import LoadedEncoder, PixelsEncoder, loaded_encoder
 from .visual import METHOD as VISUAL_METHOD
 from .visual import VisualDifference, compare_files
@@ -297,68 +296,6 @@ def patch_similarity_map(store, benchmark_id: str, pair_id: str, encoder_id: str
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-8)
     s = a @ b.T
     return s.max(axis=1).reshape(gh, gw), s.max(axis=0).reshape(gh, gw)
-
-
-def _partners(cur, benchmark_id: str) -> dict[str, str]:
-    pr = core.pairs(cur, benchmark_id)
-    out = dict(zip(pr["item_1"], pr["item_2"]))
-    out.update(zip(pr["item_2"], pr["item_1"]))
-    return out
-
-
-def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", *,
-                  model: str | None = None) -> pd.DataFrame:
-    """2-D layout of the benchmark's items under an encoder: PCA always, UMAP when umap-learn is installed.
-
-    Columns: item_id, x, y, pair_id, slot, modality, answer, categories, image_sha256, partner_item_id,
-    encoder_id, weights_digest, method; with ``model`` also that model's ``parsed`` letter and ``correct``.
-    """
-    meta, vecs, digest = vectors(store, benchmark_id, encoder_id)
-    if method == "umap":
-        try:
-            import umap  # type: ignore
-        except ImportError:
-            raise MedvizError("UMAP needs the umap-learn package (pip install umap-learn); use method='pca'",
-                              field="method") from None
-        n = len(vecs)
-        xy = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, n - 1)), metric="cosine",
-                       random_state=0).fit_transform(vecs) if n > 2 else np.zeros((n, 2))
-    elif method == "pca":
-        x = vecs - vecs.mean(axis=0, keepdims=True)
-        if len(x) < 2:
-            xy = np.zeros((len(x), 2))
-        else:
-            _, _, vt = np.linalg.svd(x, full_matrices=False)
-            xy = x @ vt[:2].T
-            if xy.shape[1] < 2:
-                xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-    else:
-        raise MedvizError(f"unknown map method '{method}' (pca or umap)", field="method")
-    partners = _partners(store.cursor(), benchmark_id)
-    out = meta.copy()
-    out.insert(1, "x", xy[:, 0].astype(float))
-    out.insert(2, "y", xy[:, 1].astype(float))
-    out["partner_item_id"] = out["item_id"].map(partners)
-    out["encoder_id"], out["weights_digest"], out["method"] = encoder_id, digest, method
-    if model:
-        preds = core.predictions_for_items(store.cursor(), benchmark_id, out["item_id"].tolist(), [model])
-        p = preds.set_index("item_id")
-        out["parsed"] = out["item_id"].map(p["parsed"]) if len(p) else None
-        out["correct"] = out["item_id"].map(p["correct"]) if len(p) else None
-    return out
-
-
-def neighbours(store, benchmark_id: str, encoder_id: str, item_id: str, k: int = 8) -> pd.DataFrame:
-    """The ``k`` items of the benchmark whose images embed closest to ``item_id``'s (cosine, highest first)."""
-    meta, vecs, digest = vectors(store, benchmark_id, encoder_id)
-    where = np.flatnonzero(meta["item_id"].to_numpy() == item_id)
-    if len(where) == 0:
-        raise MedvizError(f"item '{item_id}' has no embedding for encoder '{encoder_id}' (image missing or not "
-                          f"computed: run medviz embed {benchmark_id} --encoder {encoder_id})", record=item_id)
-    cos = vecs @ vecs[where[0]]
-    order = [i for i in np.argsort(-cos, kind="stable") if i != where[0]][:k]
-    return pd.DataFrame({"item_id": meta["item_id"].to_numpy()[order], "cosine": cos[order].astype(float),
-                         "encoder_id": encoder_id, "weights_digest": digest})
 
 
 def zero_shot_probe(store, benchmark_id: str, encoder_id: str) -> int:

@@ -1,4 +1,5 @@
-"""The shared sidebar (database, benchmark, models, reviewer) and the ``Context`` every page reads.
+"""The shared sidebar (database, benchmark, models) and the ``Context`` every page reads (with the signed-in
+principal from ``medviz.ui.signin``).
 
 ``app.py`` calls ``sidebar()`` on every run before the page; pages call ``current()``. The benchmark and
 model choice also go into the URL (``?b=...&m=...``) so a copied link opens the same view.
@@ -25,86 +26,21 @@ class Context:
     kind: str | None = None
     models: tuple[str, ...] = ()
     model_info: pd.DataFrame | None = None
-    reviewer: object | None = None          # a medviz.auth.Principal when known
-
-    @property
-    def synthetic_models(self) -> set[str]:
-        if self.model_info is None or self.model_info.empty:
-            return set()
-        return set(self.model_info.loc[self.model_info["synthetic"].astype(bool), "model"])
+    reviewer: object | None = None          # the signed-in medviz.auth.Principal, when known
 
 
 def current() -> Context:
-    """The Context app.py built in this run. When a page was opened by deep link before app.py ever ran in
-    this server process, Streamlit falls back to its ``pages/`` folder mode and runs the page alone; we then
-    switch the process to app.py's navigation and rerun, so the same URL goes through app.py."""
-    from streamlit.runtime.pages_manager import PagesManager
+    """The Context app.py's ``sidebar()`` built in this run (every page runs through app.py's navigation)."""
     ctx = st.session_state.get(_KEY)
-    if ctx is None or PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if ctx is None:
+        raise RuntimeError("a page ran without app.py's sidebar (run the app with `streamlit run app.py`)")
     return ctx
 
 
-def request_page(page: str, **query) -> None:
-    """For button callbacks: ask to open ``page`` (with query params) at the start of the next run."""
-    st.session_state["_goto_page"] = (page, query)
-
-
-def follow_page_request() -> None:
-    """Called by app.py each run: performs a switch requested by a callback."""
-    req = st.session_state.pop("_goto_page", None)
-    if req:
-        st.switch_page(req[0], query_params=req[1])
-
-
-def _auth_configured() -> bool:
-    try:
-        return "auth" in st.secrets
-    except Exception:  # noqa: BLE001 - no secrets file at all
-        return False
-
-
-def _secrets():
-    try:
-        return st.secrets
-    except Exception:  # noqa: BLE001 - no secrets file at all
-        return {}
-
-
-def _reviewer_widget():
-    from .. import auth
-    if _auth_configured():
-        if not st.user.is_logged_in:
-            st.sidebar.button("Sign in to annotate", on_click=st.login, key="signin")
-            return None
-        who = auth.from_oidc(st.user, _secrets())
-        st.sidebar.caption(f"Signed in as **{who.display_name}** ({who.role})")
-        st.sidebar.button("Sign out", on_click=st.logout, key="signout")
-        return who
-    name = st.session_state.get("reviewer_name_set")
-    if name:
-        who = auth.local(name, _secrets())
-        st.sidebar.caption(f"Reviewer: **{name}** ({who.role})")
-        if st.sidebar.button("Change reviewer", key="reviewer_change", icon=":material/person:"):
-            del st.session_state["reviewer_name_set"]
-            st.rerun()
-        return who
-    typed = st.sidebar.text_input("Your name (reviewer)", key="reviewer_name_input",
-                                  placeholder="e.g. Dr A. Rivera", help="Recorded with every tag you save.")
-    if typed:
-        try:
-            auth.local(typed)
-            st.session_state["reviewer_name_set"] = " ".join(typed.split())
-            st.rerun()
-        except MedvizError as e:
-            st.sidebar.error(str(e))
-    return None
-
-
-def sidebar() -> Context:
-    """Render the shared sidebar; returns (and stores) the Context. Stops the page with a clear message
-    when the database cannot be opened."""
+def sidebar(principal=None) -> Context:
+    """Render the shared sidebar; returns (and stores) the Context. ``principal``: who is signed in
+    (``medviz.ui.signin.gate``, run by app.py before this). Stops the page with a clear message when the
+    database cannot be opened."""
     path = data.db_path()
     try:
         store = data.store(path)
@@ -115,7 +51,7 @@ def sidebar() -> Context:
         st.error(f"{e}")
         st.info("Start the app with a database: `make run` builds the demo one, or set MEDVIZ_DB=/path/to/file.duckdb.")
         st.stop()
-    ctx = Context(db_path=path, store=store)
+    ctx = Context(db_path=path, store=store, reviewer=principal)
     st.session_state[_KEY] = ctx
     benches = data.benchmarks(path)
     sb = st.sidebar
@@ -144,8 +80,6 @@ def sidebar() -> Context:
     ctx.models = tuple(chosen)
     if not names:
         sb.info(f"No predictions for {bench}. Import some: `medviz predictions import {bench} FILE --db {path}`.")
-    sb.divider()
-    ctx.reviewer = _reviewer_widget()
     # the URL carries the benchmark and models so a copied link opens the same view
     if qp.get("b") != bench:
         qp["b"] = bench

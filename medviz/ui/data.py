@@ -11,7 +11,12 @@ import json
 import pandas as pd
 import streamlit as st
 
-from .. import views
+from .. import annotations, encoders, export
+from ..readmodels import embeddings as rm_embeddings
+from ..readmodels import errors as rm_errors
+from ..readmodels import leaderboard as rm_leaderboard
+from ..readmodels import review as rm_review
+from ..readmodels import statistics as rm_statistics
 from ..store import Store, core
 from ..store import views as sqlv
 from ..store.db import default_db_path
@@ -39,12 +44,9 @@ def _warm_up(path: str) -> None:
             st_ = _store(path)
             for bench in core.benchmarks(st_.cursor())["benchmark_id"]:
                 leaderboard(path, bench, tuple(core.models(st_.cursor(), bench)["model"]))
-                try:
-                    for enc in computed_encoders(path, bench)[:1]:
-                        embedding_map(path, bench, enc, "pca")
-                    encoder_similarities(path, bench)
-                except views.NotAvailable:
-                    pass
+                for enc in computed_encoders(path, bench)[:1]:
+                    embedding_map(path, bench, enc, "pca")
+                encoder_similarities(path, bench)
         except Exception:  # noqa: BLE001 - warming is an optimisation; the pages compute on demand anyway
             logging.getLogger("medviz.ui").debug("cache warm-up failed", exc_info=True)
     threading.Thread(target=run, daemon=True, name="medviz-warmup").start()
@@ -83,58 +85,58 @@ def unit_ids(path: str, benchmark_id: str) -> list[str]:
 _GENERATION = {"n": 0}     # bumped after every write; part of the cache key of annotation-dependent queries
 
 
-def _ann_key(f: "views.ErrorFilter") -> int:
+def _ann_key(f: rm_errors.ErrorFilter) -> int:
     """0 for filters that ignore annotations (their cached results survive saves), else the generation."""
     return _GENERATION["n"] if (f.tags or f.reviewers or f.tagged) else 0
 
 
 def error_unit_ids(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str) -> list[str]:
-    f = views.ErrorFilter(**json.loads(filter_json))
+    f = rm_errors.ErrorFilter(**json.loads(filter_json))
     return _error_unit_ids(path, benchmark_id, models, filter_json, _ann_key(f))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _error_unit_ids(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, gen: int) -> list[str]:
-    f = views.ErrorFilter(**json.loads(filter_json))
+    f = rm_errors.ErrorFilter(**json.loads(filter_json))
     return sqlv.error_unit_ids(store(path).cursor(), benchmark_id, list(models),
                                f.sql_filter(annotation_index(path, benchmark_id)))
 
 
 @st.cache_data(show_spinner=False)
 def leaderboard(path: str, benchmark_id: str, models: tuple[str, ...]) -> pd.DataFrame:
-    return views.leaderboard(store(path), benchmark_id, list(models))
+    return rm_leaderboard.leaderboard(store(path), benchmark_id, list(models))
 
 
 def error_page(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, page: int):
-    f = views.ErrorFilter(**json.loads(filter_json))
+    f = rm_errors.ErrorFilter(**json.loads(filter_json))
     return _error_page(path, benchmark_id, models, filter_json, page, _ann_key(f))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _error_page(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, page: int, gen: int):
-    f = views.ErrorFilter(**json.loads(filter_json))
-    return views.error_page(store(path), benchmark_id, list(models), f, page,
+    f = rm_errors.ErrorFilter(**json.loads(filter_json))
+    return rm_errors.error_page(store(path), benchmark_id, list(models), f, page,
                             annotated=annotation_index(path, benchmark_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def unit_view(path: str, benchmark_id: str, unit_id: str, models: tuple[str, ...]) -> views.UnitView:
-    return views.unit_view(store(path), benchmark_id, unit_id, list(models))
+def unit_view(path: str, benchmark_id: str, unit_id: str, models: tuple[str, ...]) -> rm_review.UnitView:
+    return rm_review.unit_view(store(path), benchmark_id, unit_id, list(models))
 
 
 @st.cache_data(show_spinner=False)
-def annotation_index(path: str, benchmark_id: str) -> views.AnnotationIndex:
-    return views.annotation_index(store(path), benchmark_id)
+def annotation_index(path: str, benchmark_id: str) -> rm_errors.AnnotationIndex:
+    return rm_errors.annotation_index(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
 def current_annotations(path: str, benchmark_id: str) -> pd.DataFrame:
-    return views.annotations_api().current_annotations(store(path), benchmark_id)
+    return annotations.current_annotations(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def explanation(path: str, benchmark_id: str, pair_id: str, encoder_id: str):
-    return views.encoders_api().explain_pair(store(path), benchmark_id, pair_id, encoder_id)
+    return encoders.explain_pair(store(path), benchmark_id, pair_id, encoder_id)
 
 
 @st.cache_data(show_spinner=False)
@@ -155,8 +157,8 @@ def after_write() -> None:
 ANNOTATION_CACHES: list = []
 
 
-def filter_json(f: views.ErrorFilter) -> str:
-    d = {k: getattr(f, k) for k in views.ErrorFilter.__dataclass_fields__}
+def filter_json(f: rm_errors.ErrorFilter) -> str:
+    d = {k: getattr(f, k) for k in rm_errors.ErrorFilter.__dataclass_fields__}
     return json.dumps(d, sort_keys=True)
 
 
@@ -164,56 +166,50 @@ def filter_json(f: views.ErrorFilter) -> str:
 
 @st.cache_data(show_spinner=False)
 def failure_stats(path: str, benchmark_id: str, by: tuple, level: str, exclude_disputed: bool) -> pd.DataFrame:
-    stats = views.annotations_module("stats")
-    return stats.failure_mode_stats(store(path), benchmark_id, by=list(by), level=level,
+    return annotations.failure_mode_stats(store(path), benchmark_id, by=list(by), level=level,
                                     exclude_disputed=exclude_disputed)
 
 
 @st.cache_data(show_spinner=False)
 def tag_trends(path: str, benchmark_id: str) -> pd.DataFrame:
-    return views.tag_trends(store(path), benchmark_id)
+    return rm_statistics.tag_trends(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
 def blind_vs_tags(path: str, benchmark_id: str) -> pd.DataFrame:
-    return views.annotations_module("stats").blind_vs_tags(store(path), benchmark_id)
+    return annotations.blind_vs_tags(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
 def agreement(path: str, benchmark_id: str) -> dict:
-    return views.annotations_module("agreement").agreement(store(path), benchmark_id)
+    return annotations.agreement(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
 def disagreement_queue(path: str, benchmark_id: str) -> pd.DataFrame:
-    return views.annotations_module("agreement").disagreement_queue(store(path), benchmark_id)
+    return annotations.disagreement_queue(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner="Computing the 2-D map…", max_entries=8)
 def embedding_map(path: str, benchmark_id: str, encoder_id: str, method: str) -> pd.DataFrame:
-    if method == "pca":
-        return views.pca_map(store(path), benchmark_id, encoder_id)
-    return views.encoders_api().embedding_map(store(path), benchmark_id, encoder_id, method)
+    return encoders.embedding_map(store(path), benchmark_id, encoder_id, method)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def encoder_similarities(path: str, benchmark_id: str) -> pd.DataFrame | None:
-    try:
-        return views.annotations_module("stats").encoder_similarities(store(path), benchmark_id)
-    except views.NotAvailable:
-        return None
+def encoder_similarities(path: str, benchmark_id: str) -> pd.DataFrame:
+    return annotations.encoder_similarities(store(path), benchmark_id)
 
 
 @st.cache_data(show_spinner=False)
 def embedding_frame(path: str, benchmark_id: str, encoder_id: str, models: tuple, method: str) -> pd.DataFrame:
-    return views.embedding_frame(store(path), benchmark_id, encoder_id, list(models), method,
+    return rm_embeddings.embedding_frame(store(path), benchmark_id, encoder_id, list(models), method,
                                  map_frame=embedding_map(path, benchmark_id, encoder_id, method),
                                  similarities=encoder_similarities(path, benchmark_id))
 
 
 @st.cache_data(show_spinner=False)
 def computed_encoders(path: str, benchmark_id: str) -> list[str]:
-    return list(views.encoders_api().computed_encoders(store(path), benchmark_id))
+    return list(encoders.computed_encoders(store(path), benchmark_id))
 
 
 ANNOTATION_CACHES += [failure_stats, tag_trends, blind_vs_tags, agreement, disagreement_queue, embedding_frame]
@@ -221,7 +217,7 @@ ANNOTATION_CACHES += [failure_stats, tag_trends, blind_vs_tags, agreement, disag
 
 @st.cache_data(show_spinner=False)
 def neighbours(path: str, benchmark_id: str, encoder_id: str, item_id: str, k: int = 8) -> pd.DataFrame:
-    return views.encoders_api().neighbours(store(path), benchmark_id, encoder_id, item_id, k)
+    return encoders.neighbours(store(path), benchmark_id, encoder_id, item_id, k)
 
 
 @st.cache_data(show_spinner=False)
@@ -235,7 +231,6 @@ def item_paths(path: str, benchmark_id: str, item_ids: tuple) -> list:
 
 @st.cache_data(show_spinner=False)
 def export_bytes(path: str, fmt: str, kw: tuple) -> bytes:
-    from .. import export
     return export.export_annotations(store(path), None, fmt=fmt, **dict(kw))
 
 

@@ -8,9 +8,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from .. import views
-from . import data
+from .. import encoders as enc
 from ..errors import MedvizError
+from ..readmodels.review import UnitView
+from . import data
 
 
 def _fmt(v, pct=False):
@@ -25,18 +26,13 @@ def not_computed(ctx) -> None:
             "(`pixels` needs no weights; use `biomedclip` where its weights are available), then reload.")
 
 
-def render(ctx, uv: views.UnitView) -> None:
+def render(ctx, uv: UnitView) -> None:
     if uv.biomedclip_sim is not None or uv.dino_sim is not None:
         c = st.columns(2)
         c[0].metric("BiomedCLIP_sim (benchmark)", _fmt(uv.biomedclip_sim))
         c[1].metric("DINO_sim (benchmark)", _fmt(uv.dino_sim))
     if not uv.is_pair:
         st.caption("Single item: pair explanations apply to pairs only.")
-        return
-    try:
-        enc = views.encoders_api()
-    except views.NotAvailable as e:
-        st.info(f"Encoder explanations are not available: {e}")
         return
     try:
         computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
@@ -52,7 +48,7 @@ def render(ctx, uv: views.UnitView) -> None:
     except MedvizError as e:
         st.warning(str(e))
         return
-    kind = f" · {ex.encoder_kind}" if getattr(ex, "encoder_kind", None) else ""
+    kind = f" · {ex.encoder_kind}" if ex.encoder_kind else ""
     st.caption(f"Encoder **{ex.encoder_label}** (`{ex.encoder_id}`{kind}), weights `{ex.weights_digest or '–'}`")
     c = st.columns(3)
     c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=ex.encoder_reason)
@@ -79,11 +75,11 @@ def render(ctx, uv: views.UnitView) -> None:
     elif ex.options_reason:
         st.caption(f"Option alignment: {ex.options_reason}")
     with st.expander("Patch agreement map", expanded=False):
-        _patch_map(ctx, enc, uv, eid)
+        _patch_map(ctx, uv, eid)
 
 
-def _patch_map(ctx, enc, uv, eid) -> None:
-    if hasattr(enc, "load_encoder") and eid == "pixels":
+def _patch_map(ctx, uv, eid) -> None:
+    if eid == "pixels":
         try:
             enc.load_encoder(eid)
         except MedvizError:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import views
+from ..readmodels.errors import ErrorFilter
 from . import data
 
 OUTCOME_LABELS = {"error": "any error", "wrong": "wrong", "confused": "confused (same answer twice)",
                   "invalid": "invalid (no letter)", "correct": "correct", "all": "everything"}
 TAGGED_LABELS = {"any": "tagged or not", "tagged": "tagged", "untagged": "untagged"}
-_KEYS = ["ef_outcome", "ef_modalities", "ef_categories", "ef_departments", "ef_tags", "ef_reviewers",
-         "ef_tagged", "ef_search", "ef_bsim", "ef_dsim"]
 
 
 def _init_from_url(ctx, facets, ann, ranges) -> None:
-    f = views.ErrorFilter.from_query(st.query_params)
+    f = ErrorFilter.from_query(st.query_params)
     ss = st.session_state
     ss["ef_outcome"] = f.outcome or "all"
     ss["ef_modalities"] = [m for m in f.modalities if m in facets["modalities"]]
@@ -33,7 +31,7 @@ def _init_from_url(ctx, facets, ann, ranges) -> None:
             ss[key] = (float(lo if lo is not None else r[0]), float(hi if hi is not None else r[1]))
 
 
-def filter_bar(ctx) -> views.ErrorFilter:
+def filter_bar(ctx) -> ErrorFilter:
     """Render the filters; return the ErrorFilter and write it into the URL."""
     facets = data.facets(ctx.db_path, ctx.benchmark_id)
     ann = data.annotation_index(ctx.db_path, ctx.benchmark_id)
@@ -54,7 +52,7 @@ def filter_bar(ctx) -> views.ErrorFilter:
                      placeholder="choose tags" if ann.tags else "no tags yet")
     c[2].multiselect("Reviewer", ann.reviewers, key="ef_reviewers", disabled=not ann.reviewers)
     c[3].selectbox("Tagged", list(TAGGED_LABELS), format_func=TAGGED_LABELS.get, key="ef_tagged")
-    f = views.ErrorFilter(
+    f = ErrorFilter(
         outcome=None if st.session_state["ef_outcome"] == "all" else st.session_state["ef_outcome"],
         modalities=list(st.session_state["ef_modalities"]), categories=list(st.session_state["ef_categories"]),
         departments=list(st.session_state["ef_departments"]), tags=list(st.session_state["ef_tags"]),
@@ -81,7 +79,7 @@ def filter_bar(ctx) -> views.ErrorFilter:
     return f
 
 
-def _write_url(f: views.ErrorFilter) -> None:
+def _write_url(f: ErrorFilter) -> None:
     qp = st.query_params
     want = f.to_query()
     for k in ("outcome", "modalities", "categories", "departments", "tags", "reviewers", "tagged", "q",

@@ -9,8 +9,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from .. import views
 from ..errors import MedvizError
+from ..readmodels.review import Answer, UnitView
+from ..thumbnails import cached_image_bytes, data_uri
 
 DISPLAY_SIZE = 768          # the prefetch in review_nav warms this size too
 
@@ -20,12 +21,12 @@ def _image_uri(store, path: str | None, window: str | None) -> tuple[str | None,
     if not path:
         return None, "no image file recorded for this item"
     try:
-        return views.data_uri(views.cached_image_bytes(store, path, size=DISPLAY_SIZE, window=window)), None
+        return data_uri(cached_image_bytes(store, path, size=DISPLAY_SIZE, window=window)), None
     except MedvizError as e:
         return None, e.detail if hasattr(e, "detail") else str(e)
 
 
-def pair_figure(store, uv: views.UnitView, window: str | None = "auto") -> tuple[go.Figure, list[str]]:
+def pair_figure(store, uv: UnitView, window: str | None = "auto") -> tuple[go.Figure, list[str]]:
     n = len(uv.slots)
     titles = [f"Image {s.slot}: {s.item_id}" if uv.is_pair else f"Item {s.item_id}" for s in uv.slots]
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.015, subplot_titles=titles)
@@ -54,7 +55,7 @@ def pair_figure(store, uv: views.UnitView, window: str | None = "auto") -> tuple
     return fig, problems
 
 
-def render_images(store, uv: views.UnitView, window: str | None = "auto", key: str = "pairfig") -> None:
+def render_images(store, uv: UnitView, window: str | None = "auto", key: str = "pairfig") -> None:
     fig, problems = pair_figure(store, uv, window)
     st.plotly_chart(fig, key=key, config={"scrollZoom": True, "displaylogo": False,
                                           "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
@@ -62,7 +63,7 @@ def render_images(store, uv: views.UnitView, window: str | None = "auto", key: s
         st.warning(p)
 
 
-def _answer_line(a: views.Answer, answer: str | None) -> str:
+def _answer_line(a: Answer, answer: str | None) -> str:
     mark = "–" if a.correct is None else ("✓" if a.correct else "✗")
     letter = a.parsed or "no letter (invalid)"
     syn = " <span class='mv-syn'>synthetic</span>" if a.synthetic else ""
@@ -88,7 +89,7 @@ CSS = """<style>
 </style>"""
 
 
-def render_slot_details(uv: views.UnitView) -> None:
+def render_slot_details(uv: UnitView) -> None:
     st.html(CSS)
     cols = st.columns(len(uv.slots))
     for col, s in zip(cols, uv.slots):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import views
 from ..errors import MedvizError
+from ..readmodels.errors import ErrorFilter
+from ..readmodels.review import UnitView, neighbour, next_untagged
+from ..thumbnails import cached_image_bytes
 from . import data, pair_viewer
 
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
@@ -19,15 +21,15 @@ class Navigator:
     # --- queues ---------------------------------------------------------------------------------------
     def queue(self) -> list[str]:
         if st.session_state.get("review_queue", "all") == "errors":
-            f = st.session_state.get("errors_filter") or views.ErrorFilter()
+            f = st.session_state.get("errors_filter") or ErrorFilter()
             return data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models, data.filter_json(f))
         return data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id)
 
-    def untagged_errors(self) -> list[str]:
+    def next_untagged_from(self, current: str | None) -> str | None:
+        """``readmodels.review.next_untagged`` over the cached error units and tagged units."""
         errs = data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models,
-                                   data.filter_json(views.ErrorFilter()))
-        tagged = data.tagged_units(self.ctx.db_path, self.ctx.benchmark_id)
-        return [u for u in errs if u not in tagged]
+                                   data.filter_json(ErrorFilter()))
+        return next_untagged(errs, data.tagged_units(self.ctx.db_path, self.ctx.benchmark_id), current)
 
     # --- state ----------------------------------------------------------------------------------------
     def current_unit(self) -> str | None:
@@ -59,25 +61,16 @@ class Navigator:
         st.query_params["pair"] = unit
 
     def step(self, n: int) -> None:
-        self.go(views.neighbour(self.queue(), st.session_state.get(self.ukey), n))
+        self.go(neighbour(self.queue(), st.session_state.get(self.ukey), n))
 
     def next_untagged(self) -> None:
-        ids = self.untagged_errors()
-        cur = st.session_state.get(self.ukey)
-        after = [u for u in ids if cur is None or u > cur]
-        self.go(after[0] if after else (ids[0] if ids else None))
-
-    def predicted_next(self, current: str) -> str | None:
-        """Where "save" (or N) will most likely go from ``current``: the next untagged error."""
-        ids = self.untagged_errors()
-        after = [u for u in ids if u > current and u != current]
-        return after[0] if after else None
+        self.go(self.next_untagged_from(st.session_state.get(self.ukey)))
 
     def prefetch(self, current: str) -> None:
         """Warm the caches for the predicted next pair in a background thread, so save -> next is instant."""
         import threading
-        nxt = self.predicted_next(current)
-        if nxt is None:
+        nxt = self.next_untagged_from(current)      # where "save" (or N) will most likely go
+        if nxt is None or nxt == current:
             return
         ctx = self.ctx
         enc = st.session_state.get("encoder_review")      # read here: session state is not for other threads
@@ -92,7 +85,7 @@ class Navigator:
                 uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
                 for s in uv.slots:
                     if s.image_ok:
-                        views.cached_image_bytes(ctx.store, s.image_path, size=pair_viewer.DISPLAY_SIZE)
+                        cached_image_bytes(ctx.store, s.image_path, size=pair_viewer.DISPLAY_SIZE)
                 if uv.is_pair and enc:
                     data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
             except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
@@ -105,7 +98,7 @@ class Navigator:
             self.next_untagged()
 
     # --- widgets --------------------------------------------------------------------------------------
-    def render_bar(self, uv: views.UnitView) -> None:
+    def render_bar(self, uv: UnitView) -> None:
         q = self.queue()
         pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
         kind = "Pair" if uv.is_pair else "Item"

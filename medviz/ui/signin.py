@@ -50,13 +50,29 @@ def mode(store) -> str:
 
 def gate(store):
     """Run before any page: returns the principal (``None`` in local mode until a name is typed), or draws the
-    sign-in page and stops the script."""
-    m = mode(store)
-    if m == "oidc":
-        return _oidc()
-    if m == "tokens":
-        return _token(store)
-    return _local()
+    sign-in page and stops the script. A MedvizError (an identity provider without e-mail or subject, ...)
+    is shown and stops the script too: nothing after the gate runs without an identity decision."""
+    try:
+        m = mode(store)
+        if m == "oidc":
+            return _oidc()
+        if m == "tokens":
+            return _token(store)
+        return _local()
+    except MedvizError as e:
+        st.error(str(e))
+        st.stop()
+
+
+def app_gate():
+    """``gate`` on the app's store (app.py calls this first). A store that cannot be opened is left to the
+    sidebar's message; the mode then comes from the secrets alone."""
+    from . import data
+    try:
+        store = data.store(data.db_path())
+    except MedvizError:
+        store = None
+    return gate(store)
 
 
 # --- oidc -------------------------------------------------------------------------------------------------------
@@ -166,7 +182,7 @@ def _forget_name() -> None:
 
 def _local():
     host = serving_host()
-    if host and not auth.is_loopback(host):
+    if not auth.is_loopback(host):
         try:
             auth.refuse_non_loopback("local", host)
         except MedvizError as e:

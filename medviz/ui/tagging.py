@@ -7,18 +7,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from .. import views
+from .. import annotations as ann
 from ..errors import MedvizError
+from ..readmodels.review import UnitView
 from . import data
 
 ALL_MODELS = "(all models)"
 QUICK_KEYS = "123456789"
-
-
-def _taxonomy(ann, store):
-    if hasattr(ann, "active_taxonomy"):
-        return ann.active_taxonomy(store)
-    return ann.load_taxonomy()
 
 
 def existing(ctx, unit_ids: list[str]) -> pd.DataFrame:
@@ -33,14 +28,9 @@ def quick_tags(tax) -> list[str]:
     return tax.leaves()[: len(QUICK_KEYS)]
 
 
-def render(ctx, uv: views.UnitView, on_saved=None) -> None:
-    try:
-        ann = views.annotations_api()
-    except views.NotAvailable as e:
-        st.info(f"Tagging is not available: {e}")
-        return
+def render(ctx, uv: UnitView, on_saved=None) -> None:
     store = ctx.store
-    tax = _taxonomy(ann, store)
+    tax = ann.active_taxonomy(store)
     unit = uv.unit_id
     target_type = "pair" if uv.is_pair else "item"
     target_id = unit
@@ -90,7 +80,7 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
     c2.select_slider("Confidence", options=[1, 2, 3, 4, 5], key=f"conf::{k}")
     st.text_area("Rationale", key=f"why::{k}", height=80,
                  placeholder="What did the model miss? What would a radiologist look at?")
-    disputed_path = tax.path_for_role("answer_key_disputed") if hasattr(tax, "path_for_role") else None
+    disputed_path = tax.path_for_role("answer_key_disputed")
     if disputed_path and disputed_path in st.session_state[tags_key]:
         st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}",
                       placeholder="e.g. image 1: B, image 2: A")
@@ -100,10 +90,10 @@ def render(ctx, uv: views.UnitView, on_saved=None) -> None:
     if msg:
         st.error(msg)
     st.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
-              on_click=_save, args=(ann, ctx, uv, name, mine, k, on_saved))
+              on_click=_save, args=(ctx, uv, name, mine, k, on_saved))
 
 
-def _save(ann, ctx, uv, name, mine, k, on_saved) -> None:
+def _save(ctx, uv, name, mine, k, on_saved) -> None:
     """Button callback (runs before the next script run, so the page re-renders already saved/moved on)."""
     ss = st.session_state
     tags = list(ss.get(f"tags::{k}", []))

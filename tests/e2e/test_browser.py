@@ -33,11 +33,11 @@ def demo_db(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", str(d / "sd")], check=True,
                    cwd=ROOT, capture_output=True)
     # pick an error pair nobody has tagged yet (the store is closed again before the app opens it)
-    from medviz import views
+    from medviz.readmodels import errors, review
     from medviz.store import Store
     with Store(db) as s:
-        tagged = views.annotation_index(s, BENCH).units_with([], [])
-        target = views.next_untagged_error(s, BENCH, None, None, tagged)
+        tagged = errors.annotation_index(s, BENCH).units_with([], [])
+        target = review.next_untagged_error(s, BENCH, None, None, tagged)
     assert target, "the demo should have an untagged error pair"
     return db, target
 

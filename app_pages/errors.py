@@ -2,9 +2,9 @@
 48 rows per page; selecting a row opens it in Review. The URL carries the filter."""
 import streamlit as st
 
-from medviz import views
-from medviz.ui import data, filters
-from medviz.ui.context import current, request_page
+from medviz.readmodels.errors import error_table
+from medviz.ui import data, filters, navigation
+from medviz.ui.context import current
 
 ctx = current()
 st.title("Errors")
@@ -25,7 +25,7 @@ m[5].metric("correct", f"{counts['correct']:,}")
 if rows.empty:
     st.info("Nothing matches these filters.")
     st.stop()
-table = views.error_table(ctx.store, rows)
+table = error_table(ctx.store, rows)
 st.caption("Select a row to open it in Review.")
 event = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"errtable::{page_key}",
@@ -39,7 +39,7 @@ event = st.dataframe(
 sel = event.selection.rows if event is not None else []
 if sel:
     unit = str(table.iloc[sel[0]]["pair / item"])
-    st.switch_page("pages/review.py", query_params={"pair": unit, "b": ctx.benchmark_id})
+    navigation.switch(navigation.REVIEW, pair=unit, b=ctx.benchmark_id)
 c = st.columns([1, 1, 2, 2], vertical_alignment="center")
 
 
@@ -57,7 +57,7 @@ c[2].markdown(f"Page **{counts['page'] + 1}** of {counts['pages']}")
 def _review_all():
     st.session_state["review_queue"] = "errors"
     first = data.error_unit_ids(ctx.db_path, ctx.benchmark_id, ctx.models, fj)
-    request_page("pages/review.py", pair=first[0], b=ctx.benchmark_id)
+    navigation.request(navigation.REVIEW, pair=first[0], b=ctx.benchmark_id)
 
 
 c[3].button("Review these in order", icon=":material/compare:", key="err_review", on_click=_review_all)

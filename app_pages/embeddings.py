@@ -2,32 +2,25 @@
 box or lasso select → the selected items → open in Review; nearest neighbours of a chosen image."""
 import streamlit as st
 
-from medviz import views
-from medviz.ui import charts, data, encoder_panel
-from medviz.ui.context import current, request_page
+from medviz.encoders import map_methods
+from medviz.errors import MedvizError
+from medviz.readmodels.embeddings import map_sample
+from medviz.thumbnails import thumbnail_uri
+from medviz.ui import charts, data, encoder_panel, navigation
+from medviz.ui.context import current
 
 ctx = current()
 st.title("Embeddings")
 if not ctx.benchmark_id:
     st.stop()
-try:
-    computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
-except views.NotAvailable as e:
-    st.info(f"Embeddings are not available: {e}")
-    st.stop()
+computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
 if not computed:
     encoder_panel.not_computed(ctx)
     st.stop()
 COLOURS = {"correctness": "correctness", "tag": "tag", "modality": "modality", "encoder_blind": "encoder-blind"}
 c = st.columns([1, 1, 1])
 eid = c[0].selectbox("Encoder", computed, key="emb_encoder")
-methods = ["pca"]
-try:
-    import umap  # noqa: F401
-    methods.append("umap")
-except ImportError:
-    pass
-method = c[1].selectbox("Layout", methods, key="emb_method",
+method = c[1].selectbox("Layout", map_methods(), key="emb_method",
                         help="PCA always; UMAP when the umap-learn package is installed.")
 colour = c[2].selectbox("Colour by", list(COLOURS), format_func=COLOURS.get, key="emb_colour")
 df = data.embedding_frame(ctx.db_path, ctx.benchmark_id, eid, ctx.models, method)
@@ -35,7 +28,7 @@ if df.empty:
     st.info("No embedded images for this encoder.")
     st.stop()
 digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "–"
-shown = views.map_sample(df)
+shown = map_sample(df)
 sampled = (f"showing a fixed random {len(shown):,} of {len(df):,} images" if len(shown) < len(df)
            else f"{len(df):,} images")
 st.caption(f"{sampled} · encoder `{eid}` · weights `{digest}` · {method.upper()}. "
@@ -53,14 +46,14 @@ if picked:
     sel = df[df["item_id"].isin(picked)]
     st.subheader(f"{len(sel)} selected")
     show = sel[["item_id", "unit_id", "modality", "correctness", "tag", "encoder_blind"]].copy()
-    show.insert(0, "image", [views.thumbnail_uri(ctx.store, p) for p in
+    show.insert(0, "image", [thumbnail_uri(ctx.store, p) for p in
                              data.item_paths(ctx.db_path, ctx.benchmark_id, tuple(sel["item_id"]))])
     st.dataframe(show.head(500), hide_index=True, column_config={"image": st.column_config.ImageColumn()})
     cc = st.columns([2, 1], vertical_alignment="bottom")
     unit = cc[0].selectbox("Open in Review", sorted(sel["unit_id"].astype(str).unique()), key="emb_open")
     cc[1].button("Open", key="emb_open_btn", icon=":material/compare:",
-                 on_click=lambda: request_page("pages/review.py", pair=st.session_state["emb_open"],
-                                               b=ctx.benchmark_id))
+                 on_click=lambda: navigation.request(navigation.REVIEW, pair=st.session_state["emb_open"],
+                                                     b=ctx.benchmark_id))
 
 st.subheader("Nearest neighbours")
 default = picked[0] if picked else str(df["item_id"].iloc[0])
@@ -73,10 +66,10 @@ try:
     cols = st.columns(min(9, len(paths)))
     labels = [f"{item} (query)"] + [f"{i} · cos {c:.3f}" for i, c in zip(nn["item_id"], nn["cosine"])]
     for col, p, lab in zip(cols, paths, labels):
-        uri = views.thumbnail_uri(ctx.store, p, size=160)
+        uri = thumbnail_uri(ctx.store, p, size=160)
         if uri:
             col.image(uri, caption=lab)
         else:
             col.caption(f"{lab}: image missing ({p})")
-except views.MedvizError as e:
+except MedvizError as e:
     st.warning(str(e))

@@ -2,21 +2,15 @@
 import plotly.express as px
 import streamlit as st
 
-from medviz import views
-from medviz.ui import charts, data
+from medviz.annotations.stats import DIMENSIONS
+from medviz.ui import charts, data, navigation
 from medviz.ui.context import current
 
 ctx = current()
 st.title("Statistics")
 if not ctx.benchmark_id:
     st.stop()
-try:
-    stats = views.annotations_module("stats")
-except views.NotAvailable as e:
-    st.info(f"Failure-mode statistics are not available: {e}")
-    st.stop()
-
-DIMS = [d for d in ("modality", "model", "category", "department", "task") if d in getattr(stats, "DIMENSIONS", ())]
+DIMS = [d for d in ("modality", "model", "category", "department", "task") if d in DIMENSIONS]
 c = st.columns([1, 1, 1])
 dim = c[0].selectbox("Break down by", DIMS, key="st_dim")
 by_model = dim != "model" and c[0].toggle("… and by model", key="st_by_model")
@@ -59,36 +53,30 @@ if not tr.empty:
     st.plotly_chart(fig, key="st_trend")
 
 st.subheader("Image-blind answers vs. clinicians' “image ignored” tags")
-try:
-    bvt = data.blind_vs_tags(ctx.db_path, ctx.benchmark_id)
-    if bvt.empty:
-        st.caption("No pairs with predictions.")
-    else:
-        st.dataframe(bvt, hide_index=True)
-except views.NotAvailable as e:
-    st.caption(str(e))
+bvt = data.blind_vs_tags(ctx.db_path, ctx.benchmark_id)
+if bvt.empty:
+    st.caption("No pairs with predictions.")
+else:
+    st.dataframe(bvt, hide_index=True)
 
 st.subheader("Agreement between reviewers")
-try:
-    ag = data.agreement(ctx.db_path, ctx.benchmark_id)
-    st.caption(f"{ag.get('n_units', 0)} reviewed units, {ag.get('n_multi', 0)} with ≥ 2 reviewers; "
-               f"reviewers: {', '.join(ag.get('reviewers', [])) or '–'}")
-    if len(ag.get("cohen", [])):
-        st.markdown("Cohen's κ per pair of reviewers (tag decisions on shared items)")
-        st.dataframe(ag["cohen"], hide_index=True)
-    if len(ag.get("per_tag", [])):
-        st.markdown("Krippendorff's α per tag (items with ≥ 2 reviewers)")
-        st.dataframe(ag["per_tag"], hide_index=True)
-    if not len(ag.get("cohen", [])):
-        st.caption("Agreement needs at least two reviewers on the same items.")
-    st.subheader("Disagreement queue (for adjudicators)")
-    q = data.disagreement_queue(ctx.db_path, ctx.benchmark_id)
-    if q.empty:
-        st.caption("No disagreements.")
-    else:
-        q = q.assign(open=[f"review?pair={t}&b={ctx.benchmark_id}" for t in q["target_id"]])
-        st.dataframe(q, hide_index=True, column_config={
-            "open": st.column_config.LinkColumn("open in Review", display_text="review",
-                                                help="Opens the pair in Review")})
-except views.NotAvailable as e:
-    st.caption(str(e))
+ag = data.agreement(ctx.db_path, ctx.benchmark_id)
+st.caption(f"{ag.get('n_units', 0)} reviewed units, {ag.get('n_multi', 0)} with ≥ 2 reviewers; "
+           f"reviewers: {', '.join(ag.get('reviewers', [])) or '–'}")
+if len(ag.get("cohen", [])):
+    st.markdown("Cohen's κ per pair of reviewers (tag decisions on shared items)")
+    st.dataframe(ag["cohen"], hide_index=True)
+if len(ag.get("per_tag", [])):
+    st.markdown("Krippendorff's α per tag (items with ≥ 2 reviewers)")
+    st.dataframe(ag["per_tag"], hide_index=True)
+if not len(ag.get("cohen", [])):
+    st.caption("Agreement needs at least two reviewers on the same items.")
+st.subheader("Disagreement queue (for adjudicators)")
+q = data.disagreement_queue(ctx.db_path, ctx.benchmark_id)
+if q.empty:
+    st.caption("No disagreements.")
+else:
+    q = q.assign(open=[navigation.url(navigation.REVIEW, pair=t, b=ctx.benchmark_id) for t in q["target_id"]])
+    st.dataframe(q, hide_index=True, column_config={
+        "open": st.column_config.LinkColumn("open in Review", display_text="review",
+                                            help="Opens the pair in Review")})

@@ -2,20 +2,12 @@
 Parquet, one row per annotation × tag, formula-like cells neutralised."""
 import streamlit as st
 
-from medviz import views
 from medviz.ui import data
 from medviz.ui.context import current
 
 ctx = current()
 st.title("Export")
 if not ctx.benchmark_id:
-    st.stop()
-try:
-    from medviz import export
-    if not hasattr(export, "export_annotations"):
-        raise ImportError("medviz.export has no export_annotations")
-except ImportError as e:
-    st.info(f"Export is not available in this installation ({e}).")
     st.stop()
 facets = data.facets(ctx.db_path, ctx.benchmark_id)
 ALL = "(all)"
@@ -39,4 +31,3 @@ if n:
 st.caption("The same export from the command line: `medviz export annotations --db DB --out FILE.csv "
            "[--model M] [--modality X] [--format csv|parquet]`. Cells that a spreadsheet would run as a formula "
            "are neutralised.")
-del views
