@@ -120,3 +120,60 @@ def test_remembered_name_cookie_is_validated_and_the_script_cannot_be_escaped():
     js = signin.cookie_script('</script><img src=x onerror=alert(1)>"')
     assert js.count("</script>") == 1 and "<img" not in js and "max-age=31536000" in js
     assert "max-age=0" in signin.cookie_script(None)
+
+
+# --- the real app.py -----------------------------------------------------------------------------------------------
+
+APP = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def app_db(sample_store_file, tmp_path, monkeypatch):
+    import shutil
+    db = str(tmp_path / "app.duckdb")
+    shutil.copy(sample_store_file, db)
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    return db
+
+
+def _nothing_of_the_data(at) -> None:
+    body = text(at) + "\n".join(i.value for i in at.info)
+    assert not at.exception
+    assert "sample-mediconfusion" not in body and "Database:" not in body
+    for kind in ("dataframe", "selectbox", "multiselect", "download_button", "file_uploader"):
+        assert not at.get(kind), kind
+
+
+def test_app_with_auth_configured_shows_only_the_sign_in_page_on_every_url(app_db):
+    for qp in ({}, {"b": "sample-mediconfusion", "pair": "s001"}):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.secrets, at.user = AUTH, {"is_logged_in": False}
+        for k, v in qp.items():
+            at.query_params[k] = v
+        at.run()
+        _nothing_of_the_data(at)
+        assert [b.label for b in at.button] == ["Sign in"]
+
+
+def test_app_in_tokens_mode_signs_in_with_a_token_and_saves_under_its_name(app_db):
+    from medviz.annotations import current_annotations
+    from medviz.store import Store
+    from medviz.ui.navigation import REVIEW, SPECS
+    with Store(app_db) as s:
+        token = auth.create_token(s, "dr.token@x.org", "reviewer", by=auth.file_owner())
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["b"], at.query_params["pair"] = "sample-mediconfusion", "s007"
+    at.run()
+    _nothing_of_the_data(at)
+    at.text_input[0].input(token)
+    at.button[0].click().run()
+    assert not at.exception and "Signed in as" in text(at)
+    at.switch_page(SPECS[REVIEW].path).run()
+    key = "sample-mediconfusion::s007"
+    at.button(key=f"q0::{key}").click().run()
+    at.session_state["advance_after_save"] = False
+    at.button(key=f"save::{key}").click().run()
+    assert not at.exception
+    from medviz.ui import data
+    mine = current_annotations(data.store(app_db), "sample-mediconfusion")
+    assert list(mine["reviewer"]) == ["dr.token@x.org"]
