@@ -3,5 +3,10 @@
 Data flow: benchmark + prediction files -> ingest -> store (DuckDB) -> scoring / explanations / statistics
 -> read models per page (``medviz.readmodels``) -> pages (``app_pages/``, Streamlit) and export. Only
 ``medviz.ui`` imports streamlit.
+
+Where things live: ``registry`` (benchmark kinds and prediction formats), ``extras`` (optional packages),
+``benchmarks/`` and ``predictions/`` (one module per format), ``answers``/``scoring``/``evaluate`` (rules and
+metrics), ``ingest``, ``images``, ``store/`` (SQL), ``readmodels/``, ``encoders/``, ``annotations/``,
+``cli/``, ``ui/``.
 """
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ import json
 
 import pandas as pd
 
-from . import scoring
+from . import registry, scoring
 from .benchmarks import gmai as gmai_bench
 from .benchmarks import mediconfusion as mc_bench
 from .errors import MedvizError
@@ -80,7 +80,7 @@ def score_store(store, benchmark_id: str, models: list[str] | None = None, *,
         frame = frame[~frame["item_id"].isin(exclude_items)]
     out, cats, slots_all = {}, None, None
     for model, df in frame.groupby("model", sort=True):
-        if bench["kind"] == "mediconfusion":
+        if registry.get_kind(bench["kind"]).paired:
             # every pair of the benchmark counts, answered or not (as the official evaluate loop does)
             if slots_all is None:
                 slots_all = core.items(cur, benchmark_id, columns="item_id, pair_id, slot, answer, categories")

@@ -154,9 +154,3 @@ def load_image(path: str, *, window: str | tuple | None = "auto", record=None) -
             return im.convert("RGB")
     except Exception as e:  # noqa: BLE001
         raise MedvizError(f"cannot decode image ({e})", file=path, record=record, field="image") from None
-
-
-def thumbnail(path: str, size: int = 256, **kw) -> Image.Image:
-    im = load_image(path, **kw)
-    im.thumbnail((size, size))
-    return im

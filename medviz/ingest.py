@@ -18,35 +18,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import answers
-from .benchmarks import generic as generic_bench
-from .benchmarks import gmai as gmai_bench
-from .benchmarks import mediconfusion as mc_bench
+from . import answers, registry
 from .errors import MedvizError
-from .predictions import generic as generic_pred
-from .predictions import mediconfusion as mc_pred
-from .predictions import vlmevalkit as vlm_pred
 from .store import core
 from .store.db import Store
 
 BATCH = 2000
 
 
-def detect_kind(path: str) -> str:
-    low = path.lower()
-    if low.endswith(".tsv"):
-        return "gmai"
-    if low.endswith(".json"):
-        return "mediconfusion"
-    if low.endswith((".csv", ".jsonl", ".ndjson")):
-        return "generic"
-    raise MedvizError("cannot tell the benchmark format from the extension (.json MediConfusion, "
-                      ".tsv GMAI-MMBench, .csv/.jsonl generic); pass --kind", file=path)
-
-
 def default_benchmark_id(path: str, kind: str) -> str:
-    if kind == "mediconfusion":
-        return "mediconfusion"
+    fixed = registry.get_kind(kind).fixed_id
+    if fixed:
+        return fixed
     stem = os.path.splitext(os.path.basename(path))[0]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
 
@@ -57,12 +40,13 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
     """Load a benchmark (replacing one with the same id). Returns counts; raises MedvizError on bad input."""
     if not os.path.exists(path):
         raise MedvizError("file not found", file=path)
-    kind = kind or detect_kind(path)
+    kind = kind or registry.detect_kind(path)
+    spec = registry.get_kind(kind)
     benchmark_id = benchmark_id or default_benchmark_id(path, kind)
     if images_dir is not None and not os.path.isdir(images_dir):
         raise MedvizError("images folder does not exist", file=images_dir)
     staging = final_dir = None
-    if kind == "gmai":
+    if spec.writes_images:
         final_dir = os.path.join(store.files_dir, "images", benchmark_id)
         staging = os.path.join(store.files_dir, "images", f".staging-{uuid.uuid4().hex}")
         os.makedirs(staging)
@@ -71,8 +55,8 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
             core.delete_benchmark(tx, benchmark_id)
             core.insert_benchmark(tx, benchmark_id, kind, os.path.abspath(path),
                                   os.path.abspath(images_dir) if images_dir else final_dir, synthetic, note)
-            if kind == "gmai":
-                stream = gmai_bench.load(path, staging, progress=progress)
+            if spec.writes_images:
+                stream = spec.load(path, staging, progress=progress)
                 while True:
                     batch = list(itertools.islice(stream, BATCH))
                     if not batch:
@@ -85,8 +69,7 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
                 if dups:
                     raise MedvizError(f"duplicate index values, e.g. {dups[0]}", file=path, field="index")
             else:
-                loader = mc_bench.load if kind == "mediconfusion" else generic_bench.load
-                items, pairs = loader(path, images_dir)
+                items, pairs = spec.load(path, images_dir)
                 for start in range(0, len(items), BATCH):
                     core.append_items(tx, core.items_to_arrow(benchmark_id, items[start:start + BATCH]))
                 if pairs:
@@ -114,17 +97,6 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
 
 
 # --- predictions ----------------------------------------------------------------------------------------
-
-def detect_prediction_format(path: str, kind: str) -> str:
-    low = path.lower()
-    if kind == "mediconfusion" and low.endswith(".json"):
-        return "mediconfusion"
-    if low.endswith(".xlsx") or low.endswith(".tsv"):
-        return "vlmevalkit"
-    if low.endswith(".json"):
-        return "vlmevalkit"
-    return "generic"
-
 
 def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series | None) -> np.ndarray:
     """Parsed letter (or None) per row of ``df`` (item_id, raw, score_a, score_b).
@@ -177,12 +149,8 @@ def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str
                      result_path: str | None = None) -> tuple[pd.DataFrame, str | None]:
     if not os.path.exists(path):
         raise MedvizError("file not found", file=path)
-    fmt = fmt or detect_prediction_format(path, kind)
-    if fmt == "mediconfusion":
-        return mc_pred.read(path, model)
-    if fmt == "vlmevalkit":
-        return vlm_pred.read(path, model, result_path), None
-    return generic_pred.read(path, model), None
+    fmt = fmt or registry.detect_prediction_format(path, kind)
+    return registry.get_prediction_format(fmt).read(path, model, result_path)
 
 
 def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str | None = None,
@@ -202,8 +170,7 @@ def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str |
         raise MedvizError(f"prediction for unknown item id '{bad}' ({int(unknown.sum())} such rows); "
                           f"is this file for benchmark '{benchmark_id}'?", file=path, record=f"item {bad}",
                           field="item_id")
-    parse_kind = "mediconfusion" if kind == "mediconfusion" else "vlmeval"
-    df = df.assign(parsed=parse_letters(parse_kind, df, idx["options"]))
+    df = df.assign(parsed=parse_letters(registry.get_kind(kind).parser, df, idx["options"]))
     ans = df["item_id"].map(idx["answer"])
     df["correct"] = np.where(ans.isna(), None, (df["parsed"] == ans) & df["parsed"].notna())
     df["benchmark_id"] = benchmark_id

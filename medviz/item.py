@@ -9,8 +9,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-BENCHMARK_KINDS = ("mediconfusion", "gmai", "generic")
-
 
 @dataclass
 class Item:
@@ -34,14 +32,6 @@ class Item:
 
     def options_json(self) -> str:
         return json.dumps(self.options, ensure_ascii=False)
-
-
-@dataclass
-class Benchmark:
-    benchmark_id: str
-    kind: str
-    source: str
-    items: list[Item] = field(default_factory=list)
 
 
 def sha256_bytes(data: bytes) -> str:

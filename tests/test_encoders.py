@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from medviz import encoders as E
-from medviz.encoders import loading, registry
+from medviz.encoders import hub, loading, registry
 from medviz.errors import MedvizError
 from medviz.ingest import ingest_benchmark
 from medviz.store import embeddings as sql
@@ -135,7 +135,7 @@ def test_hub_weights_in_local_cache_load_offline(tmp_path, monkeypatch):
     (repo / "refs" / "main").write_text("0" * 40)
     registry.register_runtime(registry.EncoderSpec("hub-tiny", "tiny", "learned", "hf-hub:medviz-test/tiny-clip",
                                                    model_name="hf-hub:medviz-test/tiny-clip"))
-    assert loading.weights_cached(registry.get_spec("hub-tiny")) is True
+    assert hub.weights_cached(registry.get_spec("hub-tiny")) is True
     enc = E.load_encoder("hub-tiny", device="cpu")
     assert enc.weights_digest == loading.state_digest(model)
 

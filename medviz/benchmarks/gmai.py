@@ -50,17 +50,6 @@ def _open_text(path: str):
         raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
 
 
-def read_header(path: str) -> list[str]:
-    with _open_text(path) as f:
-        try:
-            header = next(csv.reader(f, delimiter="\t"))
-        except StopIteration:
-            raise MedvizError("file is empty", file=path) from None
-        except UnicodeDecodeError as e:
-            raise MedvizError(f"is not UTF-8 text (byte {e.start} of the header)", file=path) from None
-    return header
-
-
 def check_header(path: str, header: list[str], *, need_image: bool) -> None:
     missing = [c for c in REQUIRED if c not in header]
     if need_image and "image" not in header and "image_path" not in header:

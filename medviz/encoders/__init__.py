@@ -1,5 +1,13 @@
 """Image encoders (BiomedCLIP, CLIP, local copies, weight-free pixels): cached embeddings and explanations of
-why a pair confuses models. No Streamlit here; the app and the CLI call these functions.
+why a pair confuses models. No Streamlit here; the app and the CLI (medviz/cli/encoders.py) call these.
+
+- ``registry``: encoder specs (ids, sources, local copies folder)
+- ``hub``: the Hugging Face hub (reachable? weights cached? force offline)
+- ``loading``: device choice, loading with fail-fast weight checks, the weights digest, local copies
+- ``embed``: batched, resumable embedding into the store; ``explain``: pair explanations, maps, zero-shot
+- ``visual``: SSIM / histogram differences; ``demo``: the demo hook (pixels embeddings of the samples)
+
+Learned encoders need the ``encoders`` extra (torch, open_clip); ``medviz.extras`` says so when missing.
 """
 from __future__ import annotations
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import threading
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import numpy as np
 
+from .. import extras
 from ..errors import MedvizError
 from . import registry
+from .hub import hub_endpoint, hub_offline, hub_reachable, weights_cached
 from .registry import EncoderSpec
 
 NETWORK_PROBE_TIMEOUT = 3.0
@@ -184,83 +184,6 @@ class PixelsEncoder(LoadedEncoder):
 
 # --- resolving and loading weights ----------------------------------------------------------------------
 
-def _hub_endpoint() -> tuple[str, int]:
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    return url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-
-
-def hub_reachable(timeout: float = NETWORK_PROBE_TIMEOUT) -> bool:
-    """Can we open a TCP connection to the Hugging Face endpoint within ``timeout`` seconds?"""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    host, port = _hub_endpoint()
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _hub_files(spec: EncoderSpec) -> list[tuple[str, str]]:
-    """(repo id, file name) pairs the spec needs from the Hugging Face hub."""
-    if spec.model_name and spec.model_name.startswith("hf-hub:"):
-        repo = spec.model_name[len("hf-hub:"):]
-        return [(repo, registry.CONFIG_NAME), (repo, "open_clip_pytorch_model.bin")]
-    if spec.pretrained:
-        import open_clip
-        cfg = open_clip.get_pretrained_cfg(spec.model_name, spec.pretrained) or {}
-        hub = (cfg.get("hf_hub") or "").strip("/")
-        if hub:
-            # 'org/repo' or 'org/repo/file.bin'
-            parts = hub.split("/")
-            if len(parts) > 2:
-                return [("/".join(parts[:2]), "/".join(parts[2:]))]
-            return [(hub, "open_clip_pytorch_model.bin")]
-    return []
-
-
-def weights_cached(spec: EncoderSpec) -> bool | None:
-    """True/False when we can tell from the local Hugging Face cache; None when unknown."""
-    files = _hub_files(spec)
-    if not files:
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    for repo, fname in files:
-        hit = try_to_load_from_cache(repo, fname)
-        if not isinstance(hit, str):
-            # open_clip may prefer safetensors; accept either
-            alt = try_to_load_from_cache(repo, "open_clip_model.safetensors")
-            if not isinstance(alt, str):
-                return False
-    return True
-
-
-@contextmanager
-def hub_offline():
-    """Force huggingface_hub into offline mode for the duration (env and the already-imported constant)."""
-    old = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    consts = None
-    try:
-        from huggingface_hub import constants as consts  # type: ignore
-        old_c = consts.HF_HUB_OFFLINE
-        consts.HF_HUB_OFFLINE = True
-    except Exception:  # noqa: BLE001 - older/newer hub layouts
-        consts = None
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = old
-        if consts is not None:
-            consts.HF_HUB_OFFLINE = old_c
-
-
 def _fix_hint(spec: EncoderSpec) -> str:
     if spec.model_name and spec.model_name.startswith("local-dir:"):
         return ("Check the folder holds open_clip_config.json and the weights written by `medviz models prepare`; "
@@ -283,8 +206,10 @@ def _check_local_dir(spec: EncoderSpec) -> str:
     return w
 
 
-def _load_open_clip(spec: EncoderSpec, device: str) -> LoadedEncoder:
+def _load_open_clip(spec: EncoderSpec, device: str | None) -> LoadedEncoder:
+    extras.ensure_requirements("open_clip", hint=f"to load encoder '{spec.id}'", field="encoder")
     import open_clip
+    device = pick_device(device)
     offline = False
     if spec.model_name.startswith("local-dir:"):
         _check_local_dir(spec)
@@ -295,11 +220,11 @@ def _load_open_clip(spec: EncoderSpec, device: str) -> LoadedEncoder:
             if not hub_reachable():
                 raise MedvizError(
                     f"encoder '{spec.id}': weights ({spec.source}) are not in the local Hugging Face cache and "
-                    f"the hub ({_hub_endpoint()[0]}) is not reachable. " + _fix_hint(spec), field="encoder")
+                    f"the hub ({hub_endpoint()[0]}) is not reachable. " + _fix_hint(spec), field="encoder")
         else:
             offline = not hub_reachable(1.0)
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
-    ctx = hub_offline() if offline else _nullctx()
+    ctx = hub_offline() if offline else nullcontext()
     try:
         with ctx:
             model, _, preprocess = open_clip.create_model_and_transforms(
@@ -311,21 +236,15 @@ def _load_open_clip(spec: EncoderSpec, device: str) -> LoadedEncoder:
     except MedvizError:
         raise
     except ImportError as e:
-        raise MedvizError(f"encoder '{spec.id}' needs a package that is not installed ({e}); "
-                          "for BiomedCLIP: pip install transformers", field="encoder") from None
+        missing = extras.missing_extra(e)
+        if missing is None:
+            raise
+        raise extras.requirement_error(missing, hint=f"to load encoder '{spec.id}'", field="encoder") from None
     except Exception as e:  # noqa: BLE001 - open_clip/hub raise many types; the user needs the message
         raise MedvizError(f"cannot load encoder '{spec.id}' from {spec.source}: {str(e)[:300]}. " + _fix_hint(spec),
                           field="encoder") from None
     model.eval()
     return LoadedEncoder(spec, model, preprocess, tokenizer, device, state_digest(model))
-
-
-class _nullctx:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def load_encoder(encoder_id: str | None = None, *, device: str | None = None) -> LoadedEncoder:
@@ -341,7 +260,7 @@ def load_encoder(encoder_id: str | None = None, *, device: str | None = None) ->
         elif encoder_id in registry._RUNTIME and not spec.model_name:
             raise MedvizError(f"encoder '{encoder_id}' was registered without a model", field="encoder")
         else:
-            enc = _load_open_clip(spec, pick_device(device))
+            enc = _load_open_clip(spec, device)
         _LOADED[encoder_id] = enc
         return enc
 
@@ -380,8 +299,6 @@ def save_local_copy(model, model_cfg: dict, out_dir: str, *, preprocess_cfg: dic
     """
     import json
     import shutil
-
-    import torch
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir):
         raise MedvizError("output folder exists and is not empty", file=out_dir)
@@ -389,11 +306,8 @@ def save_local_copy(model, model_cfg: dict, out_dir: str, *, preprocess_cfg: dic
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    try:
-        import safetensors.torch
-        safetensors.torch.save_file(tensors, os.path.join(tmp, registry.WEIGHT_NAMES[0]))
-    except ImportError:
-        torch.save(tensors, os.path.join(tmp, registry.WEIGHT_NAMES[1]))
+    import safetensors.torch
+    safetensors.torch.save_file(tensors, os.path.join(tmp, registry.WEIGHT_NAMES[0]))
     if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
         tokenizer.save_pretrained(tmp)           # HF text towers (BiomedCLIP's PubMedBERT tokenizer)
     conf = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg or {}}

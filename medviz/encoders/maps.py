@@ -3,12 +3,11 @@ nearest neighbours by cosine. Both are what the Embeddings page and the CLI show
 and weights digest."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 from scipy.sparse.linalg import eigsh
 
+from .. import extras
 from ..errors import MedvizError
 from ..store import core
 from .embed import vectors
@@ -45,7 +44,7 @@ def pca_2d(vecs: np.ndarray, fit_sample: int = PCA_FIT_SAMPLE) -> np.ndarray:
 
 def map_methods() -> list[str]:
     """The 2-D layouts this installation can draw: PCA always, UMAP with the ``umap`` extra (umap-learn)."""
-    return ["pca"] + (["umap"] if importlib.util.find_spec("umap") is not None else [])
+    return ["pca"] + (["umap"] if extras.available("umap") else [])
 
 
 def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", *,
@@ -57,11 +56,8 @@ def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca"
     """
     meta, vecs, digest = vectors(store, benchmark_id, encoder_id)
     if method == "umap":
-        try:
-            import umap  # type: ignore
-        except ImportError:
-            raise MedvizError("UMAP needs the umap-learn package (pip install umap-learn); use method='pca'",
-                              field="method") from None
+        extras.ensure_requirements("umap", hint="use method='pca'", field="method")
+        import umap
         n = len(vecs)
         xy = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, n - 1)), metric="cosine",
                        random_state=0).fit_transform(vecs) if n > 2 else np.zeros((n, 2))

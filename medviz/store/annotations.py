@@ -71,16 +71,6 @@ def max_rev_id(tx) -> int:
     return tx.execute("SELECT coalesce(max(rev_id), 0) FROM annotation_revisions").fetchall()[0][0]
 
 
-def latest_revision(tx, annotation_id: str) -> dict | None:
-    """The newest revision of one annotation (what an edit builds on), or None."""
-    cur = tx.execute("SELECT * FROM annotation_revisions WHERE annotation_id = ? ORDER BY revision DESC LIMIT 1",
-                     [annotation_id])
-    rows = cur.fetchall()
-    if not rows:
-        return None
-    return dict(zip([d[0] for d in cur.description], rows[0]))
-
-
 def insert_revisions(tx, table: pa.Table) -> None:
     """Append revision rows (an Arrow table in ``REVISION_SCHEMA``) in one statement."""
     tx.register("_ann_batch", table)
@@ -130,10 +120,6 @@ def history(cur, annotation_id: str) -> pd.DataFrame:
                        [annotation_id]).df()
 
 
-def all_revisions(cur) -> pd.DataFrame:
-    return cur.execute("SELECT * FROM annotation_revisions ORDER BY rev_id").df()
-
-
 def revision_counts(cur) -> dict:
     n, distinct, annotations = cur.execute(
         "SELECT count(*), count(DISTINCT (annotation_id, revision)), count(DISTINCT annotation_id) "
@@ -146,11 +132,6 @@ def revision_gaps(cur) -> int:
     return cur.execute(
         "SELECT count(*) FROM (SELECT annotation_id FROM annotation_revisions GROUP BY annotation_id "
         "HAVING min(revision) <> 1 OR max(revision) <> count(*))").fetchall()[0][0]
-
-
-def taxonomy_versions(cur) -> pd.DataFrame:
-    return cur.execute("SELECT version, published_by, published_at FROM annotation_taxonomies "
-                       "ORDER BY published_at").df()
 
 
 def latest_taxonomy(cur) -> tuple[str, str] | None:
@@ -241,11 +222,6 @@ def table_exists(cur, name: str) -> bool:
 def taxonomy_body(cur, version: str) -> str | None:
     rows = cur.execute("SELECT body FROM annotation_taxonomies WHERE version = ?", [version]).fetchall()
     return rows[0][0] if rows else None
-
-
-def revision_exists(tx, annotation_id: str, revision: int) -> bool:
-    return tx.execute("SELECT count(*) FROM annotation_revisions WHERE annotation_id = ? AND revision = ?",
-                      [annotation_id, revision]).fetchall()[0][0] > 0
 
 
 def latest_revisions(tx, annotation_ids: list[str]) -> dict[str, dict]:

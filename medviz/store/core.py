@@ -243,12 +243,6 @@ def refresh_unit_outcomes(tx, benchmark_id: str, model: str) -> None:
     refresh_unit_facets(tx, benchmark_id)
 
 
-def delete_model(tx, benchmark_id: str, model: str) -> None:
-    tx.execute("DELETE FROM unit_outcomes WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
-    tx.execute("DELETE FROM predictions WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
-    tx.execute("DELETE FROM models WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
-
-
 # --- reads --------------------------------------------------------------------------------------------
 
 def benchmark(cur, benchmark_id: str) -> dict | None:
@@ -290,11 +284,6 @@ def pair(cur, benchmark_id: str, pair_id: str) -> dict | None:
     return None if df.empty else df.iloc[0].to_dict()
 
 
-def pair_ids(cur, benchmark_id: str) -> list[str]:
-    return [r[0] for r in cur.execute("SELECT pair_id FROM pairs WHERE benchmark_id = ? ORDER BY pair_id",
-                                      [benchmark_id]).fetchall()]
-
-
 def predictions_for_items(cur, benchmark_id: str, item_ids: list[str], models: list[str] | None = None) -> pd.DataFrame:
     sql = ("SELECT p.*, m.synthetic FROM predictions p JOIN models m USING (benchmark_id, model) "
            "WHERE p.benchmark_id = ? AND list_contains(?, p.item_id)")
@@ -318,8 +307,3 @@ def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None, *,
         sql += " AND list_contains(?, p.model)"
         params.append(models)
     return cur.execute(sql, params).df()
-
-
-def table_counts(cur) -> dict[str, int]:
-    return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # constant table names
-            for t in ("benchmarks", "items", "pairs", "models", "predictions", "unit_outcomes", "unit_facets")}

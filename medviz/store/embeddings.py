@@ -80,11 +80,6 @@ def record_run(tx, benchmark_id: str, encoder_id: str, weights_digest: str, *, s
                 images_per_s, _now()])
 
 
-def delete_encoder(tx, encoder_id: str) -> None:
-    tx.execute("DELETE FROM embeddings WHERE encoder_id = ?", [encoder_id])
-    tx.execute("DELETE FROM embed_runs WHERE encoder_id = ?", [encoder_id])
-
-
 def insert_visual_diff(tx, sha_1: str, sha_2: str, method: str, ssim: float, hist_distance: float) -> None:
     a, b = sorted((sha_1, sha_2))
     tx.execute("DELETE FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?", [a, b, method])
@@ -158,8 +153,3 @@ def visual_diff(cur, sha_1: str, sha_2: str, method: str) -> tuple[float, float]
     row = cur.execute("SELECT ssim, hist_distance FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?",
                       [a, b, method]).fetchone()
     return (row[0], row[1]) if row else None
-
-
-def embedding_counts(cur) -> pd.DataFrame:
-    return cur.execute("SELECT encoder_id, weights_digest, count(*) AS n, any_value(dim) AS dim "
-                       "FROM embeddings GROUP BY ALL ORDER BY encoder_id").df()

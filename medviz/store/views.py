@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-# One row per (unit, model), materialised by medviz.store.core at prediction import (table unit_outcomes).
+# One row per (unit, model), materialised by medviz.store.core at prediction import (table unit_outcomes);
+# migration core v2 fills it for databases made before it existed. Params: see _cte_params.
 _MATERIALISED_CTE = """
 WITH x AS (
     SELECT * FROM unit_outcomes WHERE benchmark_id = ? AND (? OR model IN (SELECT unnest(?::VARCHAR[])))
 )
 """
+_ORDER = "unit_no, model"
 
 
-def _head(cur, benchmark_id: str, models: list[str] | None) -> tuple[str, list, str]:
-    """(WITH clause defining x, its params, ORDER BY): the table core keeps in step with every import.
-
-    (Migration core v2 fills it for databases made before it existed.)
-    """
-    return _MATERIALISED_CTE, [benchmark_id, not models, list(models or [])], "unit_no, model"
+def _cte_params(benchmark_id: str, models: list[str] | None) -> list:
+    return [benchmark_id, not models, list(models or [])]
 
 
 OUTCOMES = ("correct", "wrong", "confused", "invalid", "error")
@@ -79,16 +77,16 @@ def error_rows(cur, benchmark_id: str, models: list[str] | None, f: dict, *, lim
                offset: int = 0) -> pd.DataFrame:
     """One page of (unit, model) rows matching ``f``, ordered by unit then model."""
     where, params = _where(f, benchmark_id)
-    head, hp, order = _head(cur, benchmark_id, models)
-    sql = head + f"SELECT * FROM x WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+    hp = _cte_params(benchmark_id, models)
+    sql = _MATERIALISED_CTE + f"SELECT * FROM x WHERE {where} ORDER BY {_ORDER} LIMIT ? OFFSET ?"
     return cur.execute(sql, hp + params + [int(limit), int(offset)]).df()
 
 
 def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> dict:
     """Row and unit counts of the filtered set, and how many rows fall under each outcome."""
     where, params = _where(f, benchmark_id)
-    head, hp, _ = _head(cur, benchmark_id, models)
-    sql = (head + f"""SELECT count(*), count(DISTINCT unit_no),
+    hp = _cte_params(benchmark_id, models)
+    sql = (_MATERIALISED_CTE + f"""SELECT count(*), count(DISTINCT unit_no),
         count(*) FILTER (WHERE all_correct), count(*) FILTER (WHERE any_wrong),
         count(*) FILTER (WHERE confused), count(*) FILTER (WHERE any_invalid)
         FROM x WHERE {where}""")
@@ -99,8 +97,8 @@ def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> d
 def error_unit_ids(cur, benchmark_id: str, models: list[str] | None, f: dict) -> list[str]:
     """Distinct unit ids matching ``f`` in review order (the Review page's navigation queue)."""
     where, params = _where(f, benchmark_id)
-    head, hp, _ = _head(cur, benchmark_id, models)
-    sql = head + f"SELECT DISTINCT unit_id FROM x WHERE {where} ORDER BY unit_id"
+    hp = _cte_params(benchmark_id, models)
+    sql = _MATERIALISED_CTE + f"SELECT DISTINCT unit_id FROM x WHERE {where} ORDER BY unit_id"
     return [r[0] for r in cur.execute(sql, hp + params).fetchall()]
 
 
@@ -135,10 +133,6 @@ def facets(cur, benchmark_id: str) -> dict[str, list[str]]:
         "categories": col("SELECT DISTINCT unnest(categories) AS c FROM items WHERE benchmark_id = ? ORDER BY 1"),
         "departments": col("SELECT DISTINCT department FROM items WHERE benchmark_id = ? ORDER BY 1"),
     }
-
-
-def has_pairs(cur, benchmark_id: str) -> bool:
-    return cur.execute("SELECT count(*) > 0 FROM pairs WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
 
 
 def sim_ranges(cur, benchmark_id: str) -> dict[str, tuple[float, float] | None]:

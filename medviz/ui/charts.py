@@ -6,10 +6,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-METRIC_LABELS = {
-    "set_accuracy": "Set accuracy", "individual_accuracy": "Individual accuracy", "accuracy": "Accuracy",
-    "confusion": "Confusion", "image_blind": "Image-blind", "invalid": "Invalid",
-}
+from ..registry import METRIC_LABELS
+
 BASELINES = {"set_accuracy": 0.25, "individual_accuracy": 0.5, "confusion": 0.5}
 WRONG, RIGHT, NEUTRAL = "#d62728", "#2ca02c", "#7f7f7f"
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from .. import registry
 from ..errors import DatabaseInUse, MedvizError
 from ..store import Store
 from . import data
@@ -59,7 +60,7 @@ def sidebar(principal=None) -> Context:
     if benches.empty:
         sb.warning("No benchmark loaded. Run `medviz demo --db " + path + "` or `medviz ingest FILE --db " + path + "`.")
         return ctx
-    benches = benches.assign(_o=(benches["kind"] != "mediconfusion").astype(int)).sort_values(["_o", "benchmark_id"])
+    benches = benches.assign(_o=benches["kind"].map(registry.kind_order)).sort_values(["_o", "benchmark_id"])
     ids = list(benches["benchmark_id"])
     qp = st.query_params
     if "benchmark" not in st.session_state or st.session_state["benchmark"] not in ids:

@@ -1,15 +1,15 @@
-"""``medviz export annotations`` and ``medviz import annotations`` (registered in medviz.cli)."""
+"""``medviz export annotations`` and ``medviz import annotations``."""
 from __future__ import annotations
 
 import os
-from ..cli import _db_arg
+
+from ._common import db_arg, open_store
 
 
 def cmd_export(args) -> int:
     from ..export import export_annotations
-    from ..store import Store
     fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "csv")
-    with Store(args.db) as store:
+    with open_store(args) as store:
         export_annotations(store, args.out, fmt=fmt, benchmark_id=args.benchmark, model=args.model,
                            modality=args.modality)
     print(f"exported current annotations ({fmt}) -> {os.path.abspath(args.out)}")
@@ -20,8 +20,7 @@ def cmd_import(args) -> int:
     from ..annotations.writer import close_writer
     from ..auth import file_owner
     from ..export import import_annotations
-    from ..store import Store
-    with Store(args.db) as store:
+    with open_store(args) as store:
         try:
             n = import_annotations(store, args.path, by=file_owner())   # the file's owner: authors are kept
         finally:
@@ -39,12 +38,12 @@ def register(subparsers) -> None:
     e.add_argument("--benchmark", help="only this benchmark id")
     e.add_argument("--model", help="only annotations for this model (and those for all models)")
     e.add_argument("--modality", help="only targets of this modality")
-    _db_arg(e)
+    db_arg(e)
     e.set_defaults(func=cmd_export)
 
     s = subparsers.add_parser("import", help="import data exported by medviz")
     sub = s.add_subparsers(dest="import_what", required=True)
     i = sub.add_parser("annotations", help="restore an annotation export (CSV or Parquet)")
     i.add_argument("path")
-    _db_arg(i)
+    db_arg(i)
     i.set_defaults(func=cmd_import)

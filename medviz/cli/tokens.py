@@ -10,20 +10,12 @@ import sys
 
 import pandas as pd
 
-from .auth import ROLES, create_token, file_owner, list_tokens, revoke_token, token_id_of
-
-
-def _db_arg(p) -> None:
-    p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
-
-
-def _store(args):
-    from .store import Store
-    return Store(args.db)
+from ..auth import ROLES, create_token, file_owner, list_tokens, revoke_token, token_id_of
+from ._common import db_arg, open_store
 
 
 def cmd_create(args) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         token = create_token(store, args.user, args.role, by=file_owner())
     print(f"token {token_id_of(token)} for '{args.user}' ({args.role}). It is shown once and stored only as a hash: "
           "keep it now (e.g. MEDVIZ_TOKEN) and send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
@@ -36,7 +28,7 @@ def _when(v) -> str:
 
 
 def cmd_list(args) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         df = list_tokens(store, by=file_owner())
     if args.json:
         rows = [{k: (None if v is None or (not isinstance(v, str) and pd.isna(v)) else
@@ -56,7 +48,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_revoke(args) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         revoke_token(store, args.token_id, by=file_owner())
     print(f"revoked token {args.token_id}")
     return 0
@@ -68,13 +60,13 @@ def register(subparsers) -> None:
     c = sub.add_parser("create", help="create a token for a user and print it once")
     c.add_argument("--user", required=True, help="the name annotations will record (e.g. an e-mail)")
     c.add_argument("--role", required=True, choices=ROLES)
-    _db_arg(c)
+    db_arg(c)
     c.set_defaults(func=cmd_create)
     lst = sub.add_parser("list", help="list tokens (never the secret)")
     lst.add_argument("--json", action="store_true")
-    _db_arg(lst)
+    db_arg(lst)
     lst.set_defaults(func=cmd_list)
     r = sub.add_parser("revoke", help="revoke a token by its id")
     r.add_argument("token_id")
-    _db_arg(r)
+    db_arg(r)
     r.set_defaults(func=cmd_revoke)

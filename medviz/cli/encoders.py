@@ -1,37 +1,19 @@
-"""``medviz embed``, ``medviz explain`` and ``medviz models`` (list / check / prepare local copies), and the
-demo hook that embeds the sample benchmarks with the weight-free ``pixels`` encoder."""
+"""``medviz embed``, ``medviz explain`` and ``medviz models`` (list / check / prepare local copies)."""
 from __future__ import annotations
 
 import json
 import sys
 import time
 
-from ..cli import _db_arg
+from .. import extras
+from ._common import db_arg, open_store, progress_bar
 from ..errors import MedvizError
 
 
-def _open_store(args):
-    from ..store import Store
-    return Store(args.db)
-
-
-def _progress(desc: str):
-    from tqdm import tqdm
-    bar = tqdm(total=0, unit="img", desc=desc, file=sys.stderr, disable=None, smoothing=0.1)
-
-    def update(done, total):
-        if bar.total != total:
-            bar.total = total
-            bar.refresh()
-        bar.update(done - bar.n)
-    update.close = bar.close
-    return update
-
-
 def cmd_embed(args) -> int:
-    from . import compute_embeddings, zero_shot_probe
-    with _open_store(args) as store:
-        bar = _progress(f"embed {args.encoder}")
+    from ..encoders import compute_embeddings, zero_shot_probe
+    with open_store(args) as store:
+        bar = progress_bar(f"embed {args.encoder}", unit="img")
         try:
             res = compute_embeddings(store, args.benchmark, args.encoder, device=args.device,
                                      batch_size=args.batch_size, progress=bar, workers=args.workers)
@@ -46,15 +28,13 @@ def cmd_embed(args) -> int:
     return 0
 
 
-def _fmt(v, pct=False):
-    if v is None:
-        return "-"
-    return f"{v:.3f}"
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def cmd_explain(args) -> int:
-    from . import explain_pair, load_encoder
-    with _open_store(args) as store:
+    from ..encoders import explain_pair, load_encoder
+    with open_store(args) as store:
         if args.load:
             load_encoder(args.encoder, device=args.device)
         ex = explain_pair(store, args.benchmark, args.pair, args.encoder)
@@ -63,10 +43,10 @@ def cmd_explain(args) -> int:
         print(json.dumps(asdict(ex), indent=2, default=str))
         return 0
     print(f"pair {ex.pair_id} ({ex.item_1} / {ex.item_2}), modality {ex.modality or '-'}")
-    print(f"  benchmark-provided: BiomedCLIP_sim {_fmt(ex.provided['BiomedCLIP_sim'])}, "
-          f"DINO_sim {_fmt(ex.provided['DINO_sim'])}")
+    print(f"  benchmark-provided: BiomedCLIP_sim {_num(ex.provided['BiomedCLIP_sim'])}, "
+          f"DINO_sim {_num(ex.provided['DINO_sim'])}")
     print(f"  encoder {ex.encoder_id} ({ex.encoder_kind}) [{ex.weights_digest or 'no weights'}]: cosine "
-          f"{_fmt(ex.encoder_cosine)}" + (f"  ({ex.encoder_reason})" if ex.encoder_reason else ""))
+          f"{_num(ex.encoder_cosine)}" + (f"  ({ex.encoder_reason})" if ex.encoder_reason else ""))
     if ex.visual:
         print(f"  looks: SSIM {ex.visual.ssim:.3f}, histogram distance {ex.visual.hist_distance:.3f} "
               f"({ex.visual.method})")
@@ -89,13 +69,15 @@ def cmd_explain(args) -> int:
 
 
 def cmd_models_list(args) -> int:
-    from . import available_encoders
-    from .loading import weights_cached
-    from .registry import models_dir, weights_file
+    from ..encoders import available_encoders
+    from ..encoders.hub import weights_cached
+    from ..encoders.registry import models_dir, weights_file
     print(f"local copies folder: {models_dir()} ($MEDVIZ_MODELS_DIR)")
     for s in available_encoders():
         if s.source.startswith("local-dir:"):
             state = "weights present" if weights_file(s.source[len("local-dir:"):]) else "NO weights file"
+        elif s.learned and not extras.available("open_clip"):
+            state = "needs pip install 'medviz[encoders]'"
         else:
             cached = weights_cached(s) if s.learned else None
             state = {True: "weights in HF cache", False: "weights not cached", None: ""}[cached]
@@ -106,7 +88,7 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_models_check(args) -> int:
-    from . import load_encoder
+    from ..encoders import load_encoder
     t = time.perf_counter()
     enc = load_encoder(args.encoder, device=args.device)
     print(f"{enc.id}: loaded on {enc.device} in {time.perf_counter() - t:.1f} s, weights {enc.weights_digest}, "
@@ -116,9 +98,9 @@ def cmd_models_check(args) -> int:
 
 def cmd_models_prepare(args) -> int:
     """Write an open_clip folder (config + weights) usable as local-dir:<out> on an air-gapped machine."""
-    from . import load_encoder
-    from .loading import save_local_copy
-    from .registry import get_spec
+    from ..encoders import load_encoder
+    from ..encoders.loading import save_local_copy
+    from ..encoders.registry import get_spec
     spec = get_spec(args.encoder)
     if not spec.learned:
         raise MedvizError(f"'{spec.id}' is weight-free; nothing to prepare", field="encoder")
@@ -148,7 +130,7 @@ def register(sub) -> None:
     s.add_argument("--workers", type=int, default=None, help="decode threads (default: CPU count, 2-8)")
     s.add_argument("--probe", action="store_true",
                    help="also store the encoder's zero-shot choices as a model 'zero-shot <encoder>'")
-    _db_arg(s)
+    db_arg(s)
     s.set_defaults(func=cmd_embed)
 
     s = sub.add_parser("explain", help="why does this pair confuse models? (encoder vs. visual difference)")
@@ -158,7 +140,7 @@ def register(sub) -> None:
     s.add_argument("--load", action="store_true", help="load the encoder for option alignment (zero-shot)")
     s.add_argument("--device", default=None)
     s.add_argument("--json", action="store_true")
-    _db_arg(s)
+    db_arg(s)
     s.set_defaults(func=cmd_explain)
 
     s = sub.add_parser("models", help="encoders: list, check loading, prepare local copies for air-gapped use")
@@ -173,11 +155,3 @@ def register(sub) -> None:
     m.add_argument("encoder")
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_models_prepare)
-
-
-def demo_hook(store) -> None:
-    """Embed every sample benchmark with the weight-free pixels encoder (fast, offline)."""
-    from ..store import core
-    from . import compute_embeddings
-    for bench_id in core.benchmarks(store.cursor())["benchmark_id"]:
-        compute_embeddings(store, bench_id, "pixels")
