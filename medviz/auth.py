@@ -96,7 +96,7 @@ class Principal:
 
 # --- issuing and checking ----------------------------------------------------------------------------------
 _issued: dict[int, tuple] = {}      # id(principal) -> (weakref, (name, role, source, display_name))
-_issued_lock = threading.Lock()
+_issued_lock = threading.RLock()     # re-entrant: a weakref callback may run inside a locked region (GC)
 
 
 def _forget(key: int):
