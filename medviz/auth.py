@@ -96,7 +96,7 @@ class Principal:
 
 # --- issuing and checking ----------------------------------------------------------------------------------
 _issued: dict[int, tuple] = {}      # id(principal) -> (weakref, (name, role, source, display_name))
-_issued_lock = threading.Lock()
+_issued_lock = threading.RLock()     # re-entrant: a weakref callback may run inside a locked region (GC)
 
 
 def _forget(key: int):
@@ -328,13 +328,14 @@ def auth_configured(secrets) -> bool:
 
 
 def auth_mode(secrets, host: str | None = None, store=None) -> str:
-    """``"oidc"`` when ``[auth]`` is configured, else ``"tokens"`` when the store has an active token, else
-    ``"local"``. ``host`` is accepted for symmetry with ``refuse_non_loopback``."""
+    """``"oidc"`` when ``[auth]`` is configured, else ``"tokens"`` once any token has been created in the
+    store (revoking them all does not reopen local mode: nobody signs in until an admin creates a new one),
+    else ``"local"``. ``host`` is accepted for symmetry with ``refuse_non_loopback``."""
     if auth_configured(secrets):
         return "oidc"
     if store is not None:
         from .store import tokens as sql
-        if sql.any_active(store.cursor()):
+        if sql.any_token(store.cursor()):
             return "tokens"
     return "local"
 
@@ -352,7 +353,8 @@ def is_loopback(host: str) -> bool:
 def refuse_non_loopback(mode: str, host: str) -> None:
     """Local mode lets anyone act under any name, so it is allowed only on a loopback address."""
     if mode == "local" and not is_loopback(host):
+        where = host if host and host not in ("0.0.0.0", "::") else "every interface"
         raise MedvizError(
-            f"refusing to listen on {host} in local mode ({LOCAL_MODE_NOTICE}). Configure sign-in "
+            f"refusing to listen on {where} in local mode ({LOCAL_MODE_NOTICE}). Configure sign-in "
             "(an [auth] block in .streamlit/secrets.toml), or create API tokens (`medviz tokens create --user "
             "NAME --role admin`), or listen on 127.0.0.1.", field="host")

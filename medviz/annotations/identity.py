@@ -64,3 +64,8 @@ def require_adjudicator(who, what: str = "settle disagreements") -> Principal:
 def can_edit_taxonomy(who) -> bool:
     p = _issued(who)
     return p is not None and p.is_admin
+
+
+__all__ = ["ADJUDICATOR", "ADMIN", "REVIEWER", "ROLES", "SYNTHETIC_REVIEWER", "Forbidden", "Principal", "Reviewer",
+           "adjudicators_from_config", "can_adjudicate", "can_edit", "can_edit_taxonomy", "clean_name",
+           "local_reviewer", "require_adjudicator", "require_edit", "reviewer_from_user", "role_for"]

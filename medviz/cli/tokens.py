@@ -67,19 +67,18 @@ def cmd_revoke(args) -> int:
     return 0
 
 
+def _command(sub, name: str, help_text: str, func):
+    p = sub.add_parser(name, help=help_text)
+    db_arg(p, remote=True)
+    p.set_defaults(func=func)
+    return p
+
+
 def register(subparsers) -> None:
     s = subparsers.add_parser("tokens", help="API tokens: create (shown once), list, revoke")
     sub = s.add_subparsers(dest="tokens_command", required=True)
-    c = sub.add_parser("create", help="create a token for a user and print it once")
-    c.add_argument("--user", required=True, help="the name annotations will record (e.g. an e-mail)")
-    c.add_argument("--role", required=True, choices=ROLES)
-    db_arg(c, remote=True)
-    c.set_defaults(func=cmd_create)
-    lst = sub.add_parser("list", help="list tokens (never the secret)")
-    lst.add_argument("--json", action="store_true")
-    db_arg(lst, remote=True)
-    lst.set_defaults(func=cmd_list)
-    r = sub.add_parser("revoke", help="revoke a token by its id")
-    r.add_argument("token_id")
-    db_arg(r, remote=True)
-    r.set_defaults(func=cmd_revoke)
+    create = _command(sub, "create", "create a token for a user and print it once", cmd_create)
+    create.add_argument("--user", required=True, help="the name annotations will record (e.g. an e-mail)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    _command(sub, "list", "list tokens (never the secret)", cmd_list).add_argument("--json", action="store_true")
+    _command(sub, "revoke", "revoke a token by its id", cmd_revoke).add_argument("token_id")

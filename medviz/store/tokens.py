@@ -67,8 +67,9 @@ def active_roles(cur, user_name: str) -> list[str]:
         [user_name]).fetchall()]
 
 
-def any_active(cur) -> bool:
-    return cur.execute("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone()[0] > 0
+def any_token(cur) -> bool:
+    """Whether a token was ever created (revoked ones count: tokens mode, once chosen, stays)."""
+    return cur.execute("SELECT count(*) FROM api_tokens").fetchone()[0] > 0
 
 
 def touch_token(store, token_id: str, used_at) -> None:
