@@ -29,18 +29,13 @@ MC = "sample-mediconfusion"
 
 
 def build_sample(out: str) -> tuple[str, dict]:
-    from medviz.demo import SAMPLE_GMAI, SAMPLE_MC, _model_note, build_files
-    from medviz.ingest import import_predictions, ingest_benchmark
-    from medviz.store import Store
-    files = build_files(os.path.join(out, "files"))
+    """The demo database (``medviz demo``) and the paths of its sample files."""
+    import subprocess
+    from medviz.demo import build_files
     db = os.path.join(out, "sample.duckdb")
-    with Store(db) as s:
-        ingest_benchmark(s, files["mc_dataset"], kind="mediconfusion", benchmark_id=SAMPLE_MC,
-                         images_dir=files["mc_images"])
-        for model, p in files["mc_results"].items():
-            import_predictions(s, SAMPLE_MC, p, model=model, note=_model_note(model))
-        ingest_benchmark(s, files["gmai_tsv"], kind="gmai", benchmark_id=SAMPLE_GMAI)
-    return db, files
+    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", os.path.join(out, "files")],
+                   check=True, cwd=ROOT, capture_output=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    return db, build_files(os.path.join(out, "files"))
 
 
 def in_process(db: str, targets, clients: int, saves: int) -> dict:
