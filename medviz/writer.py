@@ -217,18 +217,37 @@ def _runs(reqs: list[WriteRequest]):
 
 
 # --- one writer per Store ---------------------------------------------------------------------------------
-_writers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_writers_lock = threading.Lock()
+class PerStore:
+    """One object per ``Store`` (made by ``factory(store)`` on first use; a closed one is replaced)."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._objs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, store):
+        with self._lock:
+            obj = self._objs.get(store)
+            if obj is None or obj.closed:
+                obj = self._factory(store)
+                self._objs[store] = obj
+            return obj
+
+    def pop(self, store):
+        with self._lock:
+            return self._objs.pop(store, None)
+
+    def stores(self) -> list:
+        with self._lock:
+            return list(self._objs.keys())
+
+
+_writers = PerStore(StoreWriter)
 
 
 def store_writer(store) -> StoreWriter:
     """The single writer of this store (created on first use)."""
-    with _writers_lock:
-        w = _writers.get(store)
-        if w is None or w.closed:
-            w = StoreWriter(store)
-            _writers[store] = w
-        return w
+    return _writers.get(store)
 
 
 def execute_write_fn(store, fn: Callable[[Any], Any], *, block: bool = True):
@@ -238,14 +257,13 @@ def execute_write_fn(store, fn: Callable[[Any], Any], *, block: bool = True):
 
 def close_store_writer(store) -> None:
     """Finish pending writes and stop the writer thread (before ``store.close()``)."""
-    with _writers_lock:
-        w = _writers.pop(store, None)
+    w = _writers.pop(store)
     if w is not None:
         w.close()
 
 
 def _close_all() -> None:
-    for store in list(_writers.keys()):
+    for store in _writers.stores():
         close_store_writer(store)
 
 

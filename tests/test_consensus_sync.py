@@ -105,3 +105,34 @@ def test_save_many_is_all_or_nothing(store, w):
     nxt = w.save(Annotation("b", "item", "next", ["Refusal"], "bob"))   # rev ids stay dense after the failure
     assert nxt.revision == 1 and sql.rev_id_summary(store.cursor()) == (2, 1, 2)
     assert w.save_many([]) == []
+
+
+def test_tag_targets_saves_one_annotation_per_target_in_one_transaction(store, w):
+    w.save(Annotation("b", "item", "before", ["Refusal"], "alice"))
+    batches = w.stats["batches"]
+    ids = w.tag_targets("b", "item", [f"i{k}" for k in range(500)], ["Visual confusion/Image ignored"], "bulk",
+                        model="m1", rationale="same reason", confidence=4)
+    assert len(ids) == len(set(ids)) == 500 and w.stats["batches"] == batches + 1
+    cur = current_annotations(store, "b")
+    bulk = cur[cur["reviewer"] == "bulk"].set_index("annotation_id").loc[ids]
+    assert list(bulk["target_id"]) == [f"i{k}" for k in range(500)]
+    assert set(bulk["revision"]) == {1} and set(bulk["confidence"]) == {4} and set(bulk["model"]) == {"m1"}
+    assert all(t == ["Visual confusion/Image ignored"] for t in bulk["tags"])
+    assert sql.rev_id_summary(store.cursor()) == (501, 1, 501) and sql.revision_gaps(store.cursor()) == 0
+    # a bulk-made annotation is edited like any other; the consensus sees all of them
+    from medviz.annotations import Annotation as A
+    first = A.from_row(bulk.reset_index().iloc[0])
+    assert w.save(first.edit(tags=["Refusal"])).revision == 2
+    sync_consensus(store)
+    _same(_materialised(store), sql.full_consensus(store.cursor()))
+    assert len(consensus(store, "b")) == 501
+
+
+def test_tag_targets_checks_once_and_is_all_or_nothing(store, w):
+    with pytest.raises(MedvizError, match="unknown tag"):
+        w.tag_targets("b", "item", ["a", "b"], ["Not a tag"], "bulk")
+    with pytest.raises(MedvizError, match="target id #2"):
+        w.tag_targets("b", "item", ["a", " "], ["Refusal"], "bulk")
+    with pytest.raises(MedvizError, match="target_type"):
+        w.tag_targets("b", "cell", ["a"], ["Refusal"], "bulk")
+    assert current_annotations(store, "b").empty and w.tag_targets("b", "item", [], ["Refusal"], "x") == []

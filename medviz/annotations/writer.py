@@ -14,10 +14,8 @@ writer thread too.
 """
 from __future__ import annotations
 
-import atexit
-import threading
+import os
 import uuid
-import weakref
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -26,7 +24,7 @@ import pyarrow as pa
 
 from .. import auth
 from ..errors import MedvizError
-from ..writer import WriteRequest, close_store_writer, store_writer
+from ..writer import PerStore, WriteRequest, close_store_writer, store_writer
 from ..store import annotations as sql
 from . import identity
 from .model import Annotation, check_fields
@@ -85,6 +83,36 @@ class AnnotationWriter:
             return []
         return self._submit("save_many", prepared)
 
+    def tag_targets(self, benchmark_id: str, target_type: str, target_ids: list[str], tags: list[str],
+                    by: auth.Principal, *, model: str | None = None, rationale: str = "", confidence: int = 3,
+                    proposed_answer: str | None = None) -> list[str]:
+        """Bulk tagging as ``by``: one new annotation with the same tags on each of many targets, built as
+        columns and saved in ONE transaction (all or nothing). Checked like a save (once: the fields are
+        shared; every target id must be a non-empty string). Returns the new annotation ids, in target order."""
+        p = auth.check(by)
+        ids = list(target_ids)
+        if not ids:
+            return []
+        bad = next((k for k, t in enumerate(ids) if not isinstance(t, str) or not t.strip()), None)
+        if bad is not None:
+            raise MedvizError(f"target id #{bad + 1} must be a non-empty string", field="target_id")
+        a = self._prepare(Annotation(benchmark_id, target_type, ids[0], list(tags), p.name, model=model,
+                                     rationale=rationale, confidence=confidence, proposed_answer=proposed_answer))
+        n = len(ids)
+        hexes = os.urandom(16 * n).hex()
+
+        def const(v, typ):
+            return pa.repeat(pa.scalar(v, typ), n)
+        cols = {"annotation_id": pa.array([hexes[32 * k:32 * k + 32] for k in range(n)], pa.string()),
+                "revision": const(1, pa.int32()), "benchmark_id": const(a.benchmark_id, pa.string()),
+                "target_type": const(a.target_type, pa.string()), "target_id": pa.array(ids, pa.string()),
+                "model": const(a.model, pa.string()), "tags": const(list(a.tags), pa.list_(pa.string())),
+                "rationale": const(a.rationale, pa.string()), "confidence": const(a.confidence, pa.int8()),
+                "reviewer": const(a.reviewer, pa.string()), "proposed_answer": const(a.proposed_answer, pa.string()),
+                "taxonomy_version": const(a.taxonomy_version, pa.string()), "kind": const("annotation", pa.string()),
+                "settles": const([], pa.list_(pa.string())), "retracted": const(False, pa.bool_())}
+        return self._submit("tag_targets", (cols, n))
+
     def retract(self, annotation_id: str, by: auth.Principal) -> Annotation:
         """Delete from the current view (a new revision with ``retracted``); only the author may."""
         p = auth.check(by)
@@ -142,6 +170,10 @@ class AnnotationWriter:
         self.taxonomy = taxonomy
         self._taxonomies[taxonomy.version] = taxonomy
         return taxonomy
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -204,10 +236,14 @@ class AnnotationWriter:
                 self._known.clear()
             state = _BatchState(cur, self._next_rev, self._known)
             state.prefetch(batch)
+            tables: list[pa.Table] = []           # column-built rows (tag_targets)
             for req in batch:
                 try:
                     res, new_rows = self._apply(state, req)
-                    rows += new_rows
+                    if isinstance(new_rows, pa.Table):
+                        tables.append(new_rows)
+                    else:
+                        rows += new_rows
                     outcomes.append((res, None))
                 except MedvizError as e:
                     outcomes.append((None, e))
@@ -215,6 +251,8 @@ class AnnotationWriter:
                 sql.insert_rows(cur, rows)
             elif rows:
                 sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
+            for table in tables:
+                sql.insert_revisions(cur, table)
             cur.execute("COMMIT")
             self._next_rev = state.next_rev
             self._known.update(state.pending)
@@ -258,6 +296,15 @@ class AnnotationWriter:
                 raise MedvizError("this annotation is already retracted", record=annotation_id)
             row = dict(prev, revision=prev["revision"] + 1, retracted=True, updated_at=_utcnow())
             return _annotation(row), [state.add(row)]
+        if req.op == "tag_targets":           # new annotations only: nothing to look up
+            cols, n = req.payload
+            first = state.next_rev
+            state.next_rev += n
+            now = _utcnow()
+            table = pa.table(dict(cols, rev_id=pa.array(range(first, first + n), pa.int64()),
+                                  created_at=pa.repeat(pa.scalar(now, pa.timestamp("us")), n),
+                                  updated_at=pa.repeat(pa.scalar(now, pa.timestamp("us")), n)))
+            return cols["annotation_id"].to_pylist(), table.select(sql.REVISION_SCHEMA.names).cast(sql.REVISION_SCHEMA)
         if req.op == "save_many":             # all or nothing: the first error fails the whole list
             out, rows = [], []
             snapshot = (state.next_rev, dict(state.pending))
@@ -421,33 +468,18 @@ def _annotation(row: dict) -> Annotation:
     return Annotation.from_row(row)
 
 
-# --- one writer per Store ---------------------------------------------------------------------------------
-_writers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_writers_lock = threading.Lock()
+# --- one writer per Store (the store writer's thread finishes pending writes at exit) ----------------------
+_writers = PerStore(AnnotationWriter)
 
 
 def get_writer(store) -> AnnotationWriter:
     """The single annotation writer of this store (created on first use)."""
-    with _writers_lock:
-        w = _writers.get(store)
-        if w is None or w._closed:
-            w = AnnotationWriter(store)
-            _writers[store] = w
-        return w
-
-
-def _close_all() -> None:
-    for store in list(_writers.keys()):
-        close_writer(store)
-
-
-atexit.register(_close_all)
+    return _writers.get(store)
 
 
 def close_writer(store) -> None:
     """Finish pending writes and stop the writer thread (before ``store.close()``)."""
-    with _writers_lock:
-        w = _writers.pop(store, None)
+    w = _writers.pop(store)
     if w is not None:
         w.close()
     close_store_writer(store)
