@@ -51,11 +51,12 @@ class _Release(Exception):
 
 
 @contextmanager
-def writer_transaction(store):
+def writer_transaction(store, before_commit=None):
     """``with writer_transaction(store) as cur:`` -- a transaction on the store's one writer, held for the
     block: the writer thread opens it and waits while this thread writes through its cursor, then commits
-    (or rolls back when the block raises). Writes queued meanwhile by others wait their turn. Inside the
-    block, do not wait for another write to the store (it would wait for this one)."""
+    (or rolls back when the block raises, or when ``before_commit()`` raises). Writes queued meanwhile by
+    others wait their turn. Inside the block, do not wait for another write to the store (it would wait
+    for this one)."""
     from .writer import execute_write_fn
     granted, released = threading.Event(), threading.Event()
     box: dict = {}
@@ -72,6 +73,8 @@ def writer_transaction(store):
             req.wait()              # the writer refused (closed): raise its error
     try:
         yield box["cur"]
+        if before_commit is not None:
+            before_commit()
     except BaseException:
         box["abort"] = True
         released.set()
@@ -89,11 +92,12 @@ class WriterStore:
     (reads, files folder) is the store itself. Jobs hand this to the domain functions, so ingest, prediction
     import and embedding batches write through the same writer as annotation saves, unchanged."""
 
-    def __init__(self, store):
+    def __init__(self, store, before_commit=None):
         self._store = store
+        self._before_commit = before_commit
 
     def transaction(self):
-        return writer_transaction(self._store)
+        return writer_transaction(self._store, self._before_commit)
 
     def __getattr__(self, name):
         return getattr(self._store, name)
@@ -204,6 +208,12 @@ class JobRunner:
                 self._persist(job)
         return update
 
+    @staticmethod
+    def _check_cancel(job: Job) -> None:
+        """Before each of a job's commits: a cancelled job commits nothing more."""
+        if job.cancel_requested:
+            raise JobCancelled()
+
     def _persist(self, job: Job) -> None:
         # not waited for: a job may report progress while it holds the writer (inside writer_transaction)
         done, total, rate, log = job.done, job.total, job.rate, list(job.log)
@@ -217,7 +227,8 @@ class JobRunner:
         execute_write(self.store, lambda tx: sql.mark_running(tx, job.job_id))
         job.line(f"{job.kind} started")
         try:
-            result = _HANDLERS[job.kind](WriterStore(self.store), job, self._progress(job))
+            result = _HANDLERS[job.kind](WriterStore(self.store, lambda: self._check_cancel(job)), job,
+                                        self._progress(job))
         except JobCancelled:
             job.line("cancelled; nothing of an unfinished step was kept")
             return self._finish(job, "cancelled", None, None)

@@ -85,3 +85,17 @@ def test_kill9_during_saves_keeps_every_acknowledged_save(server_db):
         assert set(acked) <= have
         crash = current[current["reviewer"].str.startswith("Crash Reviewer")]
         assert crash["annotation_id"].is_unique and set(crash["revision"]) == {1}
+
+
+def test_cancel_a_running_ingest_keeps_nothing_of_it(server, tmp_path):
+    big = _big_generic(tmp_path / "synthetic-cancel.csv", 400_000)
+    c = Client(server.url, user="Pipeline")
+    before = set(c.benchmarks()["benchmark_id"])
+    job = c.ingest(big, upload=False, kind="generic", benchmark_id="synthetic-cancel", wait=False)
+    deadline = time.time() + 60
+    while c.job(job["job_id"])["state"] != "running" and time.time() < deadline:
+        time.sleep(0.05)
+    assert c.cancel(job["job_id"])["state"] in ("running", "cancelled")
+    done = c.wait(job["job_id"], timeout=120)
+    assert done["state"] == "cancelled" and any("cancel" in line for line in done["log"])
+    assert set(c.benchmarks()["benchmark_id"]) == before

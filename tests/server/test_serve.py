@@ -138,3 +138,16 @@ def test_cancel_and_job_survives_reload(server, sample_files):
     assert done["state"] == "done"
     after = c.cancel(job["job_id"])             # cancelling a finished job changes nothing
     assert after["state"] == "done"
+
+
+def test_the_app_uses_the_servers_own_store_object(server_db, monkeypatch):
+    from medviz import server as srv
+    from medviz.ui import data
+    monkeypatch.setenv("MEDVIZ_DB", server_db)
+    state = srv.open_state(srv.ServerState(db_path=server_db))
+    try:
+        assert data.store() is state.store is srv.served_store(server_db)
+        assert srv.running_server(server_db) == state.url
+    finally:
+        srv.close_state(state)
+    assert srv.served_store(server_db) is None and srv.running_server(server_db) is None
