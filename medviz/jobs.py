@@ -244,6 +244,9 @@ class JobRunner:
         self._finish(job, "done", result, None)
 
     def _finish(self, job: Job, state: str, result, error) -> None:
+        if job.params.get("uploaded"):          # the uploaded copy was only the job's input
+            import shutil
+            shutil.rmtree(os.path.dirname(job.params["path"]), ignore_errors=True)
         execute_write(self.store, lambda tx: sql.finish(tx, job.job_id, state, result=result, error=error,
                                                         done=job.done, total=job.total, rate=job.rate,
                                                         log=list(job.log)))
