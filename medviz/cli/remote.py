@@ -59,9 +59,10 @@ def run_ingest(client, args) -> int:
     local = os.path.exists(args.path)
     if not local:
         raise MedvizError("file not found", file=args.path)
-    if args.images or getattr(client, "same_machine", False):
-        # the server reads the file (and its images) where they are: same machine, or an images folder
-        # that must be readable by the server anyway
+    local_mode = "Authorization" not in client.session.headers
+    if args.images or (getattr(client, "same_machine", False) and local_mode):
+        # the server reads the file (and its images) where they are: same machine in local mode, or an
+        # images folder that must be readable by the server anyway (naming server paths: admins)
         job = client.ingest(os.path.abspath(args.path), upload=False, kind=args.kind, benchmark_id=args.id,
                             images_dir=os.path.abspath(args.images) if args.images else None, wait=False)
     else:
