@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from medviz import auth
 from medviz.readmodels import errors as views
 from medviz.annotations import Annotation, close_writer, get_writer
 from medviz.demo import SAMPLE_MC
@@ -20,11 +21,11 @@ def tagged(sample_store_file, tmp_path):
     shutil.copy(sample_store_file, path)
     s = Store(path)
     w = get_writer(s)
-    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Refusal"], "alice"))                       # all models
-    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Visual confusion/Image ignored"], "bob", model=BLIND))
-    w.save(Annotation(SAMPLE_MC, "item", "s002-1", ["Perceptual error/Detail missed"], "carol", model=BLIND))
-    gone = w.save(Annotation(SAMPLE_MC, "pair", "s003", ["Refusal"], "dan"))
-    w.retract(gone.annotation_id, "dan")
+    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Refusal"], "alice"), auth.local("alice"))  # all models
+    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Visual confusion/Image ignored"], "bob", model=BLIND), auth.local("bob"))
+    w.save(Annotation(SAMPLE_MC, "item", "s002-1", ["Perceptual error/Detail missed"], "carol", model=BLIND), auth.local("carol"))
+    gone = w.save(Annotation(SAMPLE_MC, "pair", "s003", ["Refusal"], "dan"), auth.local("dan"))
+    w.retract(gone.annotation_id, auth.local("dan"))
     yield s
     close_writer(s)
     s.close()

@@ -211,7 +211,7 @@ def test_leading_nul_is_neutralised_in_sql_and_undone_on_import(demo_file, tmp_p
     s = Store(_copy(demo_file, tmp_path, "nul.duckdb"))
     try:
         w = get_writer(s)
-        w.save(Annotation(MC, "pair", "s001", [IGNORED], "rev", rationale="\x00=1+1", confidence=2))
+        w.save(Annotation(MC, "pair", "s001", [IGNORED], "rev", rationale="\x00=1+1", confidence=2), auth.local("rev"))
         data = export_annotations(s)
         body = list(csv.reader(io.StringIO(data.decode("utf-8"))))
         rationale = body[1][body[0].index("rationale")]
