@@ -5,16 +5,18 @@ modality, categories, department, the model's raw and parsed answers, the correc
 similarities and the medviz version. CSV is UTF-8; text may hold commas, quotes and newlines.
 
 CSV injection (OWASP): a text cell a spreadsheet would run as a formula (starting with ``=``, ``+``,
-``-``, ``@``, tab or CR) is written with a leading ``'``. So that import can undo this exactly, a cell that
-already starts with quotes followed by such a character gets one more quote; import removes one quote
-from every cell matching ``'+[=+\\-@\\t\\r]``. Export -> import -> export gives identical files.
+``-``, ``@``, tab, CR or NUL) is written with a leading ``'``. So that import can undo this exactly, a cell
+that already starts with quotes followed by such a character gets one more quote; import removes one quote
+from every cell matching ``'+[=+\\-@\\t\\r\\x00]``. Export -> import -> export gives identical files.
+The export is one SQL statement (medviz.store.annotations.export_query): neutralising, time formatting and
+the CSV writing happen in DuckDB.
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
+import tempfile
 from datetime import datetime
 
 import pandas as pd
@@ -23,13 +25,13 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .annotations.model import Annotation
-from .annotations.queries import ALL_MODELS, current_annotations
+from .annotations.queries import ALL_MODELS
 from .errors import MedvizError
 from .store import annotations as sql
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NEUTRALISED = re.compile(r"^'+[=+\-@\t\r]")
-_NEEDS_QUOTE = re.compile(r"^'*[=+\-@\t\r]")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
+_NEUTRALISED = re.compile(r"^'+[=+\-@\t\r\x00]")
+_NEEDS_QUOTE = re.compile(sql.NEEDS_QUOTE_RE)      # the same rule the export applies in SQL
 NO_COMPUTED_SIM = "encoder_similarity_computed"   # empty column when medviz computed no embeddings
 
 COLUMNS = ["benchmark_id", "target_type", "target_id", "item_ids", "image_ids", "modality", "categories",
@@ -51,104 +53,91 @@ def unneutralise(cell: str) -> str:
     return cell[1:] if _NEUTRALISED.match(cell) else cell
 
 
-def _ts(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
-        return ""
-    return pd.Timestamp(v).strftime(_TIME_FMT)
+def _computed_sims(store, benchmark_id: str | None):
+    """(Arrow table benchmark_id, pair_id, sim_<encoder>..., the sim column names) for the encoders medviz
+    computed on the exported benchmarks, or (None, []) when there are none (the common case: no numpy)."""
+    cur = store.cursor()
+    if not sql.table_exists(cur, "embeddings") or cur.execute("SELECT count(*) FROM (SELECT 1 FROM embeddings "
+                                                               "LIMIT 1)").fetchone()[0] == 0:
+        return None, []
+    benches = [r[0] for r in cur.execute(
+        "SELECT DISTINCT benchmark_id FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "
+        "ORDER BY 1", [benchmark_id]).fetchall()]
+    from .annotations.stats import encoder_similarities
+    frames, cols = [], []
+    for b in benches:
+        sdf = encoder_similarities(store, b)
+        sc = [c for c in sdf.columns if c.startswith("sim_")]
+        if sc:
+            frames.append(sdf[["pair_id", *sc]].assign(benchmark_id=b))
+            cols += [c for c in sc if c not in cols]
+    if not cols:
+        return None, []
+    df = pd.concat(frames, ignore_index=True)
+    for c in cols:
+        if c not in df.columns:
+            df[c] = math.nan
+    return pa.Table.from_pandas(df[["benchmark_id", "pair_id", *cols]], preserve_index=False), cols
 
 
-def _s(v) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return str(v)
+def _export(store, *, benchmark_id, model, modality, for_csv: bool, out_csv: str | None = None):
+    """Run the one export statement: to a CSV file (``out_csv``) or as an Arrow table."""
+    sims, sims_cols = _computed_sims(store, benchmark_id)
+    float_cols = ["biomedclip_sim_benchmark", "dino_sim_benchmark"] + (sims_cols or [NO_COMPUTED_SIM])
+    text_cols = [c for c in COLUMNS if c not in float_cols]
+    query, params = sql.export_query(benchmark_id=benchmark_id, model=model, modality=modality,
+                                     text_cols=text_cols + ["medviz_version"], float_cols=float_cols,
+                                     version=__version__, sims_table="_export_sims" if sims is not None else None,
+                                     for_csv=for_csv)
+    order = COLUMNS + (sims_cols or [NO_COMPUTED_SIM]) + ["medviz_version"]
+    cur = store.new_cursor()
+    try:
+        if sims is not None:
+            cur.register("_export_sims", sims)
+        query = f"SELECT {', '.join(chr(34) + c + chr(34) for c in order)} FROM ({query})"
+        if out_csv is not None:       # RFC 4180: CRLF, quotes only where needed; NULL never occurs ('' instead)
+            cur.execute(f"COPY ({query}) TO ? (FORMAT csv, HEADER, NEW_LINE '\r\n')", params + [out_csv])
+            return out_csv
+        return cur.sql(query, params=params).to_arrow_table()
+    finally:
+        cur.close()
 
 
 def annotation_table(store, *, benchmark_id: str | None = None, model: str | None = None,
                      modality: str | None = None) -> pd.DataFrame:
     """The export rows as a DataFrame (text columns as str, similarities as float)."""
-    cur = store.cursor()
-    ann = current_annotations(store, benchmark_id, model=model)
-    sims_cols: list[str] = []
-    if ann.empty:
-        return pd.DataFrame(columns=COLUMNS + [NO_COMPUTED_SIM, "medviz_version"])
-    ctx_df = sql.target_context(cur, benchmark_id)
-    ctx = {(r["benchmark_id"], r["target_type"], r["target_id"]): r for r in ctx_df.to_dict("records")}
-    preds = {(r["benchmark_id"], r["target_type"], r["target_id"], r["model"]): r
-             for r in sql.target_predictions(cur, benchmark_id).to_dict("records")}
-    sims: dict[str, dict] = {}
-    from .annotations.stats import encoder_similarities
-    for b in sorted(ann["benchmark_id"].unique()):
-        sdf = encoder_similarities(store, b)
-        sims[b] = {r["pair_id"]: r for r in sdf.to_dict("records")}
-        sims_cols += [c for c in sdf.columns if c.startswith("sim_") and c not in sims_cols]
-    ann = ann.sort_values(["benchmark_id", "target_type", "target_id", "created_at", "annotation_id"], kind="stable")
-    rows = []
-    for a in ann.itertuples():
-        key = (a.benchmark_id, a.target_type, a.target_id)
-        c = ctx.get(key)
-        mod = _s(c["modality"]) if c is not None else ""
-        if modality is not None and modality.strip().lower() not in [m.strip().lower() for m in mod.split("|")]:
-            continue
-        m = a.model if isinstance(a.model, str) else None
-        p = preds.get(key + (m,)) if m is not None else None
-        pair_sims = sims[a.benchmark_id].get(a.target_id) if a.target_type == "pair" else None
-        cats = c["categories"] if c is not None else None
-        base = {
-            "benchmark_id": a.benchmark_id, "target_type": a.target_type, "target_id": a.target_id,
-            "item_ids": _s(c["item_ids"]) if c is not None else "",
-            "image_ids": _s(c["image_ids"]) if c is not None else "",
-            "modality": mod,
-            "categories": "; ".join(cats) if cats is not None and len(cats) else "",
-            "department": _s(c["department"]) if c is not None else "",
-            "model": m if m is not None else ALL_MODELS,
-            "raw_answer": _s(p["raw_answer"]) if p is not None else "",
-            "parsed_answer": _s(p["parsed_answer"]) if p is not None else "",
-            "correct_answer": _s(c["correct_answer"]) if c is not None else "",
-            "taxonomy_version": _s(a.taxonomy_version), "reviewer": a.reviewer, "confidence": str(int(a.confidence)),
-            "rationale": _s(a.rationale), "proposed_answer": _s(a.proposed_answer), "kind": a.kind,
-            "settles": ";".join(a.settles) if a.settles is not None and len(a.settles) else "",
-            "annotation_id": a.annotation_id, "revision": str(int(a.revision)),
-            "created_at_utc": _ts(a.created_at), "updated_at_utc": _ts(a.updated_at),
-            "biomedclip_sim_benchmark": float(pair_sims["biomedclip_sim"]) if pair_sims is not None else math.nan,
-            "dino_sim_benchmark": float(pair_sims["dino_sim"]) if pair_sims is not None else math.nan,
-        }
-        for col in sims_cols:
-            base[col] = float(pair_sims[col]) if pair_sims is not None and col in pair_sims else math.nan
-        for tag in a.tags:
-            rows.append(dict(base, tag=tag))
-    cols = COLUMNS + (sims_cols or [NO_COMPUTED_SIM]) + ["medviz_version"]
-    df = pd.DataFrame(rows, columns=cols)
-    if not sims_cols:
-        df[NO_COMPUTED_SIM] = math.nan
-    df["medviz_version"] = __version__
-    return df
+    return _export(store, benchmark_id=benchmark_id, model=model, modality=modality, for_csv=False).to_pandas()
 
 
 def export_annotations(store, out_path: str | None = None, *, fmt: str = "csv", benchmark_id: str | None = None,
                        model: str | None = None, modality: str | None = None):
-    """Write the export; returns the bytes when ``out_path`` is None (for a download button), else the path."""
+    """Write the export; returns the bytes when ``out_path`` is None (for a download button), else the path.
+
+    One SQL statement: CSV is written by DuckDB with every text cell neutralised in SQL; Parquet from the
+    same rows un-neutralised.
+    """
     if fmt not in ("csv", "parquet"):
         raise MedvizError(f"unknown export format '{fmt}' (csv or parquet)", field="format")
-    df = annotation_table(store, benchmark_id=benchmark_id, model=model, modality=modality)
-    if fmt == "csv":
-        out = df.copy()
-        for col in out.columns:
-            if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-                out[col] = out[col].map(lambda v: neutralise(v) if isinstance(v, str) else v)
-        data = out.to_csv(index=False, lineterminator="\r\n", float_format="%.6g").encode("utf-8")  # RFC 4180
+    if out_path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        target = out_path + ".part"
     else:
-        buf = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), buf)
-        data = buf.getvalue()
-    if out_path is None:
-        return data
-    parent = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = out_path + ".part"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, out_path)
-    return out_path
+        fd, target = tempfile.mkstemp(suffix=".part", prefix="medviz-export-")
+        os.close(fd)
+    try:
+        if fmt == "csv":
+            _export(store, benchmark_id=benchmark_id, model=model, modality=modality, for_csv=True, out_csv=target)
+        else:
+            pq.write_table(_export(store, benchmark_id=benchmark_id, model=model, modality=modality, for_csv=False),
+                           target)
+        if out_path is None:
+            with open(target, "rb") as f:
+                return f.read()
+        os.replace(target, out_path)
+        return out_path
+    finally:
+        if os.path.exists(target):
+            os.remove(target)
 
 
 def read_export(path: str) -> pd.DataFrame:

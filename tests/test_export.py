@@ -205,3 +205,50 @@ def test_cli_export_and_import(annotated, demo_file, tmp_path, capsys):
     assert out2.read_bytes() == out.read_bytes()
     assert main(["import", "annotations", str(tmp_path / "missing.csv"), "--db", target]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_leading_nul_is_neutralised_in_sql_and_undone_on_import(demo_file, tmp_path):
+    s = Store(_copy(demo_file, tmp_path, "nul.duckdb"))
+    try:
+        w = get_writer(s)
+        w.save(Annotation(MC, "pair", "s001", [IGNORED], "rev", rationale="\x00=1+1", confidence=2), auth.local("rev"))
+        data = export_annotations(s)
+        body = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+        rationale = body[1][body[0].index("rationale")]
+        assert rationale == "'\x00=1+1" and neutralise("\x00=1+1") == rationale
+        assert list(read_export_bytes(data)["rationale"]) == ["\x00=1+1"]
+        # the SQL rule and the Python rule agree on every tricky cell
+        for text in TRICKY + ["\x00", "'\x00", "a\x00"]:
+            got = s.cursor().execute("SELECT regexp_replace(?, ?, '''\\1')",
+                                     [text, sql_rule()]).fetchone()[0]
+            assert got == neutralise(text)
+    finally:
+        close_writer(s)
+        s.close()
+
+
+def sql_rule() -> str:
+    from medviz.store.annotations import NEEDS_QUOTE_RE
+    return NEEDS_QUOTE_RE
+
+
+def test_computed_encoder_similarities_join_pair_rows(annotated, monkeypatch):
+    """Per-encoder cosine columns (sim_<encoder>) sit on pair rows; item rows leave them empty."""
+    from medviz.annotations import stats
+    pairs = annotated.cursor().execute("SELECT pair_id, biomedclip_sim, dino_sim FROM pairs WHERE benchmark_id = ? "
+                                       "ORDER BY pair_id", [MC]).df()
+    fake = pairs.assign(sim_fake=[0.5 + k / 100 for k in range(len(pairs))])
+    monkeypatch.setattr(stats, "encoder_similarities",
+                        lambda store, b: fake if b == MC else fake.iloc[0:0].drop(columns=["sim_fake"]))
+    annotated.cursor().execute("INSERT INTO embeddings VALUES ('fake', 'd', 'x', 1, [1.0], NULL)")
+    try:
+        df = read_export_bytes(export_annotations(annotated))
+    finally:
+        annotated.cursor().execute("DELETE FROM embeddings WHERE encoder_id = 'fake'")
+    assert "sim_fake" in df.columns and NO_COMPUTED_SIM not in df.columns
+    want = dict(zip(fake["pair_id"], fake["sim_fake"]))
+    for r in df.itertuples():
+        if r.target_type == "pair":
+            assert float(r.sim_fake) == pytest.approx(want[r.target_id], abs=1e-6)
+        else:
+            assert r.sim_fake == ""

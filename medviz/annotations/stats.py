@@ -24,11 +24,22 @@ DIMENSIONS = ("modality", "model", "category", "department", "task", "target_typ
 ENCODER_BLIND_THRESHOLD = 0.90
 
 
+def sync_consensus(store) -> int:
+    """Bring the materialised consensus up to date with every saved revision (on the store's writer, only
+    when something was saved since the last sync); returns the number of revisions applied."""
+    synced, newest = sql.consensus_lag(store.cursor())
+    if synced == newest:
+        return 0
+    from ..writer import execute_write_fn
+    return execute_write_fn(store, sql.sync_consensus)
+
+
 def consensus(store, benchmark_id: str) -> pd.DataFrame:
     """One row per judged unit: target, model (None = all), consensus ``tags``, ``n_reviewers``,
     ``adjudicated``, ``proposed_answers`` — the adjudicator's tags if the unit was adjudicated, else the tags
-    at least half of its reviewers applied. Read from the table the writer keeps in step with every save.
+    at least half of its reviewers applied. Read from the materialised table, brought up to date first.
     """
+    sync_consensus(store)
     df = sql.consensus(store.cursor(), benchmark_id)
     if len(df):
         df["tags"] = df["tags"].map(list)
@@ -74,6 +85,7 @@ def failure_mode_stats(store, benchmark_id: str, by=("modality", "model"), *, le
         raise MedvizError(f"cannot group by {bad[0]!r}; choose from {', '.join(DIMENSIONS)}", field="by")
     out_cols = by + ["tag", "count", "n", "rate", "ci_low", "ci_high"]
     exclude = active_taxonomy(store).path_for_role("answer_key_disputed") if exclude_disputed else None
+    sync_consensus(store)
     res = sql.failure_mode_counts(store.cursor(), benchmark_id, by, top_level=level == "top", exclude_tag=exclude)
     if res.empty:
         return pd.DataFrame(columns=out_cols)

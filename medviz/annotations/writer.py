@@ -1,23 +1,21 @@
-"""The single writer: every annotation write in a process goes through one thread and one cursor.
+"""Annotation writes: a client of the store's one writer (``medviz.writer``), so every write in a process
+goes through one thread and one cursor.
 
-Callers (Streamlit sessions, CLI, tests) put a request on a queue and wait. The writer thread takes
-everything waiting (up to ``max_batch``), applies it in ONE transaction, commits, and only then wakes each
+Callers (Streamlit sessions, CLI, tests) put a request on the store writer's queue and wait. The writer
+thread hands each run of queued annotation requests (up to ``max_batch``) to ``commit_batch``, which applies
+it in ONE transaction, commits, and only then wakes each
 caller with its result (group commit: one commit per batch instead of one per save). If the batch
 transaction fails, each request is retried alone so one bad request cannot sink the others. Permission
 checks that need the database (whose annotation is this? was it changed meanwhile?) run inside the
 transaction, so they see every earlier save.
 
-``get_writer(store)`` returns the one writer of a ``Store``. The thread stops after a few idle seconds
-(releasing its cursor) and restarts on the next request.
+``get_writer(store)`` returns the one annotation writer of a ``Store``; ``close_writer`` stops the store's
+writer thread too.
 """
 from __future__ import annotations
 
-import atexit
-import queue
-import threading
-import time
+import os
 import uuid
-import weakref
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -26,12 +24,12 @@ import pyarrow as pa
 
 from .. import auth
 from ..errors import MedvizError
+from ..writer import PerStore, WriteRequest, close_store_writer, store_writer
 from ..store import annotations as sql
 from . import identity
 from .model import Annotation, check_fields
 from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
 
-_IDLE_SECONDS = 2.0
 _CACHE_MAX = 200_000
 
 
@@ -39,15 +37,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class _Request:
-    __slots__ = ("op", "payload", "event", "result", "error", "t_enq", "t_done")
-
-    def __init__(self, op: str, payload):
-        self.op, self.payload = op, payload
-        self.event = threading.Event()
-        self.result = self.error = None
-        self.t_enq = time.perf_counter()
-        self.t_done = None
+_Request = WriteRequest
 
 
 class AnnotationWriter:
@@ -57,10 +47,8 @@ class AnnotationWriter:
         self.store = store
         self.taxonomy = taxonomy or active_taxonomy(store)
         self.max_batch = max(1, int(max_batch))
-        self._q: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._closed = False
+        self._generation = None               # the store writer's generation our caches are valid for
         self._next_rev: int | None = None     # rev_id of the next revision (re-read after a rollback)
         self._known: dict[str, dict | None] = {}   # committed latest revision per annotation id
         self._taxonomies: dict[str, Taxonomy | None] = {self.taxonomy.version: self.taxonomy}
@@ -81,6 +69,50 @@ class AnnotationWriter:
         if annotation.kind != "annotation":
             raise MedvizError("use adjudicate() to save an adjudication", field="kind")
         return self._submit("save", self._prepare(_authored(annotation, p)))
+
+    def save_many(self, annotations: list[Annotation], by: auth.Principal) -> list[Annotation]:
+        """Save many annotations (new ones or next revisions) as ``by`` in ONE transaction, all or nothing;
+        returns them saved, in order. What bulk tagging, import and the API use: one caller, one commit.
+        Authors are checked as in ``save``."""
+        p = auth.check(by)
+        prepared = []
+        for a in annotations:
+            if a.kind != "annotation":
+                raise MedvizError("use adjudicate() to save an adjudication", record=a.annotation_id, field="kind")
+            prepared.append(self._prepare(_authored(a, p)))
+        if not prepared:
+            return []
+        return self._submit("save_many", prepared)
+
+    def tag_targets(self, benchmark_id: str, target_type: str, target_ids: list[str], tags: list[str],
+                    by: auth.Principal, *, model: str | None = None, rationale: str = "", confidence: int = 3,
+                    proposed_answer: str | None = None) -> list[str]:
+        """Bulk tagging by ``by``: one new annotation of theirs with the same tags on each of many targets,
+        built as columns and saved in ONE transaction (all or nothing). Checked like a save (once: the fields
+        are shared; every target id must be a non-empty string). Returns the new annotation ids, in order."""
+        reviewer = auth.check(by).name
+        ids = list(target_ids)
+        if not ids:
+            return []
+        bad = next((k for k, t in enumerate(ids) if not isinstance(t, str) or not t.strip()), None)
+        if bad is not None:
+            raise MedvizError(f"target id #{bad + 1} must be a non-empty string", field="target_id")
+        a = self._prepare(Annotation(benchmark_id, target_type, ids[0], list(tags), reviewer, model=model,
+                                     rationale=rationale, confidence=confidence, proposed_answer=proposed_answer))
+        n = len(ids)
+        hexes = os.urandom(16 * n).hex()
+
+        def const(v, typ):
+            return pa.repeat(pa.scalar(v, typ), n)
+        cols = {"annotation_id": pa.array([hexes[32 * k:32 * k + 32] for k in range(n)], pa.string()),
+                "revision": const(1, pa.int32()), "benchmark_id": const(a.benchmark_id, pa.string()),
+                "target_type": const(a.target_type, pa.string()), "target_id": pa.array(ids, pa.string()),
+                "model": const(a.model, pa.string()), "tags": const(list(a.tags), pa.list_(pa.string())),
+                "rationale": const(a.rationale, pa.string()), "confidence": const(a.confidence, pa.int8()),
+                "reviewer": const(a.reviewer, pa.string()), "proposed_answer": const(a.proposed_answer, pa.string()),
+                "taxonomy_version": const(a.taxonomy_version, pa.string()), "kind": const("annotation", pa.string()),
+                "settles": const([], pa.list_(pa.string())), "retracted": const(False, pa.bool_())}
+        return self._submit("tag_targets", (cols, n))
 
     def retract(self, annotation_id: str, by: auth.Principal) -> Annotation:
         """Delete from the current view (a new revision with ``retracted``); only the author may."""
@@ -140,17 +172,21 @@ class AnnotationWriter:
         self._taxonomies[taxonomy.version] = taxonomy
         return taxonomy
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""
         self._submit("noop", None)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            t = self._thread
-        if t is not None and t.is_alive():
-            self._q.put(None)
-            t.join()
+        """Wait for this writer's queued requests; later requests raise."""
+        if not self._closed:
+            try:
+                self.flush()
+            finally:
+                self._closed = True
 
     # --- caller side --------------------------------------------------------------------------------------
     def _taxonomy(self, version: str | None) -> Taxonomy | None:
@@ -176,63 +212,17 @@ class AnnotationWriter:
                        reviewer=a.reviewer.strip(), rationale=a.rationale.replace("\r\n", "\n"))
 
     def _submit(self, op: str, payload):
-        req = _Request(op, payload)
-        with self._lock:
-            if self._closed:
-                raise MedvizError("the annotation writer is closed")
-            self._q.put(req)
-            if self._thread is None or not self._thread.is_alive():
-                self._next_rev = None
-                self._thread = threading.Thread(target=self._run, name="medviz-annotation-writer", daemon=True)
-                self._thread.start()
-        req.event.wait()
-        if req.error is not None:
-            raise req.error
-        return req.result
+        if self._closed:
+            raise MedvizError("the annotation writer is closed")
+        return store_writer(self.store).submit(self, op, payload).wait()
 
-    # --- writer thread ------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        cur = self.store.new_cursor()
-        try:
-            while True:
-                try:
-                    first = self._q.get(timeout=_IDLE_SECONDS)
-                except queue.Empty:
-                    with self._lock:
-                        if self._q.empty():
-                            self._thread = None
-                            return
-                    continue
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < self.max_batch:
-                    try:
-                        r = self._q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if r is None:
-                        stop = True
-                        break
-                    batch.append(r)
-                try:
-                    self._commit(cur, batch)
-                except BaseException as e:  # noqa: BLE001 - never leave a caller waiting forever
-                    for req in batch:
-                        if not req.event.is_set():
-                            req.error = MedvizError(f"the annotation writer failed ({e!r}); "
-                                                    "reload to see whether it was saved")
-                            req.event.set()
-                    if not isinstance(e, Exception):
-                        raise
-                if stop:
-                    return
-        finally:
-            try:
-                cur.close()
-            except duckdb.Error:
-                pass
+    # --- writer thread (called by the store writer with a run of queued annotation requests) ---------------
+    def commit_batch(self, writer, cur, batch: list[_Request]) -> None:
+        if writer.generation != self._generation:     # someone else may have written: re-read state
+            self._next_rev = None
+            self._known.clear()
+            self._generation = writer.generation
+        self._commit(cur, batch)
 
     def _commit(self, cur, batch: list[_Request]) -> None:
         self.stats["batches"] += 1
@@ -247,10 +237,14 @@ class AnnotationWriter:
                 self._known.clear()
             state = _BatchState(cur, self._next_rev, self._known)
             state.prefetch(batch)
+            tables: list[pa.Table] = []           # column-built rows (tag_targets)
             for req in batch:
                 try:
                     res, new_rows = self._apply(state, req)
-                    rows += new_rows
+                    if isinstance(new_rows, pa.Table):
+                        tables.append(new_rows)
+                    else:
+                        rows += new_rows
                     outcomes.append((res, None))
                 except MedvizError as e:
                     outcomes.append((None, e))
@@ -258,7 +252,8 @@ class AnnotationWriter:
                 sql.insert_rows(cur, rows)
             elif rows:
                 sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
-            sql.refresh_consensus(cur, sorted({r["annotation_id"] for r in rows}))   # same transaction
+            for table in tables:
+                sql.insert_revisions(cur, table)
             cur.execute("COMMIT")
             self._next_rev = state.next_rev
             self._known.update(state.pending)
@@ -275,10 +270,8 @@ class AnnotationWriter:
                 return
             err = e if isinstance(e, MedvizError) else MedvizError(f"could not save the annotation ({e})")
             outcomes = [(None, err)]
-        now = time.perf_counter()
         for req, (res, err) in zip(batch, outcomes):
-            req.result, req.error, req.t_done = res, err, now
-            req.event.set()
+            req.finish(res, err)
 
     def _apply(self, state: "_BatchState", req: _Request):
         if req.op == "noop":
@@ -304,8 +297,31 @@ class AnnotationWriter:
                 raise MedvizError("this annotation is already retracted", record=annotation_id)
             row = dict(prev, revision=prev["revision"] + 1, retracted=True, updated_at=_utcnow())
             return _annotation(row), [state.add(row)]
-        # save (annotation or adjudication)
-        a: Annotation = req.payload
+        if req.op == "tag_targets":           # new annotations only: nothing to look up
+            cols, n = req.payload
+            first = state.next_rev
+            state.next_rev += n
+            now = _utcnow()
+            table = pa.table(dict(cols, rev_id=pa.array(range(first, first + n), pa.int64()),
+                                  created_at=pa.repeat(pa.scalar(now, pa.timestamp("us")), n),
+                                  updated_at=pa.repeat(pa.scalar(now, pa.timestamp("us")), n)))
+            return cols["annotation_id"].to_pylist(), table.select(sql.REVISION_SCHEMA.names).cast(sql.REVISION_SCHEMA)
+        if req.op == "save_many":             # all or nothing: the first error fails the whole list
+            out, rows = [], []
+            snapshot = (state.next_rev, dict(state.pending))
+            try:
+                for a in req.payload:
+                    res, row = self._apply_save(state, a)
+                    out.append(res)
+                    rows.append(row)
+            except MedvizError:
+                state.next_rev, state.pending = snapshot
+                raise
+            return out, rows
+        res, row = self._apply_save(state, req.payload)   # save (annotation or adjudication)
+        return res, [row]
+
+    def _apply_save(self, state: "_BatchState", a: Annotation):
         now = _utcnow()
         if a.kind == "adjudication":
             for sid in a.settles:
@@ -333,7 +349,7 @@ class AnnotationWriter:
             a = replace(a, revision=prev["revision"] + 1, created_at=prev["created_at"], updated_at=now,
                         retracted=False)
         row = state.add(_row(a))
-        return _annotation(row), [row]
+        return _annotation(row), row
 
 
 def _authored(a: Annotation, p: auth.Principal) -> Annotation:
@@ -416,10 +432,11 @@ class _BatchState:
             elif req.op == "import":
                 ids.update(a.annotation_id for a in req.payload[0])
                 ids.update(s for a in req.payload[0] for s in a.settles)
-            elif req.op == "save":
-                if req.payload.annotation_id:
-                    ids.add(req.payload.annotation_id)
-                ids.update(req.payload.settles)
+            elif req.op in ("save", "save_many"):
+                for a in (req.payload if req.op == "save_many" else [req.payload]):
+                    if a.annotation_id:
+                        ids.add(a.annotation_id)
+                    ids.update(a.settles)
         missing = [i for i in ids if i not in self.known]
         found = sql.latest_revisions(self.cur, missing)
         for i in missing:
@@ -452,32 +469,18 @@ def _annotation(row: dict) -> Annotation:
     return Annotation.from_row(row)
 
 
-# --- one writer per Store ---------------------------------------------------------------------------------
-_writers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_writers_lock = threading.Lock()
+# --- one writer per Store (the store writer's thread finishes pending writes at exit) ----------------------
+_writers = PerStore(AnnotationWriter)
 
 
 def get_writer(store) -> AnnotationWriter:
     """The single annotation writer of this store (created on first use)."""
-    with _writers_lock:
-        w = _writers.get(store)
-        if w is None or w._closed:
-            w = AnnotationWriter(store)
-            _writers[store] = w
-        return w
-
-
-def _close_all() -> None:
-    for store in list(_writers.keys()):
-        close_writer(store)
-
-
-atexit.register(_close_all)
+    return _writers.get(store)
 
 
 def close_writer(store) -> None:
     """Finish pending writes and stop the writer thread (before ``store.close()``)."""
-    with _writers_lock:
-        w = _writers.pop(store, None)
+    w = _writers.pop(store)
     if w is not None:
         w.close()
+    close_store_writer(store)

@@ -15,8 +15,12 @@ from ._common import db_arg, open_store
 
 
 def cmd_create(args) -> int:
+    from ..writer import close_store_writer
     with open_store(args) as store:
-        token = create_token(store, args.user, args.role, by=file_owner())
+        try:
+            token = create_token(store, args.user, args.role, by=file_owner())
+        finally:
+            close_store_writer(store)
     print(f"token {token_id_of(token)} for '{args.user}' ({args.role}). It is shown once and stored only as a hash: "
           "keep it now (e.g. MEDVIZ_TOKEN) and send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
     print(token)
@@ -48,8 +52,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_revoke(args) -> int:
+    from ..writer import close_store_writer
     with open_store(args) as store:
-        revoke_token(store, args.token_id, by=file_owner())
+        try:
+            revoke_token(store, args.token_id, by=file_owner())
+        finally:
+            close_store_writer(store)
     print(f"revoked token {args.token_id}")
     return 0
 

@@ -76,6 +76,10 @@ class ErrorFilter:
         f.search = q.get("q") or ""
         return f
 
+    def uses_annotations(self) -> bool:
+        """Whether the filter needs the annotation index (tag, reviewer or tagged/untagged filters)."""
+        return bool(self.tags or self.reviewers or self.tagged)
+
     def sql_filter(self, annotated: "AnnotationIndex | None" = None) -> dict:
         """The dict ``medviz.store.views`` understands; tag/reviewer filters become unit-id lists."""
         d = {k: getattr(self, k) for k in ("outcome", "modalities", "categories", "departments", "search",
@@ -117,13 +121,20 @@ class AnnotationIndex:
 
 def error_page(store, benchmark_id: str, models: list[str] | None, f: ErrorFilter, page: int = 0,
                annotated: AnnotationIndex | None = None, page_size: int = PAGE_SIZE) -> tuple[pd.DataFrame, dict]:
-    """One page of the Errors table plus the counts of the whole filtered set."""
+    """One page of the Errors table plus the counts of the whole filtered set.
+
+    The page's rows carry tag columns (``tags``, ``reviewers``: current annotations on the unit for the row's
+    model or for all models), read for these rows only in the page query. The annotation index is built
+    (when not passed) only if the filter uses tags, reviewers or tagged/untagged.
+    """
     cur = store.cursor()
+    if annotated is None and f.uses_annotations():
+        annotated = annotation_index(store, benchmark_id)
     sf = f.sql_filter(annotated)
     counts = sqlv.error_counts(cur, benchmark_id, models, sf)
     pages = max(1, math.ceil(counts["rows"] / page_size))
     page = min(max(0, page), pages - 1)
-    rows = sqlv.error_rows(cur, benchmark_id, models, sf, limit=page_size, offset=page * page_size)
+    rows = sqlv.error_rows(cur, benchmark_id, models, sf, limit=page_size, offset=page * page_size, with_tags=True)
     counts.update(page=page, pages=pages)
     return rows, counts
 
@@ -174,6 +185,8 @@ def error_table(store, rows: pd.DataFrame) -> pd.DataFrame:
         "modality": [", ".join(v) for v in rows["modalities"]],
         "categories": [", ".join(v) for v in rows["categories"]],
     })
+    if "tags" in rows.columns:               # tag columns of the page's rows (see error_page)
+        out["tags"] = [", ".join(v) if v is not None and len(v) else "" for v in rows["tags"]]
     if rows["biomedclip_sim"].notna().any():
         out["BiomedCLIP_sim"] = rows["biomedclip_sim"]
     if rows["dino_sim"].notna().any():

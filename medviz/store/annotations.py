@@ -5,7 +5,8 @@ deleted from. An edit is a new row with ``revision + 1``; a deletion is a new ro
 adjudicated consensus is an annotation of ``kind = 'adjudication'``. The current view is the latest
 revision of each annotation. ``annotation_taxonomies`` keeps every taxonomy version adjudicators publish.
 
-Only ``medviz.annotations.writer`` calls the write functions (inside its one transaction per batch).
+Only the store's one writer calls the write functions (``medviz.annotations.writer`` inside its one
+transaction per batch; ``sync_consensus`` through ``execute_write_fn``).
 """
 from __future__ import annotations
 
@@ -38,9 +39,15 @@ MIGRATIONS = [
     CREATE TABLE annotation_taxonomies (
         version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, published_by VARCHAR, published_at TIMESTAMP)
     """,
-    # v2: the consensus of every judged unit, kept in step by the writer (see refresh_consensus)
+    # v2: the consensus of every judged unit (see sync_consensus)
     lambda tx: _create_consensus(tx),
-    # v3: who imported which annotations (``medviz import annotations``), in the import's transaction
+    # v3: the consensus is brought up to date on read, not in each save's transaction: it covers every
+    # revision up to synced_rev (the writer's rev_ids only grow)
+    """
+    CREATE TABLE annotation_consensus_state (synced_rev BIGINT NOT NULL);
+    INSERT INTO annotation_consensus_state SELECT coalesce(max(rev_id), 0) FROM annotation_revisions
+    """,
+    # v4: who imported which annotations (``medviz import annotations``), in the import's transaction
     """
     CREATE TABLE annotation_imports (
         imported_at TIMESTAMP NOT NULL, imported_by VARCHAR NOT NULL, source VARCHAR,
@@ -60,6 +67,8 @@ REVISION_SCHEMA = pa.schema([
     ("taxonomy_version", pa.string()), ("kind", pa.string()), ("settles", pa.list_(pa.string())),
     ("retracted", pa.bool_()), ("created_at", pa.timestamp("us")), ("updated_at", pa.timestamp("us")),
 ])
+
+ALL_MODELS_LABEL = "(all models)"     # the model column of an annotation for all models
 
 _CURRENT = ("SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "
             "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1")
@@ -139,14 +148,9 @@ def latest_taxonomy(cur) -> tuple[str, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
-    """Per annotated target: image ids, modality, categories, department and the correct answer(s).
-
-    Pairs get both images (``;``-joined item ids, answers, modalities); items get their own fields.
-    """
-    sql = """
-    WITH t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
-               WHERE benchmark_id = coalesce(?, benchmark_id)),
+_TARGET_ITEMS = """
+    t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
+          WHERE benchmark_id = coalesce(?, benchmark_id)),
     it AS (
         -- two equi-joins (an OR inside one join condition makes DuckDB fall back to a nested loop)
         SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
@@ -157,40 +161,140 @@ def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
         SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
                i.modality, i.categories, i.department, i.task
         FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id
-        WHERE t.target_type = 'pair')
-    SELECT benchmark_id, target_type, target_id,
-           string_agg(item_id, ';' ORDER BY slot, item_id) AS item_ids,
-           string_agg(coalesce(image_ref, ''), ';' ORDER BY slot, item_id) AS image_ids,
-           string_agg(coalesce(answer, ''), ';' ORDER BY slot, item_id) AS correct_answer,
-           string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
-           list_sort(list_distinct(flatten(list(categories)))) AS categories,
-           string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
-           string_agg(DISTINCT task, ' | ' ORDER BY task) AS task
-    FROM it GROUP BY benchmark_id, target_type, target_id
+        WHERE t.target_type = 'pair')"""
+# Item targets have one row each: no aggregation (string_agg DISTINCT / ORDER BY per group is what costs);
+# pair targets aggregate their two items in slot order. Both give the same values for a one-item group.
+_TARGET_CONTEXT = """
+    ctx AS (SELECT benchmark_id, target_type, target_id, item_id AS item_ids, coalesce(image_ref, '') AS image_ids,
+                   coalesce(answer, '') AS correct_answer, modality,
+                   list_sort(list_distinct(coalesce(categories, []::VARCHAR[]))) AS categories, department, task
+            FROM it WHERE target_type = 'item'
+            UNION ALL
+            SELECT benchmark_id, target_type, target_id,
+                   string_agg(item_id, ';' ORDER BY slot, item_id) AS item_ids,
+                   string_agg(coalesce(image_ref, ''), ';' ORDER BY slot, item_id) AS image_ids,
+                   string_agg(coalesce(answer, ''), ';' ORDER BY slot, item_id) AS correct_answer,
+                   string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
+                   list_sort(list_distinct(flatten(list(categories)))) AS categories,
+                   string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
+                   string_agg(DISTINCT task, ' | ' ORDER BY task) AS task
+            FROM it WHERE target_type = 'pair' GROUP BY benchmark_id, target_type, target_id)"""
+_TARGET_PREDICTIONS = """
+    tp AS (SELECT it.benchmark_id, it.target_type, it.target_id, p.model, coalesce(p.raw, '') AS raw_answer,
+                  coalesce(p.parsed, '') AS parsed_answer
+           FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
+           WHERE it.target_type = 'item'
+           UNION ALL
+           SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
+                  string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
+                  string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
+           FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
+           WHERE it.target_type = 'pair'
+           GROUP BY it.benchmark_id, it.target_type, it.target_id, p.model)"""
+
+
+def target_context(cur, benchmark_id: str | None = None) -> pd.DataFrame:
+    """Per annotated target: image ids, modality, categories, department and the correct answer(s).
+
+    Pairs get both images (``;``-joined item ids, answers, modalities); items get their own fields.
     """
-    return cur.execute(sql, [benchmark_id]).df()
+    return cur.execute(f"WITH {_TARGET_ITEMS}, {_TARGET_CONTEXT} SELECT * FROM ctx", [benchmark_id]).df()
 
 
 def target_predictions(cur, benchmark_id: str | None = None) -> pd.DataFrame:
     """Each model's raw and parsed answers on every annotated target (``;``-joined in slot order for pairs)."""
-    sql = """
-    WITH t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
-               WHERE benchmark_id = coalesce(?, benchmark_id)),
-    it AS (
-        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot
-        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.item_id = t.target_id
-        WHERE t.target_type = 'item'
-        UNION ALL
-        SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot
-        FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id
-        WHERE t.target_type = 'pair')
-    SELECT it.benchmark_id, it.target_type, it.target_id, p.model,
-           string_agg(coalesce(p.raw, ''), ';' ORDER BY it.slot, it.item_id) AS raw_answer,
-           string_agg(coalesce(p.parsed, ''), ';' ORDER BY it.slot, it.item_id) AS parsed_answer
-    FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
-    GROUP BY it.benchmark_id, it.target_type, it.target_id, p.model
+    return cur.execute(f"WITH {_TARGET_ITEMS}, {_TARGET_PREDICTIONS} SELECT * FROM tp", [benchmark_id]).df()
+
+
+# A cell a spreadsheet would run as a formula (RE2 syntax; medviz.export states the rule): any leading
+# quotes, then = + - @ tab CR or NUL. Neutralising adds one quote in front; reading an export removes one.
+NEEDS_QUOTE_RE = r"^('*[=+\-@\t\r\x00])"
+_NEEDS_QUOTE_SQL = NEEDS_QUOTE_RE.replace("'", "''")    # as a SQL string literal (a constant)
+# Export cells medviz itself writes from numbers, times and constants: they cannot start a formula.
+_MEDVIZ_MADE = frozenset({"target_type", "confidence", "kind", "revision", "created_at_utc", "updated_at_utc",
+                          "medviz_version"})
+_EXPORT_EXPR = {      # a: annotation x tag; i / p: an item target's item and prediction; ctx / tp: a pair's
+    "benchmark_id": "a.benchmark_id", "target_type": "a.target_type", "target_id": "a.target_id",
+    "item_ids": "CASE WHEN a.target_type = 'item' THEN i.item_id ELSE ctx.item_ids END",
+    "image_ids": "CASE WHEN a.target_type = 'item' THEN coalesce(i.image_ref, '') ELSE ctx.image_ids END",
+    "modality": "CASE WHEN a.target_type = 'item' THEN i.modality ELSE ctx.modality END",
+    "categories": "array_to_string(CASE WHEN a.target_type = 'item' THEN "
+                  "list_sort(list_distinct(coalesce(i.categories, []::VARCHAR[]))) ELSE ctx.categories END, '; ')",
+    "department": "CASE WHEN a.target_type = 'item' THEN i.department ELSE ctx.department END",
+    "model": f"coalesce(a.model, '{ALL_MODELS_LABEL}')",
+    "raw_answer": "CASE WHEN a.target_type = 'item' THEN coalesce(p.raw, CASE WHEN p.item_id IS NOT NULL THEN '' END) "
+                  "ELSE tp.raw_answer END",
+    "parsed_answer": "CASE WHEN a.target_type = 'item' THEN "
+                     "coalesce(p.parsed, CASE WHEN p.item_id IS NOT NULL THEN '' END) ELSE tp.parsed_answer END",
+    "correct_answer": "CASE WHEN a.target_type = 'item' THEN "
+                      "coalesce(i.answer, CASE WHEN i.item_id IS NOT NULL THEN '' END) ELSE ctx.correct_answer END",
+    "tag": "a.tag", "taxonomy_version": "a.taxonomy_version", "reviewer": "a.reviewer", "confidence": "a.confidence",
+    "rationale": "a.rationale", "proposed_answer": "a.proposed_answer", "kind": "a.kind",
+    "settles": "array_to_string(a.settles, ';')", "annotation_id": "a.annotation_id", "revision": "a.revision",
+    "created_at_utc": "strftime(a.created_at, '%Y-%m-%dT%H:%M:%S.%f')",
+    "updated_at_utc": "strftime(a.updated_at, '%Y-%m-%dT%H:%M:%S.%f')",
+    "biomedclip_sim_benchmark": "pr.biomedclip_sim", "dino_sim_benchmark": "pr.dino_sim",
+    "medviz_version": "ver.v",
+}
+
+
+def export_query(*, benchmark_id: str | None, model: str | None, modality: str | None, text_cols: list[str],
+                 float_cols: list[str], version: str, sims_table: str | None, for_csv: bool) -> tuple[str, list]:
+    """(statement, params) giving the annotation export rows: current annotation x tag, in export order.
+
+    ``text_cols`` / ``float_cols``: the output columns (constant names from medviz.export; ``sim_*`` floats
+    come from ``sims_table``, a registered relation (benchmark_id, pair_id, sim_...), or are NULL without
+    it; ``medviz_version`` is ``version``). Text is VARCHAR with '' for missing; ``for_csv`` neutralises
+    every text cell and prints floats like ``%.6g`` ('' for missing). ``model`` keeps that model's
+    annotations and those for all models; ``modality`` matches one of the target's modalities, any case.
     """
-    return cur.execute(sql, [benchmark_id]).df()
+    inner, outer = [], []
+    for c in text_cols:
+        inner.append(f"""coalesce(({_EXPORT_EXPR[c]})::VARCHAR, '') AS "{c}\"""")
+        e = f'"{c}"'
+        if for_csv and c not in _MEDVIZ_MADE:
+            # every character that can start a formula (and the quote) sorts before 'A': a byte comparison
+            # keeps the regex off almost every cell (RE2 on every cell cost more than the rest of the export)
+            e = f"CASE WHEN {e} < 'A' THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END"
+        outer.append(f'{e} AS "{c}"')
+    for c in float_cols:
+        e = _EXPORT_EXPR.get(c) or (f's."{c}"' if sims_table else "NULL")
+        inner.append(f'({e})::DOUBLE AS "{c}"')
+        outer.append(f"""coalesce(printf('%.6g', "{c}"), '') AS "{c}\"""" if for_csv else f'"{c}"')
+    sims_join = (f"LEFT JOIN {sims_table} s ON a.target_type = 'pair' AND s.benchmark_id = a.benchmark_id "
+                 "AND s.pair_id = a.target_id") if sims_table else ""
+    # Item targets join their item and prediction directly (one row each, like a plain join); only pair
+    # targets go through the per-pair aggregation of their two items.
+    sql = f"""
+    WITH ver AS (SELECT ?::VARCHAR AS v),
+    cur AS (SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id)
+            QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
+    a AS (SELECT *, unnest(tags) AS tag, generate_subscripts(tags, 1) AS tag_pos FROM cur
+          WHERE NOT retracted AND (?::VARCHAR IS NULL OR model IS NULL OR model = ?)),
+    t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM a WHERE target_type = 'pair'),
+    it AS (SELECT t.benchmark_id, t.target_type, t.target_id, i.item_id, i.slot, i.image_ref, i.answer,
+                  i.modality, i.categories, i.department, i.task
+           FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id),
+    {_TARGET_CONTEXT}, {_TARGET_PREDICTIONS},
+    rows AS (
+        SELECT {", ".join(inner)},
+               a.created_at AS _k_created, a.tag_pos AS _k_tag
+        FROM a CROSS JOIN ver
+        LEFT JOIN items i ON a.target_type = 'item' AND i.benchmark_id = a.benchmark_id AND i.item_id = a.target_id
+        LEFT JOIN predictions p ON a.target_type = 'item' AND p.benchmark_id = a.benchmark_id
+                               AND p.item_id = a.target_id AND p.model = a.model
+        LEFT JOIN ctx ON a.target_type = 'pair' AND ctx.benchmark_id = a.benchmark_id AND ctx.target_id = a.target_id
+        LEFT JOIN tp ON a.target_type = 'pair' AND tp.benchmark_id = a.benchmark_id AND tp.target_id = a.target_id
+                    AND tp.model = a.model
+        LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id
+                          AND pr.pair_id = a.target_id
+        {sims_join})
+    SELECT {", ".join(outer)} FROM rows
+    WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split("modality", '|'),
+                                                             lambda x: lower(trim(x))), lower(trim(?)))
+    ORDER BY benchmark_id, target_type, target_id, _k_created, annotation_id, _k_tag
+    """
+    return sql, [version, benchmark_id, model, model, modality, modality]
 
 
 def pair_similarities(cur, benchmark_id: str | None = None) -> pd.DataFrame:
@@ -250,8 +354,7 @@ def rev_id_summary(cur) -> tuple[int, int, int]:
 # A unit is (target, model or all models). Its consensus: the latest adjudication's tags if it was
 # adjudicated, else the tags at least half of its reviewers applied (each reviewer counted once per tag).
 # Targets never change within an annotation's history, so a write only touches the units of its targets;
-# the writer refreshes those in the same transaction as the revisions.
-ALL_MODELS_LABEL = "(all models)"
+# readers bring those up to date first (sync_consensus, on the store writer): a save stays one small insert.
 _TARGET_KEY = "benchmark_id || '|' || target_type || '|' || target_id"
 _CONSENSUS_DDL = """
 CREATE TABLE annotation_consensus (
@@ -296,21 +399,45 @@ def _create_consensus(tx) -> None:
 
 
 _TOUCHED = ("(SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions "
-            "WHERE annotation_id IN (SELECT annotation_id FROM _touched_ids))")
+            "WHERE rev_id > ? AND rev_id <= ?)")
+_FULL_REBUILD_SHARE = 0.25      # above this share of stale units, recomputing everything is cheaper
 
 
-def refresh_consensus(tx, annotation_ids: list[str]) -> None:
-    """Recompute the consensus of every unit whose target these annotations are on (writer's transaction)."""
-    if not annotation_ids:
-        return
-    tx.register("_touched_ids", pa.table({"annotation_id": pa.array(list(annotation_ids), pa.string())}))
-    try:
+def consensus_lag(cur) -> tuple[int, int]:
+    """(synced_rev, newest rev_id): the consensus is current when they are equal (two tiny reads)."""
+    synced = cur.execute("SELECT max(synced_rev) FROM annotation_consensus_state").fetchone()[0] or 0
+    newest = cur.execute("SELECT coalesce(max(rev_id), 0) FROM annotation_revisions").fetchone()[0]
+    return synced, newest
+
+
+def sync_consensus(tx) -> int:
+    """Bring the materialised consensus up to date with every revision saved since it was last synced:
+    recompute the units of the targets those revisions touch (or everything, when most are touched).
+    Runs on the store's writer (``execute_write_fn``), inside its transaction. Returns revisions applied."""
+    synced, newest = consensus_lag(tx)
+    if newest == synced:
+        return 0
+    full = synced == 0
+    if not full:
+        n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchone()[0]
+        n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchone()[0]
+        full = n_touched > _FULL_REBUILD_SHARE * max(n_units, 1)
+    if full:
+        tx.execute("DELETE FROM annotation_consensus")
+        tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
+    else:
         tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
-                   "AND c.target_type = t.target_type AND c.target_id = t.target_id")
+                   "AND c.target_type = t.target_type AND c.target_id = t.target_id", [synced, newest])
         tx.execute("INSERT INTO annotation_consensus " + _consensus_select(
-            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"))
-    finally:
-        tx.unregister("_touched_ids")
+            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"),
+            [synced, newest])
+    tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [newest])
+    return newest - synced
+
+
+def full_consensus(cur) -> "pd.DataFrame":
+    """The consensus recomputed from every revision (what ``sync_consensus`` must always equal)."""
+    return cur.execute(_consensus_select("annotation_revisions") + " ORDER BY unit").df()
 
 
 def consensus(cur, benchmark_id: str) -> pd.DataFrame:
@@ -334,6 +461,15 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
     gs = ", ".join(f"g{i}" for i in range(len(dims)))
     tags = ("list_distinct(list_transform(tags, lambda x: split_part(x, '/', 1)))" if top_level else "tags")
     unnest_cat = ", unnest(categories) AS category" if "category" in by else ""
+    # only the context the grouping needs (each aggregate costs a pass over the targets' items)
+    ctx_cols = ", ".join(
+        [f"string_agg(DISTINCT {d}, ' | ' ORDER BY {d}) AS {d}" for d in ("modality", "department", "task")
+         if d in by] + (["list_sort(list_distinct(flatten(list(categories)))) AS categories"] if "category" in by
+                        else []) + ["count(*) AS n_items"])
+    ctx_select = ", ".join(
+        [f"coalesce(ctx.{d}, '(none)') AS {d}" for d in ("modality", "department", "task") if d in by]
+        + (["CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)'] "
+            "ELSE ctx.categories END AS categories"] if "category" in by else []) + ["ctx.n_items"])
     sql = f"""
     WITH c AS (SELECT * FROM annotation_consensus WHERE benchmark_id = ?
                AND (? IS NULL OR NOT list_contains(tags, ?))),
@@ -343,17 +479,10 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
            UNION ALL
            SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
            FROM t JOIN items i ON i.benchmark_id = ? AND i.pair_id = t.target_id WHERE t.target_type = 'pair'),
-    ctx AS (SELECT target_type, target_id,
-                   string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
-                   string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
-                   string_agg(DISTINCT task, ' | ' ORDER BY task) AS task,
-                   list_sort(list_distinct(flatten(list(categories)))) AS categories
+    ctx AS (SELECT target_type, target_id, {ctx_cols}
             FROM it GROUP BY target_type, target_id),
     u0 AS (SELECT c.unit, c.target_type, c.model_key AS model, {tags} AS tags,
-                  coalesce(ctx.modality, '(none)') AS modality, coalesce(ctx.department, '(none)') AS department,
-                  coalesce(ctx.task, '(none)') AS task,
-                  CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)']
-                       ELSE ctx.categories END AS categories
+                  {ctx_select}
            FROM c LEFT JOIN ctx USING (target_type, target_id)),
     u AS (SELECT *{unnest_cat} FROM u0),
     g AS (SELECT {cols}, tags FROM u),

@@ -27,6 +27,17 @@ COMPONENTS = {
 }
 
 
+def _code_stamp() -> str:
+    """Which schema code this is: path, size and mtime of every component's module (no import)."""
+    import importlib.util
+    parts = []
+    for component, module in COMPONENTS.items():
+        origin = importlib.util.find_spec(module).origin
+        st = os.stat(origin)
+        parts.append(f"{component}={origin}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(parts)
+
+
 def default_db_path() -> str:
     return os.environ.get("MEDVIZ_DB") or DEFAULT_DB
 
@@ -114,7 +125,17 @@ class Store:
 
     # --- schema -----------------------------------------------------------------------------------------
     def migrate(self) -> None:
+        """Apply pending migrations. A store already migrated by these very schema modules (same files: the
+        stamp in ``schema_code``) is not checked again, so opening it imports no schema module (and so no
+        pandas / pyarrow / numpy): start-up stays at DuckDB's own cost."""
         cur = self.cursor()
+        stamp = _code_stamp()
+        try:
+            have = cur.execute("SELECT stamp FROM schema_code").fetchone()
+        except duckdb.CatalogException:
+            have = None
+        if have is not None and have[0] == stamp:
+            return
         cur.execute("CREATE TABLE IF NOT EXISTS schema_version (component VARCHAR PRIMARY KEY, version INTEGER)")
         for component, module in COMPONENTS.items():
             steps = importlib.import_module(module).MIGRATIONS
@@ -130,6 +151,10 @@ class Store:
                             tx.execute(stmt)
                     tx.execute("DELETE FROM schema_version WHERE component = ?", [component])
                     tx.execute("INSERT INTO schema_version VALUES (?, ?)", [component, version + 1])
+        with self.transaction() as tx:
+            tx.execute("CREATE TABLE IF NOT EXISTS schema_code (stamp VARCHAR)")
+            tx.execute("DELETE FROM schema_code")
+            tx.execute("INSERT INTO schema_code VALUES (?)", [stamp])
 
     def schema_versions(self) -> dict[str, int]:
         return dict(self.cursor().execute("SELECT component, version FROM schema_version").fetchall())

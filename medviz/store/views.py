@@ -74,12 +74,42 @@ def _where(f: dict, benchmark_id: str) -> tuple[str, list]:
 
 
 def error_rows(cur, benchmark_id: str, models: list[str] | None, f: dict, *, limit: int = 48,
-               offset: int = 0) -> pd.DataFrame:
-    """One page of (unit, model) rows matching ``f``, ordered by unit then model."""
+               offset: int = 0, with_tags: bool = False) -> pd.DataFrame:
+    """One page of (unit, model) rows matching ``f``, ordered by unit then model. ``with_tags`` adds the tag
+    columns (see ``_PAGE_TAGS``), read for this page's rows only, in the same statement."""
     where, params = _where(f, benchmark_id)
     hp = _cte_params(benchmark_id, models)
-    sql = _MATERIALISED_CTE + f"SELECT * FROM x WHERE {where} ORDER BY {_ORDER} LIMIT ? OFFSET ?"
-    return cur.execute(sql, hp + params + [int(limit), int(offset)]).df()
+    page = f"SELECT * FROM x WHERE {where} ORDER BY {_ORDER} LIMIT ? OFFSET ?"
+    if not with_tags:
+        return cur.execute(_MATERIALISED_CTE + page, hp + params + [int(limit), int(offset)]).df()
+    sql = _MATERIALISED_CTE + f", pg AS ({page}), {_PAGE_TAGS} ORDER BY pg.{_ORDER.replace(', ', ', pg.')}"
+    return cur.execute(sql, hp + params + [int(limit), int(offset), benchmark_id, benchmark_id]).df()
+
+
+# Tag columns of the rows of one page (CTE ``pg``): per (unit_id, model) row, the sorted distinct tags and
+# reviewers of the current annotations on that unit (on the pair or either of its items) for that model or
+# for all models.
+_PAGE_TAGS = """
+    u AS (SELECT DISTINCT unit_id FROM pg),
+    tgt AS (SELECT 'pair' AS target_type, unit_id AS target_id, unit_id FROM u
+            UNION ALL
+            SELECT 'item', i.item_id, u.unit_id FROM u JOIN items i ON i.benchmark_id = ? AND i.pair_id = u.unit_id
+            UNION ALL
+            SELECT 'item', u.unit_id, u.unit_id FROM u),
+    cur AS (SELECT a.model, a.tags, a.reviewer, a.retracted, t.unit_id
+            FROM annotation_revisions a JOIN tgt t ON a.target_type = t.target_type AND a.target_id = t.target_id
+            WHERE a.benchmark_id = ?
+            QUALIFY row_number() OVER (PARTITION BY a.annotation_id ORDER BY a.revision DESC) = 1),
+    tg AS (SELECT pg.unit_id, pg.model,
+                  coalesce(list_sort(list_distinct(flatten(list(c.tags) FILTER (WHERE c.tags IS NOT NULL)))),
+                           []::VARCHAR[]) AS tags,
+                  coalesce(list_sort(list_distinct(list(c.reviewer) FILTER (WHERE c.reviewer IS NOT NULL))),
+                           []::VARCHAR[]) AS reviewers
+           FROM pg LEFT JOIN cur c ON c.unit_id = pg.unit_id AND NOT c.retracted
+                                   AND (c.model IS NULL OR c.model = pg.model)
+           GROUP BY pg.unit_id, pg.model)
+    SELECT pg.*, tg.tags, tg.reviewers FROM pg JOIN tg ON tg.unit_id = pg.unit_id AND tg.model = pg.model
+"""
 
 
 def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> dict:
@@ -160,3 +190,4 @@ def item_outcomes(cur, benchmark_id: str, models: list[str] | None) -> pd.DataFr
         "FROM items i LEFT JOIN predictions p ON p.benchmark_id = i.benchmark_id AND p.item_id = i.item_id "
         "AND (? OR list_contains(?, p.model)) WHERE i.benchmark_id = ? GROUP BY ALL ORDER BY i.item_id",
         [not models, list(models or []), benchmark_id]).df()
+

@@ -87,7 +87,7 @@ _GENERATION = {"n": 0}     # bumped after every write; part of the cache key of 
 
 def _ann_key(f: rm_errors.ErrorFilter) -> int:
     """0 for filters that ignore annotations (their cached results survive saves), else the generation."""
-    return _GENERATION["n"] if (f.tags or f.reviewers or f.tagged) else 0
+    return _GENERATION["n"] if f.uses_annotations() else 0
 
 
 def error_unit_ids(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str) -> list[str]:
@@ -99,7 +99,7 @@ def error_unit_ids(path: str, benchmark_id: str, models: tuple[str, ...], filter
 def _error_unit_ids(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, gen: int) -> list[str]:
     f = rm_errors.ErrorFilter(**json.loads(filter_json))
     return sqlv.error_unit_ids(store(path).cursor(), benchmark_id, list(models),
-                               f.sql_filter(annotation_index(path, benchmark_id)))
+                               f.sql_filter(annotation_index(path, benchmark_id) if f.uses_annotations() else None))
 
 
 @st.cache_data(show_spinner=False)
@@ -108,15 +108,15 @@ def leaderboard(path: str, benchmark_id: str, models: tuple[str, ...]) -> pd.Dat
 
 
 def error_page(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, page: int):
-    f = rm_errors.ErrorFilter(**json.loads(filter_json))
-    return _error_page(path, benchmark_id, models, filter_json, page, _ann_key(f))
+    # the page's rows carry tag columns, so every write makes a new page (one small query, no full index)
+    return _error_page(path, benchmark_id, models, filter_json, page, _GENERATION["n"])
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _error_page(path: str, benchmark_id: str, models: tuple[str, ...], filter_json: str, page: int, gen: int):
     f = rm_errors.ErrorFilter(**json.loads(filter_json))
     return rm_errors.error_page(store(path), benchmark_id, list(models), f, page,
-                            annotated=annotation_index(path, benchmark_id))
+                                annotated=annotation_index(path, benchmark_id) if f.uses_annotations() else None)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
