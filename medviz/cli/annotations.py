@@ -26,7 +26,8 @@ def cmd_import(args) -> int:
             n = import_annotations(store, args.path, by=owner)
         finally:
             close_writer(store)
-    print(f"imported {n} annotation(s) from {args.path} -> {store.path} (recorded as imported by {owner.display_name})")
+    print(f"imported {n} annotation(s) from {args.path} -> {store.path} "
+          f"(recorded as imported by {owner.display_name})")
     return 0
 
 
