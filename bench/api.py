@@ -116,11 +116,11 @@ def child_medviz(d: dict) -> dict:
     res = {"ingest": _ingest_digest(store.cursor())}
     save_ids, bulk_ids = _targets(d["n"])
     w = get_writer(store)
-    reviewers = [auth.local(f"synthetic-reviewer-{k}") for k in range(3)]
+    who = [auth.local(f"synthetic-reviewer-{i}") for i in range(3)]      # signed in (local mode)
     lat = []
     for k, iid in enumerate(save_ids):
         s0 = time.perf_counter()
-        w.save(Annotation(BENCH, "item", iid, [TAGS[k % 2]], None, model=MODEL), reviewers[k % 3])
+        w.save(Annotation(BENCH, "item", iid, [TAGS[k % 2]], f"synthetic-reviewer-{k % 3}", model=MODEL), who[k % 3])
         lat.append(time.perf_counter() - s0)
     t["save"] = sorted(lat)[len(lat) // 2]
     s0 = time.perf_counter()

@@ -261,10 +261,11 @@ def create_token(store, user: str, role: str, *, by: Principal) -> str:
     name = clean_name(user)
     if role not in ROLES:
         raise MedvizError(f"unknown role '{role}' (choose {', '.join(ROLES)})", field="role")
+    from .writer import execute_write_fn
     token_id = _secrets.token_hex(6)
     token = f"{TOKEN_PREFIX}{token_id}_{_secrets.token_urlsafe(32)}"
-    with store.transaction() as tx:
-        sql.insert_token(tx, token_id, _hash(token), name, role, _now(), p.name)
+    digest, now = _hash(token), _now()
+    execute_write_fn(store, lambda tx: sql.insert_token(tx, token_id, digest, name, role, now, p.name))
     return token
 
 
@@ -278,15 +279,18 @@ def list_tokens(store, *, by: Principal):
 def revoke_token(store, token_id: str, *, by: Principal) -> None:
     """Revoke a token by its id (admins only); later calls with it get 401."""
     from .store import tokens as sql
+    from .writer import execute_write_fn
     p = require(by, ADMIN, "manage tokens")
     tid = str(token_id).strip()
-    with store.transaction() as tx:
+
+    def revoke(tx):
         row = sql.get_token(tx, tid)
         if row is None:
             raise MedvizError(f"no token with id '{tid}' (see `medviz tokens list`)", record=tid, field="token_id")
         if row["revoked_at"] is not None:
             raise MedvizError(f"token '{tid}' is already revoked", record=tid, field="token_id")
         sql.revoke_token(tx, tid, _now(), p.name)
+    execute_write_fn(store, revoke)
 
 
 def authenticate_token(store, bearer: str | None) -> Principal:

@@ -68,6 +68,8 @@ def test_a_principal_not_issued_by_auth_can_do_nothing(store, w, label):
     attempts = {
         "save": lambda: w.save(ann("p2", reviewer="Mallory"), bad),
         "revise": lambda: w.save(mine.edit(confidence=5), bad),
+        "save many": lambda: w.save_many([ann("p4", reviewer="Mallory")], bad),
+        "bulk tag": lambda: w.tag_targets(MC, "pair", ["p5", "p6"], [DETAIL], bad),
         "retract": lambda: w.retract(mine.annotation_id, bad),
         "adjudicate": lambda: w.adjudicate(ann(), bad, settles=[mine.annotation_id]),
         "publish": lambda: publish_taxonomy(store, edited_taxonomy(), bad),
@@ -128,9 +130,15 @@ def test_nobody_saves_under_another_name_except_an_admin(store, w):
     with pytest.raises(Forbidden):
         w.save(ann(reviewer="alice"), who("carol", "adjudicator"))
     assert revisions(store) == 0
+    with pytest.raises(Forbidden, match="signed in as 'bob'"):
+        w.save_many([ann("p2", reviewer="bob"), ann("p3", reviewer="alice")], who("bob"))
+    assert revisions(store) == 0
+    bulk = w.tag_targets(MC, "pair", ["p5", "p6"], [DETAIL], who("bob"))            # bulk tags are the signer's
+    assert set(current_annotations(store).set_index("annotation_id").loc[bulk, "reviewer"]) == {"bob"}
     a = w.save(ann(reviewer=None), who("bob"))                   # no name: the signed-in principal's
     assert a.reviewer == "bob"
     on_behalf = w.save(ann("p9", reviewer="alice"), who("dana", "admin"))
+    assert [x.reviewer for x in w.save_many([ann("p7", reviewer="erin")], who("dana", "admin"))] == ["erin"]
     assert on_behalf.reviewer == "alice"
     assert w.save(on_behalf.edit(confidence=2), who("alice")).revision == 2
 

@@ -15,16 +15,21 @@ from medviz.store import Store
 BLIND = "image-blind-baseline"
 
 
+def save(w, a):
+    """Save ``a`` signed in as its own reviewer (local mode)."""
+    return w.save(a, auth.local(a.reviewer))
+
+
 @pytest.fixture
 def tagged(sample_store_file, tmp_path):
     path = str(tmp_path / "t.duckdb")
     shutil.copy(sample_store_file, path)
     s = Store(path)
     w = get_writer(s)
-    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Refusal"], "alice"), auth.local("alice"))  # all models
-    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Visual confusion/Image ignored"], "bob", model=BLIND), auth.local("bob"))
-    w.save(Annotation(SAMPLE_MC, "item", "s002-1", ["Perceptual error/Detail missed"], "carol", model=BLIND), auth.local("carol"))
-    gone = w.save(Annotation(SAMPLE_MC, "pair", "s003", ["Refusal"], "dan"), auth.local("dan"))
+    save(w, Annotation(SAMPLE_MC, "pair", "s001", ["Refusal"], "alice"))                       # all models
+    save(w, Annotation(SAMPLE_MC, "pair", "s001", ["Visual confusion/Image ignored"], "bob", model=BLIND))
+    save(w, Annotation(SAMPLE_MC, "item", "s002-1", ["Perceptual error/Detail missed"], "carol", model=BLIND))
+    gone = save(w, Annotation(SAMPLE_MC, "pair", "s003", ["Refusal"], "dan"))
     w.retract(gone.annotation_id, auth.local("dan"))
     yield s
     close_writer(s)

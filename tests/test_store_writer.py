@@ -98,14 +98,15 @@ def test_write_functions_and_annotation_saves_interleave_without_loss(log_store)
 
 def test_annotation_writer_rereads_its_state_after_a_write_function_touched_annotations(log_store):
     aw = get_writer(log_store)
-    a = aw.save(Annotation("b", "item", "x", ["Refusal"], "r"), auth.local("r"))
+    r = auth.local("r")
+    a = aw.save(Annotation("b", "item", "x", ["Refusal"], "r"), r)
     # a write function appends revision 2 directly (e.g. a server-side migration)
     execute_write_fn(log_store, lambda cur: cur.execute(
         "INSERT INTO annotation_revisions SELECT * REPLACE (rev_id + 1 AS rev_id, 2 AS revision) "
         "FROM annotation_revisions WHERE annotation_id = ?", [a.annotation_id]))
     with pytest.raises(MedvizError, match="changed since you opened it"):
-        aw.save(a.edit(confidence=3), auth.local("r"))             # built on revision 1: the cache must not hide revision 2
-    b = aw.save(Annotation("b", "item", "y", ["Refusal"], "r"), auth.local("r"))
+        aw.save(a.edit(confidence=3), r)             # built on revision 1: the cache must not hide revision 2
+    b = aw.save(Annotation("b", "item", "y", ["Refusal"], "r"), r)
     assert b.revision == 1 and len(current_annotations(log_store)) == 2
     assert sql.rev_id_summary(log_store.cursor()) == (3, 1, 3)
 

@@ -72,7 +72,8 @@ class AnnotationWriter:
 
     def save_many(self, annotations: list[Annotation], by: auth.Principal) -> list[Annotation]:
         """Save many annotations (new ones or next revisions) as ``by`` in ONE transaction, all or nothing;
-        returns them saved, in order. What bulk tagging, import and the API use: one caller, one commit."""
+        returns them saved, in order. What bulk tagging, import and the API use: one caller, one commit.
+        Authors are checked as in ``save``."""
         p = auth.check(by)
         prepared = []
         for a in annotations:
@@ -86,17 +87,17 @@ class AnnotationWriter:
     def tag_targets(self, benchmark_id: str, target_type: str, target_ids: list[str], tags: list[str],
                     by: auth.Principal, *, model: str | None = None, rationale: str = "", confidence: int = 3,
                     proposed_answer: str | None = None) -> list[str]:
-        """Bulk tagging as ``by``: one new annotation with the same tags on each of many targets, built as
-        columns and saved in ONE transaction (all or nothing). Checked like a save (once: the fields are
-        shared; every target id must be a non-empty string). Returns the new annotation ids, in target order."""
-        p = auth.check(by)
+        """Bulk tagging by ``by``: one new annotation of theirs with the same tags on each of many targets,
+        built as columns and saved in ONE transaction (all or nothing). Checked like a save (once: the fields
+        are shared; every target id must be a non-empty string). Returns the new annotation ids, in order."""
+        reviewer = auth.check(by).name
         ids = list(target_ids)
         if not ids:
             return []
         bad = next((k for k, t in enumerate(ids) if not isinstance(t, str) or not t.strip()), None)
         if bad is not None:
             raise MedvizError(f"target id #{bad + 1} must be a non-empty string", field="target_id")
-        a = self._prepare(Annotation(benchmark_id, target_type, ids[0], list(tags), p.name, model=model,
+        a = self._prepare(Annotation(benchmark_id, target_type, ids[0], list(tags), reviewer, model=model,
                                      rationale=rationale, confidence=confidence, proposed_answer=proposed_answer))
         n = len(ids)
         hexes = os.urandom(16 * n).hex()

@@ -30,12 +30,14 @@ def cmd_import(args) -> int:
     from ..annotations.writer import close_writer
     from ..auth import file_owner
     from ..export import import_annotations
+    owner = file_owner()                  # the database file's owner (an admin): the authors are kept
     with open_store(args) as store:
         try:
-            n = import_annotations(store, args.path, by=file_owner())   # the file's owner: authors are kept
+            n = import_annotations(store, args.path, by=owner)
         finally:
             close_writer(store)
-    print(f"imported {n} annotation(s) from {args.path} -> {store.path}")
+    print(f"imported {n} annotation(s) from {args.path} -> {store.path} "
+          f"(recorded as imported by {owner.display_name})")
     return 0
 
 

@@ -24,8 +24,12 @@ def _remote(args) -> int | None:
 def cmd_create(args) -> int:
     if (rc := _remote(args)) is not None:
         return rc
+    from ..writer import close_store_writer
     with open_store(args) as store:
-        token = create_token(store, args.user, args.role, by=file_owner())
+        try:
+            token = create_token(store, args.user, args.role, by=file_owner())
+        finally:
+            close_store_writer(store)
     print(f"token {token_id_of(token)} for '{args.user}' ({args.role}). It is shown once and stored only as a hash: "
           "keep it now (e.g. MEDVIZ_TOKEN) and send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
     print(token)
@@ -61,8 +65,12 @@ def cmd_list(args) -> int:
 def cmd_revoke(args) -> int:
     if (rc := _remote(args)) is not None:
         return rc
+    from ..writer import close_store_writer
     with open_store(args) as store:
-        revoke_token(store, args.token_id, by=file_owner())
+        try:
+            revoke_token(store, args.token_id, by=file_owner())
+        finally:
+            close_store_writer(store)
     print(f"revoked token {args.token_id}")
     return 0
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 
-import duckdb
 import pandas as pd
 
 MIGRATIONS = [
@@ -81,8 +80,11 @@ def touch_token(store, token_id: str, used_at) -> None:
         _touched[token_id] = now
     if getattr(store, "read_only", False):
         return
+    from ..writer import execute_write_fn
+
+    def touch(tx):
+        tx.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [used_at, token_id])
     try:
-        with store.transaction() as tx:
-            tx.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [used_at, token_id])
-    except duckdb.Error:        # a concurrent touch of the same row: the other one recorded the use
+        execute_write_fn(store, touch)          # through the one writer; at most once a minute per token
+    except Exception:  # noqa: BLE001 - recording the use is best effort: never fail the caller's request
         pass
