@@ -30,6 +30,10 @@ def sync_consensus(store) -> int:
     synced, newest = sql.consensus_lag(store.cursor())
     if synced == newest:
         return 0
+    if getattr(store, "read_only", False):
+        from ..errors import MedvizError
+        raise MedvizError("the annotation consensus in this database is out of date and it is open read-only; "
+                          "open it once for writing (any medviz command) to bring it up to date", file=store.path)
     from ..writer import execute_write_fn
     return execute_write_fn(store, sql.sync_consensus)
 
