@@ -23,17 +23,23 @@ def _big_generic(path, n: int) -> str:
     return str(path)
 
 
+def _start_big_ingest(c: Client, path: str, benchmark_id: str) -> dict:
+    """Queue the ingest of ``path`` and return once the job is running."""
+    job = c.ingest(path, upload=False, kind="generic", benchmark_id=benchmark_id, wait=False)
+    deadline = time.time() + 60
+    while c.job(job["job_id"])["state"] != "running" and time.time() < deadline:
+        time.sleep(0.05)
+    assert c.job(job["job_id"])["state"] == "running"
+    return job
+
+
 def test_kill9_during_a_job_marks_it_failed_and_leaves_nothing_half_applied(server_db, tmp_path):
     big = _big_generic(tmp_path / "synthetic-big.csv", 400_000)
     srv = Server(server_db).start()
     try:
         c = Client(srv.url, user="Pipeline")
         before = set(c.benchmarks()["benchmark_id"])
-        job = c.ingest(big, upload=False, kind="generic", benchmark_id="synthetic-big", wait=False)
-        deadline = time.time() + 60
-        while c.job(job["job_id"])["state"] != "running" and time.time() < deadline:
-            time.sleep(0.05)
-        assert c.job(job["job_id"])["state"] == "running"
+        job = _start_big_ingest(c, big, "synthetic-big")
         time.sleep(0.3)
         srv.kill9()
     finally:
@@ -91,10 +97,7 @@ def test_cancel_a_running_ingest_keeps_nothing_of_it(server, tmp_path):
     big = _big_generic(tmp_path / "synthetic-cancel.csv", 400_000)
     c = Client(server.url, user="Pipeline")
     before = set(c.benchmarks()["benchmark_id"])
-    job = c.ingest(big, upload=False, kind="generic", benchmark_id="synthetic-cancel", wait=False)
-    deadline = time.time() + 60
-    while c.job(job["job_id"])["state"] != "running" and time.time() < deadline:
-        time.sleep(0.05)
+    job = _start_big_ingest(c, big, "synthetic-cancel")
     assert c.cancel(job["job_id"])["state"] in ("running", "cancelled")
     done = c.wait(job["job_id"], timeout=120)
     assert done["state"] == "cancelled" and any("cancel" in line for line in done["log"])
