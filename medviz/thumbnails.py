@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import os
+import threading
 
 from .errors import MedvizError
 from .images import WINDOW_PRESETS, load_image
@@ -40,7 +41,7 @@ def cached_image_bytes(store, path: str, *, size: int = 96, window: str | None =
     buf = io.BytesIO()
     im.save(buf, format=fmt, quality=85) if fmt == "JPEG" else im.save(buf, format=fmt)
     data = buf.getvalue()
-    tmp = f"{target}.{os.getpid()}.tmp"
+    tmp = f"{target}.{os.getpid()}-{threading.get_ident()}.tmp"   # one name per writer thread: sessions share a process
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, target)
