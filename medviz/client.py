@@ -151,12 +151,14 @@ class Client:
         return self.wait(j["job_id"], progress=progress) if wait else j
 
     def import_predictions(self, benchmark_id: str, path: str, *, model: str | None = None,
-                           format: str | None = None, synthetic: bool = False, wait: bool = True,
-                           progress=None) -> dict:
+                           format: str | None = None, synthetic: bool = False, tr: float | None = None,
+                           wait: bool = True, progress=None) -> dict:
         """Upload a prediction file (MediConfusion results JSON, VLMEvalKit xlsx/tsv/json, generic CSV)."""
         data = {k: v for k, v in (("model", model), ("format", format)) if v}
         if synthetic:
             data["synthetic"] = "true"
+        if tr is not None:
+            data["tr"] = str(tr)
         with open(path, "rb") as f:
             j = self._call("POST", f"/benchmarks/{_q(benchmark_id)}/predictions",
                            files={"file": (os.path.basename(path), f)}, data=data)

@@ -269,13 +269,15 @@ async def import_predictions(request: Request, benchmark_id: str, file: UploadFi
                              model: str | None = Form(None, max_length=200),
                              format: Literal["mediconfusion", "vlmevalkit", "generic"] | None = Form(None),
                              synthetic: bool = Form(False),
+                             tr: float | None = Form(None, gt=0, le=10,
+                                                     description="MediConfusion judge threshold (official --tr)"),
                              who=Depends(deps.actor), _len=Depends(deps.check_length)):
     import uuid
     s = deps.state(request)
     _benchmark(request, benchmark_id)
     path = await deps.save_upload(request, file, os.path.join(_upload_dir(request), uuid.uuid4().hex[:12]))
     params = {"benchmark_id": benchmark_id, "path": path, "uploaded": True, "filename": file.filename,
-              "model": model or None, "format": format, "synthetic": synthetic}
+              "model": model or None, "format": format, "synthetic": synthetic, "tr": tr}
     return _job_reply(s.jobs.get(s.jobs.submit("predictions", params, who.name)))
 
 

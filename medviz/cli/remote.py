@@ -79,7 +79,7 @@ def run_predictions_import(client, args) -> int:
                           "import it without --server, or import the predictions alone", field="--result")
     for path in args.paths:
         job = client.import_predictions(args.benchmark, path, model=args.model, format=args.format,
-                                        synthetic=args.synthetic, wait=False)
+                                        synthetic=args.synthetic, tr=getattr(args, "tr", None), wait=False)
         res = _wait(client, job, "import")["result"]
         for m, n in res["models"].items():
             print(f"{m}: {n} predictions imported from {path} -> {client.url}")
