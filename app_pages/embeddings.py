@@ -5,9 +5,10 @@ import streamlit as st
 from medviz.encoders import map_methods
 from medviz.errors import MedvizError
 from medviz.readmodels.embeddings import map_sample
-from medviz.thumbnails import thumbnail_uri
+from medviz.thumbnails import MISSING_URI, thumbnail_uri
 from medviz.ui import charts, data, encoder_panel, navigation
 from medviz.ui.context import current
+from medviz.ui.text import code, md
 
 ctx = current()
 st.title("Embeddings")
@@ -31,7 +32,7 @@ digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "鈥
 shown = map_sample(df)
 sampled = (f"showing a fixed random {len(shown):,} of {len(df):,} images" if len(shown) < len(df)
            else f"{len(df):,} images")
-st.caption(f"{sampled} 路 encoder `{eid}` 路 weights `{digest}` 路 {method.upper()}. "
+st.caption(f"{sampled} 路 encoder {code(eid)} 路 weights {code(digest)} 路 {method.upper()}. "
            "Use the box or lasso tool to select points.")
 fig = charts.embedding_figure(shown, colour)
 event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
@@ -67,9 +68,6 @@ try:
     labels = [f"{item} (query)"] + [f"{i} 路 cos {c:.3f}" for i, c in zip(nn["item_id"], nn["cosine"])]
     for col, p, lab in zip(cols, paths, labels):
         uri = thumbnail_uri(ctx.store, p, size=160)
-        if uri:
-            col.image(uri, caption=lab)
-        else:
-            col.caption(f"{lab}: image missing ({p})")
+        col.image(uri, caption=lab if uri != MISSING_URI else f"{lab}: image missing ({p})")
 except MedvizError as e:
-    st.warning(str(e))
+    st.warning(md(e))

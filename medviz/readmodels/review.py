@@ -39,6 +39,9 @@ class Slot:
     categories: list[str]
     department: str | None
     answers: list[Answer]
+    image_status: str = "ok"            # ok | missing | unreadable (recorded at ingest)
+    image_reason: str | None = None     # why not ok, shown in the image's place
+    caption: str | None = None           # the benchmark's own caption (MediConfusion: ROCO's cap_1 / cap_2)
 
 
 @dataclass
@@ -49,6 +52,8 @@ class UnitView:
     slots: list[Slot]
     biomedclip_sim: float | None = None
     dino_sim: float | None = None
+    kind: str | None = None              # benchmark kind and images folder: where missing images come from
+    images_dir: str | None = None
 
     def confused_models(self) -> list[str]:
         """Models that gave the same letter for both images of the pair (image-blind on this pair)."""
@@ -82,7 +87,9 @@ def unit_view(store, benchmark_id: str, unit_id: str, models: list[str] | None =
                           parsed=None if pd.isna(p.parsed) else p.parsed,
                           correct=None if pd.isna(p.correct) else bool(p.correct), synthetic=bool(p.synthetic))
                    for p in ps.itertuples()]
-        path = None if pd.isna(it["image_path"]) else it["image_path"]
+        path = None if pd.isna(it["image_path"]) else store.image_file(it["image_path"])
+        status = it.get("image_status") or "missing"
+        reason = it.get("image_reason")
         slots.append(Slot(
             item_id=it["item_id"], slot=1 if pd.isna(it["slot"]) else int(it["slot"]), question=it["question"],
             options=json.loads(it["options"]) if it["options"] else {},
@@ -91,9 +98,14 @@ def unit_view(store, benchmark_id: str, unit_id: str, models: list[str] | None =
             image_ok=bool(path) and os.path.exists(path), is_dicom=_is_dicom(path),
             modality=None if pd.isna(it["modality"]) else it["modality"],
             categories=list(it["categories"]) if it["categories"] is not None else [],
-            department=None if pd.isna(it["department"]) else it["department"], answers=answers))
+            department=None if pd.isna(it["department"]) else it["department"], answers=answers,
+            image_status=status, image_reason=None if reason is None or pd.isna(reason) else reason,
+            caption=None if pd.isna(it["caption"]) else it["caption"]))
     pair = core.pair(cur, benchmark_id, unit_id)
-    uv = UnitView(benchmark_id=benchmark_id, unit_id=unit_id, is_pair=pair is not None, slots=slots)
+    bench = core.benchmark(cur, benchmark_id) or {}
+    images_dir = bench.get("images_dir")
+    uv = UnitView(benchmark_id=benchmark_id, unit_id=unit_id, is_pair=pair is not None, slots=slots,
+                  kind=bench.get("kind"), images_dir=None if images_dir is None or pd.isna(images_dir) else images_dir)
     if pair is not None:
         uv.biomedclip_sim = None if pd.isna(pair["biomedclip_sim"]) else float(pair["biomedclip_sim"])
         uv.dino_sim = None if pd.isna(pair["dino_sim"]) else float(pair["dino_sim"])
