@@ -46,7 +46,12 @@ def goto(page, url):
 
 
 def sign_in(page, name):
+    """Local mode: type the reviewer name (the browser remembers the last one: change it first if shown)."""
     box = page.get_by_role("textbox", name="Your name (reviewer)")
+    change = page.get_by_role("button", name="Change reviewer")
+    box.or_(change).first.wait_for(timeout=20_000)
+    if change.count():
+        change.click()
     box.fill(name)
     box.press("Enter")
     page.wait_for_selector(f"text=Reviewer: {name}", timeout=20_000)
@@ -189,12 +194,12 @@ def test_viewer_presets_fit_monochrome1_multiframe_and_captions(pw, viewer_url):
 def demo(tmp_path_factory):
     db = build_demo_db(tmp_path_factory.mktemp("e2e-flow"))
     from medviz.annotations import reading
-    from medviz.annotations.identity import ADJUDICATOR, Reviewer
+    from medviz import auth
     from medviz.store import Store
     with Store(db) as s:
         ids = sorted(s.cursor().execute("SELECT DISTINCT pair_id FROM items WHERE benchmark_id = ? AND pair_id "
                                         "IS NOT NULL", [MC]).df()["pair_id"])
-        reading.set_plan(s, MC, 2, by=Reviewer("Dr Adj", role=ADJUDICATOR))
+        reading.set_plan(s, MC, 2, by=auth.local("Dr Adj", adjudicators=["Dr Adj"]))
         read = reading.readers_by_target(s, MC)
         unread = [i for i in ids if i not in read]           # pairs nobody has read yet
     assert len(ids) >= 4 and unread
