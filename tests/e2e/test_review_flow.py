@@ -46,15 +46,8 @@ def goto(page, url):
 
 
 def sign_in(page, name):
-    """Local mode: type the reviewer name (the browser remembers the last one: change it first if shown)."""
-    box = page.get_by_role("textbox", name="Your name (reviewer)")
-    change = page.get_by_role("button", name="Change reviewer")
-    box.or_(change).first.wait_for(timeout=20_000)
-    if change.count():
-        change.click()
-    box.fill(name)
-    box.press("Enter")
-    page.wait_for_selector(f"text=Reviewer: {name}", timeout=20_000)
+    from .test_browser import sign_in_as          # one helper: the browser may remember another name
+    sign_in_as(page, name)
     wait_ready(page)
 
 
