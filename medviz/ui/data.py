@@ -41,7 +41,7 @@ def _warm_up(path: str) -> None:
 
     def run():
         try:
-            st_ = _store(path)
+            st_ = store(path)
             for bench in core.benchmarks(st_.cursor())["benchmark_id"]:
                 leaderboard(path, bench, tuple(core.models(st_.cursor(), bench)["model"]))
                 for enc in computed_encoders(path, bench)[:1]:
@@ -53,8 +53,17 @@ def _warm_up(path: str) -> None:
 
 
 def store(path: str | None = None) -> Store:
-    """The process-wide store for ``path`` (default $MEDVIZ_DB); MedvizError when it cannot be opened."""
-    return _store(path or db_path())
+    """The process-wide store for ``path`` (default $MEDVIZ_DB); MedvizError when it cannot be opened.
+
+    Under ``medviz serve`` this is the server's own store (one process, one store object)."""
+    from ..server import served_store
+    p = path or db_path()
+    return served_store(p) or _store(p)
+
+
+def warm_up(path: str) -> None:
+    """Build the slow caches in the background (``medviz serve`` calls this at startup)."""
+    _warm_up(path)
 
 
 @st.cache_data(show_spinner=False)

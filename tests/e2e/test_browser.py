@@ -50,6 +50,18 @@ def page(app_url):
         yield p
 
 
+def sign_in_as(page, reviewer: str) -> None:
+    """Local mode: type the reviewer name (the browser remembers the last one: change it first if shown)."""
+    box = page.get_by_role("textbox", name="Your name (reviewer)")
+    change = page.get_by_role("button", name="Change reviewer")
+    box.or_(change).first.wait_for(timeout=20_000)
+    if change.count():
+        change.click()
+    box.fill(reviewer)
+    box.press("Enter")
+    page.wait_for_selector(f"text=Reviewer: {reviewer}", timeout=20_000)
+
+
 def blur(page):
     page.evaluate("document.activeElement && document.activeElement.blur()")
 
@@ -95,10 +107,7 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
 
     goto(page, f"{app_url}/review?pair={target}&b={BENCH}")
     assert f"Pair\n{target}" in page_text(page) or target in page.inner_text("h2")
-    name = page.get_by_role("textbox", name="Your name (reviewer)")
-    name.fill(REVIEWER)
-    name.press("Enter")
-    page.wait_for_selector(f"text=Reviewer: {REVIEWER}", timeout=20_000)
+    sign_in_as(page, REVIEWER)
     wait_ready(page)
     blur(page)                                            # focus out of any input: keys go to shortcuts
     page.keyboard.press("1")
@@ -140,10 +149,7 @@ def test_errors_row_opens_review(page, app_url):
 
 def test_readme_screenshot_of_review(page, app_url):
     goto(page, f"{app_url}/review?pair=s004&b={BENCH}")
-    name = page.get_by_role("textbox", name="Your name (reviewer)")
-    name.fill("Dr A. Rivera")
-    name.press("Enter")
-    page.wait_for_selector("text=Reviewer: Dr A. Rivera", timeout=20_000)
+    sign_in_as(page, "Dr A. Rivera")
     wait_ready(page)
     blur(page)
     page.keyboard.press("8")                              # a quick tag, to show the form in use
