@@ -12,7 +12,8 @@ Measured in one process, same batch size:
 - end-to-end images/s of ``compute_embeddings`` on the benchmark (threads decode ahead of the model);
 - re-check of 10,000 cached images: ``compute_embeddings`` on a benchmark whose 10k images are all cached.
 Forward-only and end-to-end run in interleaved rounds (alternating order) so load drift hits both.
-Usage: python bench/embed.py [--images 96] [--rounds 12] [--batch-size 8] [--workers N]
+Usage: python bench/embed.py [--images 96] [--rounds 12] [--batch-size 8] [--workers N] [--exact-decode]
+       [--draft-gap G]  (JPEG decoding: see medviz/encoders/prep.py)
 On a GPU: python bench/embed.py --images 2048 --rounds 8 --batch-size 256 (it picks CUDA itself).
 """
 from __future__ import annotations
@@ -56,45 +57,54 @@ def biomedclip_image_tower():
     return ImageTower(), image_transform(224, is_train=False, mean=MEAN, std=STD)
 
 
-def write_images(folder: str, n: int, seed: int = 0) -> list[str]:
-    """Synthetic 'scans': smooth blobs + noise. One third each JPEG, PNG, DICOM."""
-    import pydicom
+def write_image(folder: str, i: int, seed: int = 0) -> str:
+    """Synthetic 'scan' number i: smooth blobs + noise; by i % 3 a JPEG 1024^2 RGB, PNG 768^2 grey or DICOM 512^2."""
+    import pydicom  # noqa: F401
     from PIL import Image
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, i])
+    kind = ("jpg", "png", "dcm")[i % 3]
+    size = {"jpg": 1024, "png": 768, "dcm": 512}[kind]
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = np.zeros((size, size), np.float32)
+    for _ in range(4):
+        cx, cy, r = rng.random(3)
+        img += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (0.02 + 0.1 * r))
+    img = img / img.max() + 0.15 * rng.standard_normal((size, size)).astype(np.float32)
+    name = f"scan{i:04d}.{kind}"
+    path = os.path.join(folder, name)
+    if kind == "jpg":
+        u8 = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+        Image.fromarray(np.stack([u8, u8, (u8 * 0.9).astype(np.uint8)], -1)).save(path, quality=90)
+    elif kind == "png":
+        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(path)
+    else:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.Modality, ds.Rows, ds.Columns = "CT", size, size
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.PixelData = (np.clip(img, 0, 1) * 2000).astype(np.uint16).tobytes()
+        ds.save_as(path, enforce_file_format=True)
+    return name
+
+
+def write_images(folder: str, n: int, seed: int = 0) -> list[str]:
+    """n synthetic 'scans', one third each JPEG, PNG, DICOM; written by one process per core."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
     os.makedirs(folder, exist_ok=True)
-    rel = []
-    for i in range(n):
-        kind = ("jpg", "png", "dcm")[i % 3]
-        size = {"jpg": 1024, "png": 768, "dcm": 512}[kind]
-        yy, xx = np.mgrid[0:size, 0:size] / size
-        img = np.zeros((size, size), np.float32)
-        for _ in range(4):
-            cx, cy, r = rng.random(3)
-            img += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (0.02 + 0.1 * r))
-        img = img / img.max() + 0.15 * rng.standard_normal((size, size)).astype(np.float32)
-        name = f"scan{i:04d}.{kind}"
-        path = os.path.join(folder, name)
-        if kind == "jpg":
-            u8 = (np.clip(img, 0, 1) * 255).astype(np.uint8)
-            Image.fromarray(np.stack([u8, u8, (u8 * 0.9).astype(np.uint8)], -1)).save(path, quality=90)
-        elif kind == "png":
-            Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(path)
-        else:
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-            meta.MediaStorageSOPInstanceUID = generate_uid()
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
-            ds.Modality, ds.Rows, ds.Columns = "CT", size, size
-            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-            ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-            ds.PixelData = (np.clip(img, 0, 1) * 2000).astype(np.uint16).tobytes()
-            ds.save_as(path, enforce_file_format=True)
-        rel.append(name)
-    return rel
+    procs = min(os.cpu_count() or 1, max(1, n // 8))
+    if procs == 1:
+        return [write_image(folder, i, seed) for i in range(n)]
+    with ProcessPoolExecutor(procs, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(partial(write_image, folder, seed=seed), range(n), chunksize=8))
 
 
 def forward_only(enc, tensors, batch_size: int) -> float:
@@ -128,7 +138,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=12, help="interleaved forward-only / end-to-end rounds")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--workers", type=int, default=None, help="decode threads (default: medviz's choice)")
+    ap.add_argument("--exact-decode", action="store_true", help="decode JPEGs at full size (no DCT draft)")
+    ap.add_argument("--draft-gap", type=float, default=None, help="JPEG draft gap (medviz default 2; 1 = hardest)")
     args = ap.parse_args()
+    if args.draft_gap is not None:
+        os.environ["MEDVIZ_DRAFT_GAP"] = str(args.draft_gap)
     import torch
     tmp = tempfile.mkdtemp(prefix="medviz-bench-embed-")
     folder = os.path.join(tmp, "images")
@@ -149,7 +163,9 @@ def main() -> None:
     enc = E.register_model("bench-biomedclip-image-tower-random", model, preprocess, None,
                            source="timm vit_base_patch16_224 + linear proj (BiomedCLIP image tower), random init")
     from medviz.images import load_image
-    tensors = torch.stack([preprocess(load_image(os.path.join(folder, r))) for r in rel])
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        tensors = torch.stack(list(pool.map(lambda r: preprocess(load_image(os.path.join(folder, r))), rel)))
     forward_only(enc, tensors[: args.batch_size], args.batch_size)          # warm-up
     # Interleave the two measurements (alternating which goes first) so that drift in machine load hits both.
     rows, fwd_t, e2e_t, n_tot, fwd_c, e2e_c = [], 0.0, 0.0, 0, 0.0, 0.0
@@ -162,7 +178,7 @@ def main() -> None:
                 f, fc = time.perf_counter() - t, time.process_time() - c
             else:
                 res = E.compute_embeddings(store, f"bench-embed-{r}", enc.id, batch_size=args.batch_size,
-                                           workers=args.workers)
+                                           workers=args.workers, exact_decode=args.exact_decode)
                 e, ec = time.perf_counter() - t, time.process_time() - c
                 assert res.n_new == len(idx), res
         fwd_t, e2e_t, n_tot = fwd_t + f, e2e_t + e, n_tot + len(idx)
@@ -179,6 +195,10 @@ def main() -> None:
           "   (images per CPU-second, all threads: insensitive to other processes' load)")
     print(f"median of the per-round ratios: {np.median([e / f for _, _, f, e in rows]):.3f}")
     print(f"machine load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    from medviz.encoders import prep
+    gap = prep.draft_gap(args.exact_decode)
+    print(f"decode: {'exact (full-size JPEG decode)' if gap is None else f'JPEG draft gap {gap:g}'}; "
+          f"uint8 batches normalised on the device: {prep.plan_for(preprocess) is not None}")
     print(f"\ndevice {enc.device}, batch {args.batch_size}; end-to-end = compute_embeddings (decode threads -> "
           f"preprocess -> forward -> DuckDB cache); cache re-check of 10,000 cached images: {recheck:.3f} s")
     print(f"RESULT embed_over_forward {ratio:.3f} ratio (budget >= 0.9)")

@@ -5,7 +5,7 @@ Data (generated, deterministic): a MediConfusion-style pair benchmark (100k pair
 predictions), with a realistic mix of answers: bare letters, "The answer is X.", option text, refusals,
 rambling text, and judge scores for a share of the pair predictions.
 
-Measured: parse every raw answer under the official rules (medviz.ingest.parse_letters) + compute the
+Measured: parse every raw answer under the official rules (medviz.answers.parse_letters) + compute the
 official metrics per model (medviz.scoring). Baseline: the obvious pure-pandas loop (``iterrows`` calling
 the same parsers row by row, then tallying like the official scripts), timed on 100,000 rows in the same run
 and scaled x10 to 1M (its cost is linear in rows). Usage: python bench/score.py [--rows N]
@@ -24,7 +24,6 @@ import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from medviz import answers, scoring  # noqa: E402
-from medviz.ingest import parse_letters  # noqa: E402
 from bench.make_scale import VOCAB, answer_text as free_text  # noqa: E402
 
 
@@ -77,14 +76,14 @@ def make_items(n_items: int, n_models: int, seed: int = 1):
 
 
 def score_pairs_fast(slots, preds):
-    parsed = parse_letters("mediconfusion", preds, None)
+    parsed = answers.parse_letters("mediconfusion", preds, None)
     df = preds[["model", "item_id"]].assign(parsed=parsed).merge(slots, on="item_id")
     return {m: scoring.mediconfusion_metrics(g) for m, g in df.groupby("model", sort=True)}
 
 
 def score_items_fast(items, preds):
     idx = items.set_index("item_id")
-    parsed = parse_letters("vlmeval", preds, idx["options"])
+    parsed = answers.parse_letters("vlmeval", preds, idx["options"])
     df = preds[["model", "item_id"]].assign(parsed=parsed).join(idx, on="item_id")
     return {m: scoring.item_metrics(g) for m, g in df.groupby("model", sort=True)}
 

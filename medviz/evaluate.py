@@ -10,11 +10,10 @@ import json
 
 import pandas as pd
 
-from . import registry, scoring
+from . import answers, registry, scoring
 from .benchmarks import gmai as gmai_bench
 from .benchmarks import mediconfusion as mc_bench
 from .errors import MedvizError
-from .ingest import parse_letters
 from .predictions import mediconfusion as mc_pred
 from .predictions import vlmevalkit as vlm_pred
 from .store import core
@@ -27,18 +26,20 @@ def mediconfusion_slots(dataset_path: str) -> pd.DataFrame:
                          "categories": [i.categories for i in items]})
 
 
-def score_mediconfusion_files(dataset_path: str, results_path: str, *, with_ci: bool = False) -> dict:
+def score_mediconfusion_files(dataset_path: str, results_path: str, *, with_ci: bool = False,
+                              tr: float = answers.MEDICONFUSION_TR) -> dict:
     slots = mediconfusion_slots(dataset_path)
     preds, _mode = mc_pred.read(results_path)
     unknown = ~preds["item_id"].isin(slots["item_id"])
     if unknown.any():
         pid = preds.loc[unknown, "item_id"].iloc[0].rsplit("-", 1)[0]
         raise MedvizError("pair id is not in the dataset", file=results_path, record=pid)
-    preds = preds.assign(parsed=parse_letters("mediconfusion", preds, None))
+    preds = preds.assign(parsed=answers.parse_letters("mediconfusion", preds, tr=tr))
     frame = slots.merge(preds[["item_id", "parsed"]], on="item_id", how="left")
     frame["parsed"] = frame["parsed"].astype(object).where(frame["parsed"].notna(), None)
     res = scoring.mediconfusion_metrics(frame, with_ci=with_ci)
     res["answered_pairs"] = int(preds["item_id"].str.rsplit("-", n=1).str[0].nunique())
+    res["tr"] = answers.judge_threshold(tr)
     return res
 
 
@@ -47,9 +48,9 @@ def gmai_items_frame(tsv_path: str) -> pd.DataFrame:
     for line, row in gmai_bench.iter_rows(tsv_path, need_image=False):
         it = gmai_bench.row_to_item(row, f"index {row.get('index')} (line {line})")
         rows.append((it.item_id, it.answer, json.dumps(it.options), len(it.options), it.task, it.department,
-                     it.granularity, it.modality))
+                     it.granularity, it.modality, it.categories[0] if it.categories else None))
     return pd.DataFrame(rows, columns=["item_id", "answer", "options", "n_options", "task", "department",
-                                       "granularity", "modality"])
+                                       "granularity", "modality", "category"])
 
 
 def score_gmai_files(tsv_path: str, predictions_path: str, *, with_ci: bool = False) -> dict:
@@ -60,7 +61,7 @@ def score_gmai_files(tsv_path: str, predictions_path: str, *, with_ci: bool = Fa
         bad = preds.loc[unknown, "item_id"].iloc[0]
         raise MedvizError("prediction for an index that is not in the benchmark", file=predictions_path,
                           record=f"index {bad}", field="index")
-    preds = preds.assign(parsed=parse_letters("vlmeval", preds, items["options"]))
+    preds = preds.assign(parsed=answers.parse_letters("vlmeval", preds, items["options"]))
     frame = preds[["item_id", "parsed"]].join(items, on="item_id")
     return scoring.item_metrics(frame, with_ci=with_ci)
 

@@ -19,6 +19,7 @@ import re
 import tempfile
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,8 +58,10 @@ def _computed_sims(store, benchmark_id: str | None):
     """(Arrow table benchmark_id, pair_id, sim_<encoder>..., the sim column names) for the encoders medviz
     computed on the exported benchmarks, or (None, []) when there are none (the common case: no numpy)."""
     cur = store.cursor()
-    if not sql.table_exists(cur, "embeddings") or cur.execute("SELECT count(*) FROM (SELECT 1 FROM embeddings "
-                                                               "LIMIT 1)").fetchone()[0] == 0:
+    try:
+        if not cur.execute("SELECT 1 FROM embeddings LIMIT 1").fetchall():
+            return None, []
+    except duckdb.CatalogException:        # the embeddings component is not in this database
         return None, []
     benches = [r[0] for r in cur.execute(
         "SELECT DISTINCT benchmark_id FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "

@@ -8,13 +8,11 @@ letter under the benchmark's official rules and replaces that model's previous r
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
 import shutil
 import uuid
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -98,53 +96,6 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
 
 # --- predictions ----------------------------------------------------------------------------------------
 
-def parse_letters(kind: str, df: pd.DataFrame, options_by_item: pd.Series | None) -> np.ndarray:
-    """Parsed letter (or None) per row of ``df`` (item_id, raw, score_a, score_b).
-
-    Each distinct (answer text, option set) is parsed once: real runs repeat answers a lot ("A", "B."), so
-    a million predictions cost a few hundred thousand parser calls at most.
-    """
-    n = len(df)
-    out = np.empty(n, dtype=object)
-    raw_codes, raw_uniques = pd.factorize(df["raw"], use_na_sentinel=False)
-    if kind == "mediconfusion":
-        sa = pd.to_numeric(df["score_a"], errors="coerce").to_numpy(dtype=float)
-        sb = pd.to_numeric(df["score_b"], errors="coerce").to_numpy(dtype=float)
-        has_scores = ~np.isnan(sa) & ~np.isnan(sb)
-        tr = answers.MEDICONFUSION_TR
-        judged = np.where(sa >= sb + tr, "A", np.where(sb >= sa + tr, "B", None)).astype(object)
-        parsed_uniques = np.array([answers.mediconfusion_letter(None if _isna(r) else r) for r in raw_uniques],
-                                  dtype=object)
-        out[:] = parsed_uniques[raw_codes] if n else []
-        out[has_scores] = judged[has_scores]
-        return out
-    opt_codes, opt_uniques = pd.factorize(df["item_id"].map(options_by_item), use_na_sentinel=False)
-    n_opt = max(len(opt_uniques), 1)
-    combo = raw_codes.astype(np.int64) * n_opt + opt_codes
-    uniq, inverse = np.unique(combo, return_inverse=True)
-    raws = ["nan" if _isna(r) else str(r) for r in raw_uniques]     # VLMEvalKit scores str(prediction)
-    options = [json.loads(o) for o in opt_uniques]
-    letters = ["".join(o) for o in options]
-    # can_infer_option depends only on the letters offered, so it is cached per (text, letters)
-    by_letters: dict = {}
-    res = np.empty(len(uniq), dtype=object)
-    for j, c in enumerate(uniq.tolist()):
-        ri, oi = divmod(c, n_opt)
-        key = (ri, letters[oi])
-        opt = by_letters.get(key)
-        if opt is None:
-            opt = by_letters[key] = answers.vlmeval_can_infer_option(raws[ri], letters[oi])
-        if not opt:
-            opt = answers.vlmeval_can_infer_text(raws[ri], options[oi])
-        res[j] = opt or None
-    out[:] = res[inverse] if n else []
-    return out
-
-
-def _isna(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
-
-
 def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str | None = None,
                      result_path: str | None = None) -> tuple[pd.DataFrame, str | None]:
     if not os.path.exists(path):
@@ -155,8 +106,12 @@ def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str
 
 def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str | None = None,
                        model: str | None = None, result_path: str | None = None, synthetic: bool = False,
-                       note: str | None = None) -> dict:
-    """Import a prediction file; each model in it replaces its earlier run. Returns {model: n}."""
+                       note: str | None = None, tr: float | None = None) -> dict:
+    """Import a prediction file; each model in it replaces its earlier run. Returns {model: n}.
+
+    ``tr``: MediConfusion's judge threshold (official ``--tr``, None = the default 3), stored with the run;
+    a MedvizError for benchmarks whose answers carry no judge scores.
+    """
     cur = store.cursor()
     bench = core.benchmark(cur, benchmark_id)
     if bench is None:
@@ -170,9 +125,14 @@ def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str |
         raise MedvizError(f"prediction for unknown item id '{bad}' ({int(unknown.sum())} such rows); "
                           f"is this file for benchmark '{benchmark_id}'?", file=path, record=f"item {bad}",
                           field="item_id")
-    df = df.assign(parsed=parse_letters(registry.get_kind(kind).parser, df, idx["options"]))
-    ans = df["item_id"].map(idx["answer"])
-    df["correct"] = np.where(ans.isna(), None, (df["parsed"] == ans) & df["parsed"].notna())
+    parser = registry.get_kind(kind).parser
+    if parser == "mediconfusion":
+        tr = answers.judge_threshold(answers.MEDICONFUSION_TR if tr is None else tr)
+    elif tr is not None:
+        raise MedvizError(f"--tr applies to MediConfusion judge scores, not to benchmark '{benchmark_id}' ({kind})",
+                          file=path, field="--tr")
+    df = df.assign(parsed=answers.parse_letters(parser, df, idx["options"], tr=tr or answers.MEDICONFUSION_TR))
+    df["correct"] = None           # derived by the store from the one rule (scoring.RULES)
     df["benchmark_id"] = benchmark_id
     counts = {}
     with store.transaction() as tx:
@@ -180,5 +140,5 @@ def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str |
             table = pa.Table.from_pandas(part[core.PREDICTION_SCHEMA.names].reset_index(drop=True),
                                          schema=core.PREDICTION_SCHEMA, preserve_index=False)
             counts[m] = core.replace_predictions(tx, benchmark_id, m, table, source=os.path.abspath(path),
-                                                 mode=mode, synthetic=synthetic, note=note)
+                                                 mode=mode, synthetic=synthetic, note=note, tr=tr)
     return counts

@@ -36,7 +36,8 @@ class BenchmarkKind:
     label: str                      # human name
     loader: ModuleType              # module with load() (see medviz/benchmarks/__init__.py)
     extensions: tuple[str, ...]     # file endings that select this kind when --kind is not given
-    parser: str                     # letter parser rules: "mediconfusion" (option scores / "A") or "vlmeval"
+    parser: str                     # letter parser rules: "mediconfusion" (option scores / "A", judge
+    #                                 threshold --tr) or "vlmeval"
     scorer: str                     # "pairs": every pair of the benchmark counts (MediConfusion's official
     #                                 loop); "items": the rows with a prediction (VLMEvalKit exact matching)
     metrics: tuple[str, ...]        # headline metrics, first = the one the leaderboard leads with
@@ -49,11 +50,13 @@ class BenchmarkKind:
     def load(self, *args, **kwargs):
         return self.loader.load(*args, **kwargs)
 
-    def score_files(self, benchmark_file: str, predictions_file: str, *, with_ci: bool = False) -> dict:
+    def score_files(self, benchmark_file: str, predictions_file: str, *, with_ci: bool = False,
+                    **options) -> dict:
+        """``options``: the scorer's own settings (MediConfusion: ``tr``)."""
         if self.file_scorer is None:
             raise MedvizError(f"benchmark kind '{self.name}' has no file scorer; ingest it and use `medviz scores`")
-        from . import evaluate       # evaluate imports ingest, which imports this module
-        return getattr(evaluate, self.file_scorer)(benchmark_file, predictions_file, with_ci=with_ci)
+        from . import evaluate       # evaluate imports this module
+        return getattr(evaluate, self.file_scorer)(benchmark_file, predictions_file, with_ci=with_ci, **options)
 
     @property
     def paired(self) -> bool:

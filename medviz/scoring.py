@@ -7,16 +7,103 @@ inferred), so the same code scores a CLI file, the store, or a million generated
   AIF4S/MediConfusion, as fractions instead of rounded percentages.
 - GMAI-MMBench / generic (items): ``item_metrics`` mirrors VLMEvalKit's exact-matching accuracy
   (mean of hit overall and per group).
+- The outcome rules (correct / wrong / invalid / same answer for both images) are defined once, in
+  ``RULES``, as SQL: the store's materialised review units embed them and pandas evaluates the same text
+  with DuckDB (``outcomes``), so the metrics, the Errors page and the Review page cannot disagree.
 """
 from __future__ import annotations
 
+import atexit
+import threading
+
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 Z95 = 1.959963984540054
-GMAI_GROUPS = ("clinical VQA task", "department", "perceptual granularity", "modality")
+GMAI_GROUPS = ("clinical VQA task", "department", "perceptual granularity", "modality", "category")
 GROUP_COLUMNS = {"clinical VQA task": "task", "department": "department",
-                 "perceptual granularity": "granularity", "modality": "modality"}
+                 "perceptual granularity": "granularity", "modality": "modality", "category": "category"}
+
+# --- the outcome rules: the one definition of each ---------------------------------------------------
+# Placeholders name the columns: {parsed} the model's letter (NULL = invalid / not inferred), {answer} the
+# key (NULL = withheld), {first}/{second} the letters given for image 1 and image 2 of a pair.
+RULES = {
+    # the letter is the key's; FALSE for an invalid answer, NULL (unknown) when the key is withheld
+    "correct": "({parsed} IS NOT NULL AND {parsed} = {answer})",
+    "wrong": "({parsed} IS NOT NULL AND {answer} IS NOT NULL AND {parsed} <> {answer})",
+    "invalid": "({parsed} IS NULL)",
+    # confused / image-blind: the same valid letter for both images (MediConfusion: c1 == c2 != '-')
+    "same_answer": "coalesce({first} = {second}, FALSE)",
+}
+
+
+def rule_sql(name: str, **columns: str) -> str:
+    """The SQL text of one rule over the given column expressions (code-chosen names, never user text)."""
+    return RULES[name].format(**columns)
+
+
+_cons: dict[int, duckdb.DuckDBPyConnection] = {}
+_cons_lock = threading.Lock()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB connection for evaluating rules over pandas data (no database file).
+
+    Opening one costs tens of milliseconds, so each thread keeps its own; those of finished threads are
+    closed by the next call from another thread, and all of them at exit.
+    """
+    tid = threading.get_ident()
+    with _cons_lock:
+        if len(_cons) > (tid in _cons):          # another thread has one: close those of finished threads
+            alive = {t.ident for t in threading.enumerate()}
+            for dead in [k for k in _cons if k not in alive]:
+                _cons.pop(dead).close()
+        con = _cons.get(tid)
+        if con is None:
+            con = _cons[tid] = duckdb.connect()
+    return con
+
+
+@atexit.register
+def _close_connections() -> None:
+    with _cons_lock:
+        while _cons:
+            _cons.popitem()[1].close()
+
+
+def _letters(col) -> pa.Array:
+    s = col if isinstance(col, pd.Series) else pd.Series(col, dtype=object)
+    return pa.array(s, type=pa.string(), from_pandas=True)      # None and NaN are both NULL
+
+
+def outcomes(columns: dict, rules: dict[str, str]) -> pd.DataFrame:
+    """Evaluate ``rules`` ({output name: SQL from ``rule_sql``}) over equal-length letter columns with DuckDB.
+
+    ``columns``: {name: sequence of letters or None/NaN}. Returns nullable-boolean columns in input order.
+    """
+    table = pa.table({k: _letters(v) for k, v in columns.items()})
+    select = ", ".join(f"{sql} AS {out}" for out, sql in rules.items())
+    con = _connection()
+    con.register("_letters", table)
+    try:
+        res = pa.table(con.sql(f"SELECT {select} FROM _letters"))   # a projection keeps row order
+    finally:
+        con.unregister("_letters")
+    return res.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+
+
+def correct(parsed, answer) -> pd.Series:
+    """Per row: the parsed letter is the key (nullable: NA where the key is withheld)."""
+    return outcomes({"parsed": parsed, "answer": answer},
+                    {"correct": rule_sql("correct", parsed="parsed", answer="answer")})["correct"]
+
+
+def same_answer(first, second) -> np.ndarray:
+    """Per pair: the same valid letter for both images (confused / image-blind), as a bool array."""
+    return outcomes({"first": first, "second": second},
+                    {"same": rule_sql("same_answer", first="first", second="second")})["same"].to_numpy(bool)
 
 
 def wilson(k, n, z: float = Z95):
@@ -53,14 +140,16 @@ def pair_table(slots: pd.DataFrame) -> pd.DataFrame:
     one = s[s["slot"] == 1].set_index("pair_id")
     two = s[s["slot"] == 2].set_index("pair_id")
     p = one.add_suffix("_1").join(two.add_suffix("_2"), how="inner")
-    c1, c2 = p["parsed_1"], p["parsed_2"]
     out = pd.DataFrame(index=p.index)
-    out["parsed_1"], out["parsed_2"] = c1, c2
-    out["correct_1"] = (c1 == p["answer_1"]).to_numpy() & c1.notna().to_numpy()
-    out["correct_2"] = (c2 == p["answer_2"]).to_numpy() & c2.notna().to_numpy()
-    out["invalid_1"] = c1.isna().to_numpy()
-    out["invalid_2"] = c2.isna().to_numpy()
-    out["confused"] = ((c1 == c2) & c1.notna()).to_numpy()
+    out["parsed_1"], out["parsed_2"] = p["parsed_1"], p["parsed_2"]
+    r = outcomes({c: p[c] for c in ("parsed_1", "answer_1", "parsed_2", "answer_2")}, {
+        "correct_1": rule_sql("correct", parsed="parsed_1", answer="answer_1"),
+        "correct_2": rule_sql("correct", parsed="parsed_2", answer="answer_2"),
+        "invalid_1": rule_sql("invalid", parsed="parsed_1"),
+        "invalid_2": rule_sql("invalid", parsed="parsed_2"),
+        "confused": rule_sql("same_answer", first="parsed_1", second="parsed_2")})
+    for c in r.columns:       # a withheld key counts as not correct in the tallies
+        out[c] = r[c].to_numpy(dtype=bool, na_value=False)
     out["valid_both"] = ~out["invalid_1"] & ~out["invalid_2"]
     out["valid_pair"] = out["valid_both"] & ~out["confused"]
     out["set_ok"] = out["correct_1"] & out["correct_2"]
@@ -136,7 +225,7 @@ def mediconfusion_per_category(slots: pd.DataFrame, pt: pd.DataFrame | None = No
 # --- items (GMAI-MMBench, generic) -------------------------------------------------------------------
 
 def item_correct(df: pd.DataFrame) -> pd.Series:
-    return (df["parsed"] == df["answer"]) & df["parsed"].notna()
+    return pd.Series(correct(df["parsed"], df["answer"]).to_numpy(dtype=bool, na_value=False), index=df.index)
 
 
 def item_metrics(df: pd.DataFrame, *, groups=GMAI_GROUPS, with_ci: bool = False) -> dict:

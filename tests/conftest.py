@@ -7,7 +7,20 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED_MC = ROOT.parent / "shared" / "data" / "mediconfusion"
+
+
+def _shared_dir() -> pathlib.Path:
+    """$MEDVIZ_SHARED, else the first ``shared/`` beside the checkout or one of its parents (worktrees)."""
+    env = os.environ.get("MEDVIZ_SHARED")
+    if env:
+        return pathlib.Path(env)
+    for parent in ROOT.parents:
+        if (parent / "shared").is_dir():
+            return parent / "shared"
+    return ROOT.parent / "shared"
+
+
+SHARED_MC = _shared_dir() / "data" / "mediconfusion"
 
 
 @pytest.fixture

@@ -145,3 +145,25 @@ def test_tag_targets_checks_once_and_is_all_or_nothing(store, w):
     with pytest.raises(MedvizError, match="target_type"):
         w.tag_targets("b", "cell", ["a"], ["Refusal"], auth.local("bulk"))
     assert current_annotations(store, "b").empty and w.tag_targets("b", "item", [], ["Refusal"], auth.local("x")) == []
+
+
+def test_bulk_calls_have_a_size_bound(store, w, monkeypatch):
+    from medviz.annotations import writer as wmod
+    monkeypatch.setattr(wmod, "MAX_BULK", 3)
+    with pytest.raises(MedvizError, match="at most 3"):
+        w.tag_targets("b", "item", ["a", "b", "c", "d"], ["Refusal"], auth.local("bulk"))
+    with pytest.raises(MedvizError, match="at most 3"):
+        w.save_many([Annotation("b", "item", f"i{k}", ["Refusal"], "r") for k in range(4)], auth.local("r"))
+    assert current_annotations(store, "b").empty
+
+
+def test_closing_the_writer_leaves_the_consensus_complete(tmp_path):
+    from medviz.store import Store
+    path = str(tmp_path / "c.duckdb")
+    s = Store(path)
+    get_writer(s).save(Annotation("b", "item", "x", ["Refusal"], "r1"), auth.local("r1"))
+    close_writer(s)
+    s.close()
+    with Store(path, read_only=True) as ro:              # a read-only reader finds it up to date
+        synced, newest = sql.consensus_lag(ro.cursor())
+        assert synced == newest and list(consensus(ro, "b")["tags"]) == [["Refusal"]]

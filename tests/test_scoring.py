@@ -9,6 +9,7 @@ import pytest
 
 from medviz import answers, evaluate, scoring
 from medviz.benchmarks import mediconfusion as mc_bench
+from medviz.predictions import vlmevalkit as vlm_pred
 
 
 # --- MediConfusion -------------------------------------------------------------------------------------
@@ -131,6 +132,22 @@ def test_mediconfusion_matches_official_oracle_on_real_dataset(real_dataset, tmp
             assert got["per_category"][c][k] == pytest.approx(want["per_category"][c][k], abs=1e-12), (c, k)
 
 
+@pytest.mark.parametrize("seed,tr", [(4, 2), (5, 1), (6, 5)])
+def test_mediconfusion_tr_matches_official_oracle_on_real_dataset(real_dataset, tmp_path, seed, tr):
+    data = json.load(open(real_dataset))
+    stats = json.load(open(real_dataset.replace("dataset.json", "statistics.json")))
+    results = _random_results(data, random.Random(seed), judge_share=0.6)
+    rp = tmp_path / f"model{seed}_gpt4.json"
+    rp.write_text(json.dumps(results))
+    got = evaluate.score_mediconfusion_files(real_dataset, str(rp), tr=tr)
+    want = _official_oracle(data, results, stats, tr=tr)
+    for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision"):
+        assert got[k] == pytest.approx(want[k], abs=1e-12), k
+    for c in stats:
+        for k in ("set_accuracy", "individual_accuracy"):
+            assert got["per_category"][c][k] == pytest.approx(want["per_category"][c][k], abs=1e-12), (c, k)
+
+
 def test_real_dataset_shape_and_statistics(real_dataset):
     items, pairs = mc_bench.load(real_dataset)
     stats = json.load(open(real_dataset.replace("dataset.json", "statistics.json")))
@@ -246,7 +263,7 @@ def test_cli_json_contract_gmai(sample_files):
                          capture_output=True, text=True, check=True)
     res = json.loads(out.stdout)
     assert set(res) == {"rows", "overall", "by"}
-    assert set(res["by"]) == {"clinical VQA task", "department", "perceptual granularity", "modality"}
+    assert set(res["by"]) == {"clinical VQA task", "department", "perceptual granularity", "modality", "category"}
     assert 0 <= res["overall"] <= 1 and res["rows"] == 10
 
 
@@ -270,3 +287,154 @@ def test_tsv_reader_agrees_with_pandas_on_quoting(tmp_path):
         assert [r["question"] for r in rows] == list(back["question"])
         assert [r["B"] for r in rows] == list(back["B"])
         assert [list(gmai.options_of(r)) for r in rows] == [["A"], ["B"], ["A", "B"]]
+
+
+# --- GMAI-MMBench: options as pandas reads the prediction file (issue 13) -------------------------------
+
+# Hand-worked against VLMEvalKit's exact matching. The prediction file carries the option columns, as
+# VLMEvalKit writes it; pandas reads A (numbers, no blank) as int -> "7", B and C (numbers and blanks) as
+# float -> "7.0". build_choices drops NaN cells; can_infer_text matches str(option).lower() inside the answer.
+NUMBER_ROWS = [
+    # index, A, B, C, answer, prediction, category   official choices -> inferred -> hit
+    (1, 7, 3, 12, "A", "7", "count"),          # {A:"7", B:"3.0", C:"12.0"} -> A ("7" in "7")   -> 1
+    (2, 2, 7, 9, "B", "7", "count"),           # {A:"2", B:"7.0", C:"9.0"}  -> none            -> 0
+    (3, 1, 10, "", "A", "10", "size"),         # {A:"1", B:"10.0"} -> A ("1" in "10" only)      -> 1
+    (4, 5, 6, 8, "C", "8.0", "size"),          # {A:"5", B:"6.0", C:"8.0"} -> C                 -> 1
+    (5, 4, "", 5, "C", "5", "size"),           # {A:"4", C:"5.0"} -> none ("5.0" not in "5")    -> 0
+    (6, 3, 4, 6, "A", "none of these", "size"),  # no letter, no option text                     -> 0
+]
+# official: hits 1,0,1,1,0,0 -> overall 3/6; by category: count 1/2, size 2/4.
+# with the benchmark TSV's text instead ("7", "10", "5"): 1,1,0,1,1,0 -> 4/6 (what medviz reported before).
+# (Row 6 keeps the prediction column text: a column of bare numbers would itself be read as float, "7.0".)
+
+
+def _number_files(tmp_path, with_options=True, ext="tsv"):
+    rows = [dict(index=i, question="How many?", A=a, B=b, C=c, D="", E="", answer=ans, category=cat,
+                 modality="CT", **{"clinical VQA task": "counting", "department": "Radiology",
+                                   "perceptual granularity": "image level"})
+            for i, a, b, c, ans, _, cat in NUMBER_ROWS]
+    tsv = tmp_path / "GMAI-MMBench_VAL.tsv"
+    _gmai_tsv(tsv, rows)
+    # the prediction file as VLMEvalKit writes it: the benchmark's columns (read by pandas) + prediction
+    pred = pd.read_csv(tsv, sep="\t").drop(columns=["image"])
+    pred["prediction"] = [r[5] for r in NUMBER_ROWS]
+    if not with_options:
+        pred = pred[["index", "prediction"]]
+    pp = tmp_path / f"numbers_GMAI-MMBench_VAL.{ext}"
+    if ext == "xlsx":
+        pred.to_excel(pp, index=False)
+    else:
+        pred.to_csv(pp, sep="\t", index=False)
+    return tsv, pp
+
+
+@pytest.mark.parametrize("ext", ["tsv", "xlsx"])
+def test_gmai_number_options_follow_pandas_reading_of_prediction_file(tmp_path, ext):
+    tsv, pp = _number_files(tmp_path, ext=ext)
+    back = vlm_pred.read_table(str(pp))
+    assert back["A"].dtype.kind == "i" and back["B"].dtype.kind == "f"      # the premise of the case
+    res = evaluate.score_gmai_files(str(tsv), str(pp))
+    assert res["rows"] == 6
+    assert res["overall"] == pytest.approx(3 / 6, abs=1e-12)
+    assert res["by"]["category"] == {"count": pytest.approx(1 / 2), "size": pytest.approx(2 / 4)}
+
+
+def test_gmai_prediction_file_without_option_columns_uses_the_benchmark_options(tmp_path):
+    tsv, pp = _number_files(tmp_path, with_options=False)
+    assert evaluate.score_gmai_files(str(tsv), str(pp))["overall"] == pytest.approx(4 / 6, abs=1e-12)
+
+
+def test_vlmevalkit_options_are_str_of_what_pandas_read(tmp_path):
+    df = pd.DataFrame({"index": [1, 2], "A": [7, 8], "B": [1.5, None], "C": ["x", None], "prediction": ["7", "B"]})
+    assert vlm_pred.file_options(df) == ['{"A": "7", "B": "1.5", "C": "x"}', '{"A": "8"}']
+    assert vlm_pred.file_options(df[["index", "prediction"]]) is None
+
+
+def test_store_import_scores_number_options_like_the_file(store, tmp_path):
+    import base64
+    import io
+    from PIL import Image
+    from medviz import ingest
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, format="PNG")
+    png = base64.b64encode(buf.getvalue()).decode()
+    tsv, pp = _number_files(tmp_path)
+    text = tsv.read_text().splitlines()
+    tsv.write_text("\n".join([text[0]] + [line + png for line in text[1:]]) + "\n")   # image is the last column
+    ingest.ingest_benchmark(store, str(tsv), kind="gmai", benchmark_id="numbers")
+    ingest.import_predictions(store, "numbers", str(pp))
+    m = evaluate.score_store(store, "numbers")["numbers"]
+    assert m["overall"] == pytest.approx(3 / 6, abs=1e-12)
+    assert m["by"]["category"] == {"count": pytest.approx(1 / 2), "size": pytest.approx(2 / 4)}
+
+
+# --- MediConfusion judge threshold --tr (issue 13) ---------------------------------------------------------
+
+def _tr_files(tmp_path):
+    data = {"1": {"im_1": "a", "im_2": "b", "category_1": ["Cerebral"], "category_2": ["Cerebral"], "question": "q",
+                  "option_A": "x", "option_B": "y", "im_1_correct": "A", "im_2_correct": "B"},
+            "2": {"im_1": "c", "im_2": "d", "category_1": ["Cardiac"], "category_2": ["Cardiac"], "question": "q",
+                  "option_A": "x", "option_B": "y", "im_1_correct": "B", "im_2_correct": "A"}}
+    # judge scores (FF / gpt4 mode): margins 2, 3, 2 and a parsed letter (10 vs 0)
+    results = {"1": {"answer": {"im1": {"full_answer": "t", "A": 7, "B": 5}, "im2": {"full_answer": "t", "A": 2, "B": 5}}},
+               "2": {"answer": {"im1": {"full_answer": "t", "A": 4, "B": 6}, "im2": {"full_answer": "A."}}}}
+    ds, rp = tmp_path / "dataset.json", tmp_path / "judge_gpt4.json"
+    ds.write_text(json.dumps(data))
+    rp.write_text(json.dumps(results))
+    return ds, rp
+
+
+def test_mediconfusion_tr_hand_worked(tmp_path):
+    # check_answer(a, b, tr): A if a >= b + tr, B if b >= a + tr, else '-'
+    # tr=3: p1 (7,5)->'-', (2,5)->B ok; p2 (4,6)->'-', 'A.'->A ok  => set 0/2, indiv 2/4, invalid 2/4, confusion 0
+    # tr=2: p1 A ok, B ok;               p2 B ok, A ok            => set 2/2, indiv 4/4, invalid 0
+    ds, rp = _tr_files(tmp_path)
+    r3 = evaluate.score_mediconfusion_files(str(ds), str(rp))
+    assert (r3["set_accuracy"], r3["individual_accuracy"], r3["invalid"], r3["confusion"]) == (0, 0.5, 0.5, 0)
+    r2 = evaluate.score_mediconfusion_files(str(ds), str(rp), tr=2)
+    assert (r2["set_accuracy"], r2["individual_accuracy"], r2["invalid"], r2["precision"]) == (1, 1, 0, 1)
+    out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "mediconfusion", str(ds), str(rp), "--json",
+                          "--tr", "2"], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["set_accuracy"] == 1.0
+
+
+def test_mediconfusion_tr_is_stored_with_the_imported_run(tmp_path):
+    from medviz.cli import main
+    ds, rp = _tr_files(tmp_path)
+    db = str(tmp_path / "tr.duckdb")
+    assert main(["ingest", str(ds), "--kind", "mediconfusion", "--id", "mc", "--db", db]) == 0
+    assert main(["predictions", "import", "mc", str(rp), "--model", "judge", "--tr", "2", "--db", db]) == 0
+    from medviz.store import Store
+    with Store(db) as s:
+        assert s.cursor().execute("SELECT model, tr FROM models").fetchall() == [("judge", 2.0)]
+        assert evaluate.score_store(s, "mc")["judge"]["set_accuracy"] == 1.0
+    assert main(["predictions", "import", "mc", str(rp), "--model", "judge", "--db", db]) == 0   # default 3 replaces it
+    with Store(db) as s:
+        assert s.cursor().execute("SELECT tr FROM models").fetchone()[0] == 3.0
+        assert evaluate.score_store(s, "mc")["judge"]["set_accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "11", "nan", "three"])
+def test_mediconfusion_tr_out_of_range_is_a_clear_error(tmp_path, bad):
+    ds, rp = _tr_files(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "mediconfusion", str(ds), str(rp), "--tr", bad],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "--tr" in out.stderr
+
+
+def test_tr_is_refused_where_there_are_no_judge_scores(tmp_path, store):
+    from medviz import ingest
+    from medviz.errors import MedvizError
+    tsv, pp = _number_files(tmp_path, with_options=False)
+    out = subprocess.run([sys.executable, "-m", "medviz.cli", "score", "gmai", str(tsv), str(pp), "--tr", "2"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--tr applies to MediConfusion" in out.stderr and "Traceback" not in out.stderr
+    g = tmp_path / "g.csv"
+    g.write_text("item_id,question,answer,A,B\ni1,q,A,x,y\n")
+    ingest.ingest_benchmark(store, str(g), kind="generic", benchmark_id="g")
+    preds = tmp_path / "p.csv"
+    preds.write_text("item_id,model,prediction\ni1,m,A\n")
+    with pytest.raises(MedvizError, match="--tr applies"):
+        ingest.import_predictions(store, "g", str(preds), tr=2)
+    ingest.import_predictions(store, "g", str(preds))
+    assert store.cursor().execute("SELECT model, tr FROM models").fetchall() == [("m", None)]

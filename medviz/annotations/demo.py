@@ -6,6 +6,7 @@ They are not a clinician's judgement.
 """
 from __future__ import annotations
 
+from .. import scoring
 from ..auth import file_owner
 from ..store import core
 from ..store import annotations as sql
@@ -26,7 +27,7 @@ def _examples(store) -> list[Annotation]:
     have = set(core.benchmarks(cur)["benchmark_id"])
     if MC in have:
         pa_ = sql.pair_answers(cur, MC)
-        blind = pa_[(pa_["parsed_1"] == pa_["parsed_2"]) & pa_["parsed_1"].notna()]
+        blind = pa_[scoring.same_answer(pa_["parsed_1"], pa_["parsed_2"])]
         for i, r in enumerate(blind[blind["model"] == "image-blind-baseline"].head(4).itertuples()):
             why = f"{NOTE}Same answer {r.parsed_1} for both images of the pair."
             out.append(Annotation(MC, "pair", r.pair_id, [IGNORED], SYNTHETIC_REVIEWER, model=r.model,

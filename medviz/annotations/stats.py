@@ -30,6 +30,10 @@ def sync_consensus(store) -> int:
     synced, newest = sql.consensus_lag(store.cursor())
     if synced == newest:
         return 0
+    if getattr(store, "read_only", False):
+        from ..errors import MedvizError
+        raise MedvizError("the annotation consensus in this database is out of date and it is open read-only; "
+                          "open it once for writing (any medviz command) to bring it up to date", file=store.path)
     from ..writer import execute_write_fn
     return execute_write_fn(store, sql.sync_consensus)
 
@@ -148,7 +152,7 @@ def blind_pairs(store, benchmark_id: str, *, threshold: float = ENCODER_BLIND_TH
     ``tagged_image_ignored`` is None when nobody reviewed the pair for that model (or for all models).
     """
     pa_ = sql.pair_answers(store.cursor(), benchmark_id)
-    pa_["image_blind"] = (pa_["parsed_1"] == pa_["parsed_2"]) & pa_["parsed_1"].notna()
+    pa_["image_blind"] = scoring.same_answer(pa_["parsed_1"], pa_["parsed_2"])
     sims = encoder_similarities(store, benchmark_id)
     col = _encoder_column(sims)
     sim = sims.set_index("pair_id")[col] if col else pd.Series(dtype=float)

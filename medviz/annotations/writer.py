@@ -31,6 +31,7 @@ from .model import Annotation, check_fields
 from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
 
 _CACHE_MAX = 200_000
+MAX_BULK = 200_000            # annotations in one save_many / tag_targets call (one transaction)
 
 
 def _utcnow() -> datetime:
@@ -75,6 +76,8 @@ class AnnotationWriter:
         returns them saved, in order. What bulk tagging, import and the API use: one caller, one commit.
         Authors are checked as in ``save``."""
         p = auth.check(by)
+        annotations = list(annotations)
+        _check_bulk_size(len(annotations))
         prepared = []
         for a in annotations:
             if a.kind != "annotation":
@@ -94,6 +97,7 @@ class AnnotationWriter:
         ids = list(target_ids)
         if not ids:
             return []
+        _check_bulk_size(len(ids))
         bad = next((k for k, t in enumerate(ids) if not isinstance(t, str) or not t.strip()), None)
         if bad is not None:
             raise MedvizError(f"target id #{bad + 1} must be a non-empty string", field="target_id")
@@ -456,6 +460,11 @@ class _BatchState:
         return row
 
 
+def _check_bulk_size(n: int) -> None:
+    if n > MAX_BULK:
+        raise MedvizError(f"{n:,} annotations in one call; at most {MAX_BULK:,} (split the list)", field="annotations")
+
+
 def _row(a: Annotation) -> dict:
     return {"rev_id": None, "annotation_id": a.annotation_id, "revision": a.revision,
             "benchmark_id": a.benchmark_id, "target_type": a.target_type, "target_id": a.target_id,
@@ -479,8 +488,16 @@ def get_writer(store) -> AnnotationWriter:
 
 
 def close_writer(store) -> None:
-    """Finish pending writes and stop the writer thread (before ``store.close()``)."""
+    """Finish pending writes, bring the consensus up to date (so the file is left complete, e.g. after an
+    import from the CLI) and stop the writer thread (before ``store.close()``)."""
     w = _writers.pop(store)
     if w is not None:
         w.close()
+    if not getattr(store, "read_only", False):
+        try:
+            synced, newest = sql.consensus_lag(store.cursor())
+            if synced != newest:
+                store_writer(store).execute_write_fn(sql.sync_consensus)
+        except duckdb.Error:        # the store is already closed: the next writable open's first read syncs it
+            pass
     close_store_writer(store)

@@ -12,6 +12,13 @@ def db_arg(p) -> None:
     p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
 
 
+def tr_arg(p) -> None:
+    """MediConfusion's judge threshold (official ``--tr``); None = the official default."""
+    p.add_argument("--tr", type=float, default=None,
+                   help="MediConfusion: a letter wins when its score beats the other's by at least this "
+                        "(official --tr; more than 0, at most 10; default 3, 2 is documented for some runs)")
+
+
 def open_store(args):
     from ..store import Store
     return Store(args.db)

@@ -16,7 +16,8 @@ def cmd_embed(args) -> int:
         bar = progress_bar(f"embed {args.encoder}", unit="img")
         try:
             res = compute_embeddings(store, args.benchmark, args.encoder, device=args.device,
-                                     batch_size=args.batch_size, progress=bar, workers=args.workers)
+                                     batch_size=args.batch_size, progress=bar, workers=args.workers,
+                                     exact_decode=args.exact_decode or None)
         finally:
             bar.close()
         print(res.summary())
@@ -128,6 +129,9 @@ def register(sub) -> None:
     s.add_argument("--device", default=None, help="cuda, cuda:N, mps or cpu (default: best available)")
     s.add_argument("--batch-size", type=int, default=None)
     s.add_argument("--workers", type=int, default=None, help="decode threads (default: CPU count, 2-8)")
+    s.add_argument("--exact-decode", action="store_true",
+                   help="decode JPEGs at full size (default: at a reduced DCT scale >= 2x the model's input; "
+                        "also MEDVIZ_EXACT_DECODE=1)")
     s.add_argument("--probe", action="store_true",
                    help="also store the encoder's zero-shot choices as a model 'zero-shot <encoder>'")
     db_arg(s)

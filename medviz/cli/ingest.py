@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from .. import registry
-from ._common import db_arg, open_store, progress_bar
+from ._common import db_arg, open_store, progress_bar, tr_arg
 
 # Modules with demo_hook(store) that add their own example data (annotations, embeddings) to the demo.
 DEMO_HOOKS: list[str] = [
@@ -32,7 +32,7 @@ def cmd_predictions_import(args) -> int:
     with open_store(args) as store:
         for path in args.paths:
             counts = import_predictions(store, args.benchmark, path, fmt=args.format, model=args.model,
-                                        result_path=args.result, synthetic=args.synthetic)
+                                        result_path=args.result, synthetic=args.synthetic, tr=args.tr)
             for m, n in counts.items():
                 print(f"{m}: {n} predictions imported from {path}")
     return 0
@@ -80,6 +80,7 @@ def register(sub) -> None:
     s.add_argument("--model", help="model name (default from the file name)")
     s.add_argument("--result", help="VLMEvalKit judged *_result.xlsx with hit/log columns")
     s.add_argument("--synthetic", action="store_true", help="label these predictions as synthetic")
+    tr_arg(s)
     db_arg(s)
     s.set_defaults(func=cmd_predictions_import)
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 import json
 
 from .. import registry
-from ._common import db_arg, fmt_pct, open_store
+from ..errors import MedvizError
+from ._common import db_arg, fmt_pct, open_store, tr_arg
 
 
 def cmd_score(args) -> int:
     kind = registry.get_kind(args.benchmark)
-    res = kind.score_files(args.benchmark_file, args.predictions, with_ci=not args.json)
+    options = {}
+    if args.tr is not None:
+        if kind.parser != "mediconfusion":
+            raise MedvizError(f"--tr applies to MediConfusion judge scores, not to {kind.label}", field="--tr")
+        options["tr"] = args.tr
+    res = kind.score_files(args.benchmark_file, args.predictions, with_ci=not args.json, **options)
     report = _pair_report if kind.paired else _item_report
     report(res, args.json)
     return 0
@@ -30,7 +36,7 @@ def _pair_report(res: dict, as_json: bool) -> None:
                                for c, v in res["per_category"].items()}
         print(json.dumps(out, indent=2))
         return
-    print(f"MediConfusion: {res['pairs']} pairs ({res['answered_pairs']} answered)")
+    print(f"MediConfusion: {res['pairs']} pairs ({res['answered_pairs']} answered), judge threshold --tr {res['tr']:g}")
     print(f"{'metric':<22}{'value':>9}   95% Wilson CI")
     for k in ("set_accuracy", "individual_accuracy", "confusion", "invalid", "precision", "image_blind"):
         ci = res["ci"][k]
@@ -80,6 +86,7 @@ def register(sub) -> None:
     s.add_argument("benchmark_file", help="MediConfusion dataset.json or GMAI-MMBench TSV")
     s.add_argument("predictions", help="MediConfusion Results JSON or VLMEvalKit .xlsx/.tsv/.json")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    tr_arg(s)
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("scores", help="score the models stored for a benchmark")

@@ -1,8 +1,9 @@
 """``compute_embeddings``: embed every image of a benchmark once per (encoder, weights), resumably.
 
-Pipeline: one SQL anti-join finds the image contents not yet cached; a thread pool decodes and preprocesses
-images (PIL and torchvision release the GIL) a few batches ahead of the model; each batch is stacked (pinned
-on CUDA, copied non-blocking), encoded under autocast on CUDA, and handed to a writer thread that commits it
+Pipeline: one SQL anti-join finds the image contents not yet cached; a thread pool decodes, resizes and crops
+images (PIL releases the GIL) a few batches ahead of the model, writing uint8 pixels into one batch buffer
+(pinned on CUDA, copied non-blocking; ``prep``); the model's device converts and normalises them; the batch is
+encoded under autocast on CUDA and handed to a writer thread that commits it
 while the model works on the next one, so an interrupted run keeps every finished batch and the next run
 starts where it stopped. Items without an image are skipped and counted; undecodable images are skipped,
 counted and reported.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from ..errors import MedvizError
 from ..store import core
 from ..store import embeddings as sql
+from . import prep
 from .loading import LoadedEncoder, default_batch_size, load_encoder
 
 
@@ -45,32 +47,15 @@ class EmbedResult:
 
 
 def open_native(path: str):
-    """Decode an image for encoding, keeping grey images single-channel ('L').
-
-    Same checks and DICOM windowing as ``images.load_image``, but a grey scan is resized before it is
-    replicated to RGB (open_clip's transform converts after resize/crop): identical pixels, a third of the
-    resampling work. Other modes become RGB as in ``load_image``.
-    """
-    from PIL import Image
-
-    from .. import images
-    with open(path, "rb") as f:
-        head = f.read(132)
-    if images.sniff_format(head) == "dicom":
-        arr, own = images.dicom_to_array(path)
-        if arr.ndim == 2:
-            return Image.fromarray(images.window_to_uint8(arr, own))   # same default window as load_image
-        return images.load_image(path)
-    images.validate_image_file(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im if im.mode in ("L", "RGB") else im.convert("RGB")
-    except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt data
-        raise MedvizError(f"cannot decode image ({e})", file=path, field="image") from None
+    """Decode an image for encoding, keeping grey images single-channel ('L'); see ``prep.open_image``."""
+    return prep.open_image(path)[0]
 
 
-def _decode(enc: LoadedEncoder, path: str):
+def _decode(enc: LoadedEncoder, path: str, plan: prep.PrepPlan | None = None, out=None, gap: float | None = None):
+    """One image for the model: with a ``plan``, uint8 pixels written into ``out`` (a row of the batch
+    buffer; ``gap``: JPEG draft gap, see ``prep``); without, ``enc.preprocess``'s output."""
+    if plan is not None:
+        return prep.prepare_into(plan, path, out, gap)
     im = open_native(path)
     x = enc.preprocess(im)
     if im.mode == "L" and getattr(x, "ndim", 0) == 3 and x.shape[0] == 1 and enc.spec.learned:
@@ -98,12 +83,19 @@ def _lower_priority() -> None:
         pass
 
 
-def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, workers: int | None = None):
+def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, workers: int | None = None,
+                exact_decode: bool | None = None):
     """Yield (indices, vectors, errors) per batch; decoding runs ``workers`` threads ahead of the model.
 
     ``errors`` is a list of (index, message) for images that failed to decode (left out of the batch).
+    When the encoder's preprocess is open_clip's eval transform (``prep.plan_for``), the threads write uint8
+    crops into one (pinned, on CUDA) batch buffer and the float conversion and normalisation run on the
+    model's device; large JPEGs decode at a reduced DCT scale unless ``exact_decode`` (default:
+    ``MEDVIZ_EXACT_DECODE``). Otherwise each image goes through ``enc.preprocess`` and the batch is stacked.
     """
     pin = enc.device.startswith("cuda")
+    plan = prep.plan_for(enc.preprocess)
+    gap = prep.draft_gap(exact_decode) if plan is not None else None
     batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
     workers = workers or _workers(enc.device)
     lookahead = max(2, 2 * workers // max(1, batch_size) + 2)
@@ -118,33 +110,45 @@ def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, worker
             nonlocal nxt
             if nxt < len(batches):
                 idx = batches[nxt]
-                pending.append((idx, [pool.submit(_decode, enc, paths[i]) for i in idx]))
+                if plan is None:
+                    buf, futs = None, [pool.submit(_decode, enc, paths[i]) for i in idx]
+                else:
+                    buf = prep.new_batch(len(idx), plan, pin=pin)
+                    futs = [pool.submit(_decode, enc, paths[i], plan, buf[j], gap) for j, i in enumerate(idx)]
+                pending.append((idx, buf, futs))
                 nxt += 1
         for _ in range(lookahead):
             submit()
         while pending:
-            idx, futs = pending.popleft()
+            idx, buf, futs = pending.popleft()
             submit()
-            ok_idx, tensors, errors = [], [], []
-            for i, f in zip(idx, futs):
+            ok_idx, ok_rows, tensors, errors = [], [], [], []
+            for j, (i, f) in enumerate(zip(idx, futs)):
                 try:
                     tensors.append(f.result())
                     ok_idx.append(i)
+                    ok_rows.append(j)
                 except MedvizError as e:
                     errors.append((i, str(e)))
                 except Exception as e:  # noqa: BLE001 - a corrupt image must not stop the run
                     errors.append((i, f"{paths[i]}: cannot decode ({e})"))
-            if not tensors:
+            if not ok_idx:
                 yield ok_idx, None, errors
                 continue
-            yield ok_idx, enc.encode_batch(enc.stack(tensors, pin=pin)), errors
+            if plan is None:
+                yield ok_idx, enc.encode_batch(enc.stack(tensors, pin=pin)), errors
+                continue
+            x = buf if len(ok_rows) == len(idx) else buf[ok_rows]      # (failed rows left out)
+            yield ok_idx, enc.encode_batch(prep.to_model_input(x, plan, enc.device)), errors
     finally:                                        # interrupted: drop queued decodes instead of finishing them
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, *, device: str | None = None,
-                       batch_size: int | None = None, progress=None, workers: int | None = None) -> EmbedResult:
-    """Embed the benchmark's images not yet cached for this encoder + weights. ``progress(done, total)``."""
+                       batch_size: int | None = None, progress=None, workers: int | None = None,
+                       exact_decode: bool | None = None) -> EmbedResult:
+    """Embed the benchmark's images not yet cached for this encoder + weights. ``progress(done, total)``.
+    ``exact_decode``: decode JPEGs at full size (see ``embed_paths``; default ``MEDVIZ_EXACT_DECODE``)."""
     cur = store.cursor()
     if core.benchmark(cur, benchmark_id) is None:
         raise MedvizError(f"benchmark '{benchmark_id}' is not in the store; ingest it first", record=benchmark_id)
@@ -173,7 +177,8 @@ def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, 
         pending: deque = deque()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medviz-embed-writer") as writer:
             try:
-                for idx, vecs, errors in embed_paths(enc, paths, batch_size=bs, workers=workers):
+                for idx, vecs, errors in embed_paths(enc, paths, batch_size=bs, workers=workers,
+                                                             exact_decode=exact_decode):
                     res.n_failed += len(errors)
                     res.errors += [m for _, m in errors][: max(0, 10 - len(res.errors))]
                     while pending and pending[0].done():

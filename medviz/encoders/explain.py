@@ -315,10 +315,9 @@ def zero_shot_probe(store, benchmark_id: str, encoder_id: str) -> int:
         if not _has_image(it) or not it.get("options"):
             continue
         oa = option_alignment(store, enc, it)
-        ans = it.get("answer")
         rows.append({"benchmark_id": benchmark_id, "model": f"zero-shot {encoder_id}", "item_id": it["item_id"],
                      "raw": oa.choice, "score_a": None, "score_b": None, "parsed": oa.choice,
-                     "correct": None if ans is None else oa.choice == ans, "hit": None,
+                     "correct": None, "hit": None,     # the store derives `correct`
                      "log": json.dumps({"cosines": oa.cosines, "weights_digest": enc.weights_digest})})
     table = pa.Table.from_pylist(rows, schema=core.PREDICTION_SCHEMA)
     note = (f"encoder probe, not an LLM: zero-shot choice by cosine of the image with 'question + option' under "

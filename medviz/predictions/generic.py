@@ -46,7 +46,7 @@ def read(path: str, model: str | None = None) -> pd.DataFrame:
     out = pd.DataFrame({
         "item_id": df["item_id"].astype(str).str.strip(), "model": df["model"].astype(str).str.strip(),
         "raw": df["prediction"].astype(str).astype(object).where(df["prediction"].notna(), None),
-        "score_a": None, "score_b": None, "hit": None, "log": None,
+        "score_a": None, "score_b": None, "hit": None, "log": None, "options": None,
     })
     dup = out.duplicated(["model", "item_id"])
     if dup.any():

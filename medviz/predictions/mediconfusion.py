@@ -52,5 +52,5 @@ def read(path: str, model: str | None = None) -> tuple[pd.DataFrame, str | None]
             if (a is None) != (b is None):
                 raise MedvizError("has a score for one letter only", file=path, record=pid, field=f"answer.im{n}")
             log = slot.get("gpt_reason")
-            rows.append((f"{pid}-{n}", model, full, a, b, None, log))
+            rows.append((f"{pid}-{n}", model, full, a, b, None, log, None))
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS), mode

@@ -2,12 +2,19 @@
 optionally the judged ``{...}_result.xlsx`` whose ``hit``/``log`` columns are kept verbatim.
 
 The model name defaults to the part of the file name before ``_GMAI-MMBench`` (or the whole stem).
+
+Options are taken as VLMEvalKit's exact matching takes them: from the prediction file's own one-capital-
+letter columns *as pandas reads the file* (``build_choices``: every letter column that is not NA, then
+``str(value)`` in ``can_infer_text``). A column holding only numbers and blanks is read as float, so option
+``7`` is the text ``7.0`` and a prediction "7" does not match it by option text. A file without option
+columns falls back to the benchmark's options.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import string
 import zipfile
 
 import pandas as pd
@@ -53,6 +60,16 @@ def read_table(path: str) -> pd.DataFrame:
     raise MedvizError(f"unsupported extension {ext!r} (use .xlsx, .tsv or .json)", file=path)
 
 
+def file_options(df: pd.DataFrame) -> list | None:
+    """Per row, the options JSON ``build_choices`` + ``str()`` give on this frame; None without letter columns."""
+    letters = [c for c in string.ascii_uppercase if c in df.columns]
+    if not letters:
+        return None
+    cols = [df[c].to_numpy(dtype=object) for c in letters]
+    return [json.dumps({ch: str(v) for ch, v in zip(letters, vals) if not pd.isna(v)}, ensure_ascii=False)
+            for vals in zip(*cols)]
+
+
 def read(path: str, model: str | None = None, result_path: str | None = None) -> pd.DataFrame:
     df = read_table(path)
     for col in ("index", "prediction"):
@@ -64,7 +81,7 @@ def read(path: str, model: str | None = None, result_path: str | None = None) ->
         "model": model,
         # keep the raw text; VLMEvalKit scores str(prediction), so NaN stays None here and 'nan' in scoring
         "raw": df["prediction"].astype(str).astype(object).where(df["prediction"].notna(), None),
-        "score_a": None, "score_b": None, "hit": None, "log": None,
+        "score_a": None, "score_b": None, "hit": None, "log": None, "options": file_options(df),
     })
     if result_path:
         res = read_table(result_path)

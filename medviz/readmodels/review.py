@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .. import scoring
 from ..errors import MedvizError
 from ..images import sniff_format
 from ..store import core
@@ -53,9 +54,11 @@ class UnitView:
         """Models that gave the same letter for both images of the pair (image-blind on this pair)."""
         if len(self.slots) != 2:
             return []
-        a = {x.model: x.parsed for x in self.slots[0].answers}
-        return sorted(m for m, p in ((x.model, x.parsed) for x in self.slots[1].answers)
-                      if p is not None and a.get(m) == p)
+        first = {x.model: x.parsed for x in self.slots[0].answers}
+        second = {x.model: x.parsed for x in self.slots[1].answers}
+        models = sorted(set(first) & set(second))
+        same = scoring.same_answer([first[m] for m in models], [second[m] for m in models]) if models else []
+        return [m for m, s in zip(models, same) if s]
 
 
 def _is_dicom(path: str | None) -> bool:

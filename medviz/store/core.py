@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import pyarrow as pa
 
+from ..scoring import rule_sql
+
 MIGRATIONS = [
     """
     CREATE TABLE benchmarks (
@@ -40,6 +42,8 @@ MIGRATIONS = [
     lambda tx: _create_unit_outcomes(tx),
     # v3: a unit's modalities and categories as rows, so filters are hash semi-joins rather than list scans
     lambda tx: _create_unit_facets(tx),
+    # v4: MediConfusion's judge threshold (--tr) stored with each run; `correct` re-derived from the one rule
+    lambda tx: _add_run_threshold(tx),
 ]
 
 _UNIT_OUTCOMES_DDL = """
@@ -89,10 +93,19 @@ def refresh_unit_facets(tx, benchmark_id: str) -> None:
     tx.execute(_REFRESH_UNIT_FACETS, [benchmark_id, benchmark_id, benchmark_id, benchmark_id])
 
 
+def _add_run_threshold(tx) -> None:
+    tx.execute("ALTER TABLE models ADD COLUMN tr DOUBLE")
+    # runs imported before v4 were parsed with the official default, 3
+    tx.execute("UPDATE models SET tr = 3 WHERE benchmark_id IN "
+               "(SELECT benchmark_id FROM benchmarks WHERE kind = 'mediconfusion')")
+    tx.execute(f"""UPDATE predictions p SET correct = {rule_sql("correct", parsed="p.parsed", answer="i.answer")}
+                   FROM items i WHERE i.benchmark_id = p.benchmark_id AND i.item_id = p.item_id""")
+
+
 # A review *unit* is a pair (two items sharing pair_id) or, outside pairs, a single item. Its outcome for a
 # model is materialised when that model's predictions are imported, so the Errors page scans one small
 # table instead of re-aggregating every prediction on every filter change.
-_REFRESH_UNIT_OUTCOMES = """
+_REFRESH_UNIT_OUTCOMES = f"""
 INSERT INTO unit_outcomes
 WITH n AS (   -- a dense number per unit: counting and ordering integers is much cheaper than strings
     SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
@@ -109,17 +122,18 @@ WITH n AS (   -- a dense number per unit: counting and ordering integers is much
            list_distinct(flatten(list(categories))) AS categories,
            any_value(department) AS department,
            count(*) AS n_items,
-           bool_and(parsed IS NOT NULL AND parsed = answer) AS all_correct,
-           bool_or(parsed IS NOT NULL AND answer IS NOT NULL AND parsed <> answer) AS any_wrong,
-           bool_or(parsed IS NULL) AS any_invalid,
-           (count(*) = 2 AND count(parsed) = 2 AND count(DISTINCT parsed) = 1) AS confused,
+           bool_and({rule_sql("correct", parsed="parsed", answer="answer")}) AS all_correct,
+           bool_or({rule_sql("wrong", parsed="parsed", answer="answer")}) AS any_wrong,
+           bool_or({rule_sql("invalid", parsed="parsed")}) AS any_invalid,
            list(parsed ORDER BY slot) AS letters,
            list(answer ORDER BY slot) AS answers,
            list(image_path ORDER BY slot) AS image_paths
     FROM p GROUP BY unit_id, model
 )
 SELECT ? AS benchmark_id, u.unit_id, n.unit_no, u.model, u.question, u.modalities, u.categories, u.department, u.n_items,
-       u.all_correct, u.any_wrong, u.any_invalid, u.confused, u.letters, u.answers, u.image_paths,
+       u.all_correct, u.any_wrong, u.any_invalid,
+       (u.n_items = 2 AND {rule_sql("same_answer", first="u.letters[1]", second="u.letters[2]")}) AS confused,
+       u.letters, u.answers, u.image_paths,
        pa.biomedclip_sim, pa.dino_sim, m.synthetic
 FROM u
 JOIN n USING (unit_id)
@@ -225,14 +239,18 @@ def duplicate_item_ids(tx, benchmark_id: str) -> list[str]:
 
 
 def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, source: str, mode: str | None,
-                        synthetic: bool, note: str | None) -> int:
+                        synthetic: bool, note: str | None, tr: float | None = None) -> int:
     tx.execute("DELETE FROM predictions WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
     tx.execute("DELETE FROM models WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
     tx.register("_pred_batch", table)
-    tx.execute("INSERT INTO predictions BY NAME SELECT * FROM _pred_batch")
+    # `correct` is derived here, from the one rule, whatever the caller put in the column
+    tx.execute(f"""INSERT INTO predictions BY NAME
+                   SELECT b.* EXCLUDE (correct), {rule_sql("correct", parsed="b.parsed", answer="i.answer")} AS correct
+                   FROM _pred_batch b LEFT JOIN items i ON i.benchmark_id = b.benchmark_id AND i.item_id = b.item_id""")
     tx.unregister("_pred_batch")
-    tx.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               [benchmark_id, model, source, mode, synthetic, note, table.num_rows, _now()])
+    tx.execute("INSERT INTO models (benchmark_id, model, source, mode, synthetic, note, n_predictions, imported_at, "
+               "tr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [benchmark_id, model, source, mode, synthetic, note, table.num_rows, _now(), tr])
     refresh_unit_outcomes(tx, benchmark_id, model)
     return table.num_rows
 
@@ -298,8 +316,10 @@ def scoring_frame(cur, benchmark_id: str, models: list[str] | None = None, *,
                   categories: bool = False) -> pd.DataFrame:
     """One row per (model, item): what scoring needs. List-valued ``categories`` only on request: turning
     a million small lists into Python objects costs more than the scoring itself."""
+    # `category`: VLMEvalKit's single category column (GMAI-MMBench); NULL for items with none or several
     cols = ("p.model, p.item_id, p.parsed, i.answer, i.pair_id, i.slot, i.n_options, i.modality, i.department, "
-            "i.task, i.granularity" + (", i.categories" if categories else ""))
+            "i.task, i.granularity, CASE WHEN len(i.categories) = 1 THEN i.categories[1] END AS category"
+            + (", i.categories" if categories else ""))
     sql = (f"SELECT {cols} FROM predictions p JOIN items i ON i.benchmark_id = p.benchmark_id "
            "AND i.item_id = p.item_id WHERE p.benchmark_id = ?")
     params: list = [benchmark_id]
