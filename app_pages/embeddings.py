@@ -5,7 +5,7 @@ import streamlit as st
 from medviz.encoders import map_methods
 from medviz.errors import MedvizError
 from medviz.readmodels.embeddings import map_sample
-from medviz.thumbnails import thumbnail_uri
+from medviz.thumbnails import MISSING_URI, thumbnail_uri
 from medviz.ui import charts, data, encoder_panel, navigation
 from medviz.ui.context import current
 
@@ -67,9 +67,6 @@ try:
     labels = [f"{item} (query)"] + [f"{i} · cos {c:.3f}" for i, c in zip(nn["item_id"], nn["cosine"])]
     for col, p, lab in zip(cols, paths, labels):
         uri = thumbnail_uri(ctx.store, p, size=160)
-        if uri:
-            col.image(uri, caption=lab)
-        else:
-            col.caption(f"{lab}: image missing ({p})")
+        col.image(uri, caption=lab if uri != MISSING_URI else f"{lab}: image missing ({p})")
 except MedvizError as e:
     st.warning(str(e))

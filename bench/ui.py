@@ -7,7 +7,14 @@ pixels`), starts `streamlit run app.py` and measures, in the same run:
 - baseline: loading Streamlit's bare health page in the same browser (the floor of any page load);
 - each page's ready time (script run finished and its main content drawn), by full page load (goto) and by
   clicking the page in the sidebar (in-app navigation), cold (first visit) and warm;
-- save tag -> next pair on Review (Ctrl+Enter until the next pair is drawn), median of several saves.
+- save tag -> next pair on Review (Ctrl+Enter until the next pair is drawn), median of several saves;
+- a quick-tag toggle on Review (key 1 until its button shows the new state; the tagging form is a fragment, so
+  the images are not redrawn), median of several toggles;
+- J / K between pairs on Review (until the new pair is drawn).
+
+The four budgets of issue 12 are the RESULT lines ui_save_to_next_p50, ui_tag_toggle_p50,
+ui_first_visit_after_start (the first page load after the server started) and ui_nav_max (the slowest in-app
+navigation: sidebar links and J/K). The load average is printed with them: these are wall-clock timings.
 
 Ends with RESULT lines. Generated data is synthetic (random images and answers) and lives in bench/out/.
 """
@@ -163,6 +170,31 @@ def main() -> int:
             wait_ready(page)
             saves.append(time.perf_counter() - t)
         res["save_next"] = statistics.median(saves[1:])
+        # quick-tag toggles (fragment rerun only)
+        toggles = []
+        for i in range(9):
+            page.evaluate("document.activeElement && document.activeElement.blur()")
+            first = ("() => { const b = [...document.querySelectorAll('button')]"
+                     ".find(b => /^[☐☑]/.test(b.innerText.trim())); return b ? b.innerText.trim()[0] : null; }")
+            want = "☐" if page.evaluate(first) == "☑" else "☑"     # quick tag 1's button, the one key 1 toggles
+            t = time.perf_counter()
+            page.keyboard.press("1")
+            page.wait_for_function(f"want => ({first})() === want", arg=want, timeout=30_000)
+            wait_ready(page)
+            toggles.append(time.perf_counter() - t)
+        res["toggle"] = statistics.median(toggles[1:])
+        # J / K between pairs
+        steps = []
+        for key in "jjkjk":
+            page.evaluate("document.activeElement && document.activeElement.blur()")
+            cur = page.inner_text("h2")
+            t = time.perf_counter()
+            page.keyboard.press(key)
+            page.wait_for_function("old => { const h = document.querySelector('h2'); return h && h.innerText !== old; }",
+                                   arg=cur, timeout=30_000)
+            wait_ready(page)
+            steps.append(time.perf_counter() - t)
+        res["jk"] = steps
     print(f"\n{'page':<12}{'goto cold':>11}{'goto warm':>11}{'sidebar nav':>13}   (seconds)")
     print(f"{'(baseline: bare Streamlit page)':<34}{res['baseline_blank']:>11.3f}   health endpoint {res['baseline']:.3f}")
     for label, _, _ in PAGES:
@@ -173,11 +205,24 @@ def main() -> int:
     worst_warm = max(w for _, w in goto.values())
     worst_cold = max(c for c, _ in goto.values())
     worst_nav = max(nav.values())
+    first_label = PAGES[0][0]
+    first_visit = goto[first_label][0]
+    nav_max = max(worst_nav, max(res["jk"]))
+    load = os.getloadavg()
+    print(f"quick-tag toggle: median {res['toggle']:.3f} s over {len(toggles) - 1} toggles "
+          f"(all: {', '.join(f'{s:.3f}' for s in toggles)})")
+    print(f"J/K between pairs: {', '.join(f'{s:.3f}' for s in res['jk'])} s")
+    print(f"first visit after server start ({first_label}, cold): {first_visit:.3f} s")
+    print(f"load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     print(f"RESULT ui_baseline_blank_streamlit_page {res['baseline_blank']:.3f} s (reference)")
     print(f"RESULT ui_page_ready_nav_max {worst_nav:.3f} s (budget < 2)")
     print(f"RESULT ui_page_ready_goto_warm_max {worst_warm:.3f} s (budget < 2)")
     print(f"RESULT ui_page_ready_goto_cold_max {worst_cold:.3f} s (budget < 2)")
     print(f"RESULT ui_save_to_next_pair {res['save_next']:.3f} s (budget < 0.5)")
+    print(f"RESULT ui_save_to_next_p50 {res['save_next']:.3f} s (budget < 0.2)")
+    print(f"RESULT ui_tag_toggle_p50 {res['toggle']:.3f} s (budget < 0.1)")
+    print(f"RESULT ui_first_visit_after_start {first_visit:.3f} s (budget < 2)")
+    print(f"RESULT ui_nav_max {nav_max:.3f} s (budget < 1)")
     return 0
 
 

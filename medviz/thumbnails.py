@@ -51,9 +51,18 @@ def data_uri(data: bytes, mime: str = "image/jpeg") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def thumbnail_uri(store, path: str | None, size: int = 96) -> str | None:
-    """Data URI of a cached thumbnail, or None when the image is missing/unreadable (the table shows blank)."""
+_PLACEHOLDER_SVG = ("<svg xmlns='http://www.w3.org/2000/svg' width='96' height='96' viewBox='0 0 96 96'>"
+                    "<rect width='96' height='96' rx='6' fill='#eeeef2' stroke='#999' stroke-dasharray='4 3'/>"
+                    "<text x='48' y='44' font-family='sans-serif' font-size='13' fill='#555' text-anchor='middle'>"
+                    "no image</text><text x='48' y='62' font-family='sans-serif' font-size='10' fill='#777' "
+                    "text-anchor='middle'>see Review</text></svg>")
+MISSING_URI = data_uri(_PLACEHOLDER_SVG.encode(), "image/svg+xml")
+
+
+def thumbnail_uri(store, path: str | None, size: int = 96) -> str:
+    """Data URI of a cached thumbnail, or ``MISSING_URI`` (a "no image" placeholder) when the image is
+    missing or unreadable, so tables never show the text "None"."""
     try:
         return data_uri(cached_image_bytes(store, path, size=size))
     except MedvizError:
-        return None
+        return MISSING_URI

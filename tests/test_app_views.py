@@ -2,6 +2,7 @@
 thumbnails (medviz.thumbnails), the 2-D map sample."""
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
@@ -109,7 +110,10 @@ def test_thumbnails_are_built_once(demo_store):
     assert {f: os.stat(os.path.join(thumbs, f)).st_mtime_ns for f in os.listdir(thumbs)} == files
     with pytest.raises(MedvizError, match="missing"):
         thumbnails.cached_image_bytes(demo_store, "/nonexistent/x.png")
-    assert thumbnails.thumbnail_uri(demo_store, None) is None
+    # a missing image is a "no image" placeholder, never None (tables showed the text "None")
+    assert thumbnails.thumbnail_uri(demo_store, None) == thumbnails.MISSING_URI
+    assert thumbnails.MISSING_URI.startswith("data:image/svg+xml;base64,")
+    assert b"no image" in base64.b64decode(thumbnails.MISSING_URI.split(",", 1)[1])
 
 
 def test_leaderboard_has_intervals_and_baseline(demo_store):

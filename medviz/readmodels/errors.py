@@ -175,7 +175,7 @@ def error_table(store, rows: pd.DataFrame) -> pd.DataFrame:
     paths = [list(p) for p in rows["image_paths"]]
     out = pd.DataFrame({
         "image 1": [thumbnail_uri(store, p[0] if p else None) for p in paths],
-        "image 2": [thumbnail_uri(store, p[1]) if len(p) > 1 else None for p in paths],
+        "image 2": [thumbnail_uri(store, p[1] if len(p) > 1 else None) for p in paths],
         "pair / item": rows["unit_id"].astype(str),
         "model": [f"{m} (synthetic)" if s else m for m, s in zip(rows["model"], rows["synthetic"].fillna(False))],
         "outcome": [outcome_label(r) for _, r in rows.iterrows()],

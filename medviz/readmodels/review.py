@@ -39,6 +39,7 @@ class Slot:
     categories: list[str]
     department: str | None
     answers: list[Answer]
+    caption: str | None = None           # the benchmark's own caption (MediConfusion: ROCO's cap_1 / cap_2)
 
 
 @dataclass
@@ -49,6 +50,8 @@ class UnitView:
     slots: list[Slot]
     biomedclip_sim: float | None = None
     dino_sim: float | None = None
+    kind: str | None = None              # benchmark kind and images folder: where missing images come from
+    images_dir: str | None = None
 
     def confused_models(self) -> list[str]:
         """Models that gave the same letter for both images of the pair (image-blind on this pair)."""
@@ -91,9 +94,13 @@ def unit_view(store, benchmark_id: str, unit_id: str, models: list[str] | None =
             image_ok=bool(path) and os.path.exists(path), is_dicom=_is_dicom(path),
             modality=None if pd.isna(it["modality"]) else it["modality"],
             categories=list(it["categories"]) if it["categories"] is not None else [],
-            department=None if pd.isna(it["department"]) else it["department"], answers=answers))
+            department=None if pd.isna(it["department"]) else it["department"], answers=answers,
+            caption=None if pd.isna(it["caption"]) else it["caption"]))
     pair = core.pair(cur, benchmark_id, unit_id)
-    uv = UnitView(benchmark_id=benchmark_id, unit_id=unit_id, is_pair=pair is not None, slots=slots)
+    bench = core.benchmark(cur, benchmark_id) or {}
+    images_dir = bench.get("images_dir")
+    uv = UnitView(benchmark_id=benchmark_id, unit_id=unit_id, is_pair=pair is not None, slots=slots,
+                  kind=bench.get("kind"), images_dir=None if images_dir is None or pd.isna(images_dir) else images_dir)
     if pair is not None:
         uv.biomedclip_sim = None if pd.isna(pair["biomedclip_sim"]) else float(pair["biomedclip_sim"])
         uv.dino_sim = None if pd.isna(pair["dino_sim"]) else float(pair["dino_sim"])

@@ -23,6 +23,7 @@ COMPONENTS = {
     "core": "medviz.store.core",
     "annotations": "medviz.store.annotations",
     "embeddings": "medviz.store.embeddings",
+    "reading": "medviz.store.reading",
     "tokens": "medviz.store.tokens",
 }
 

@@ -7,10 +7,19 @@ import streamlit as st
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.review import UnitView, neighbour, next_untagged
-from ..thumbnails import cached_image_bytes
-from . import data, pair_viewer
+from ..annotations import reading
+from . import data, pair_viewer, reading_panel, review_keys
 
-QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)"}
+QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)",
+          "mine": "my queue (pairs I have not read yet)", "adjudication": "adjudication queue (readers disagree)"}
+
+
+def next_in(ids: list[str], current: str | None) -> str | None:
+    """The first of ``ids`` (sorted) after ``current``, wrapping to the first; None when empty."""
+    if not ids:
+        return None
+    after = [u for u in ids if current is None or u > current]
+    return after[0] if after else ids[0]
 
 
 class Navigator:
@@ -20,7 +29,15 @@ class Navigator:
 
     # --- queues ---------------------------------------------------------------------------------------
     def queue(self) -> list[str]:
-        if st.session_state.get("review_queue", "all") == "errors":
+        q = st.session_state.get("review_queue", "all")
+        if q == "mine":
+            if self.ctx.reviewer is None:
+                return []
+            return reading.my_queue(self.ctx.store, self.ctx.benchmark_id, self.ctx.reviewer,
+                                    data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id))
+        if q == "adjudication":
+            return reading.adjudication_targets(self.ctx.store, self.ctx.benchmark_id)
+        if q == "errors":
             f = st.session_state.get("errors_filter") or ErrorFilter()
             return data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models, data.filter_json(f))
         return data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id)
@@ -64,12 +81,24 @@ class Navigator:
         self.go(neighbour(self.queue(), st.session_state.get(self.ukey), n))
 
     def next_untagged(self) -> None:
-        self.go(self.next_untagged_from(st.session_state.get(self.ukey)))
+        """N: the next untagged error; in "my queue" / "adjudication queue" the next pair of that queue."""
+        cur = st.session_state.get(self.ukey)
+        if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
+            nxt = next_in([u for u in self.queue() if u != cur], cur)
+            if nxt is None:
+                st.session_state["_nav_msg"] = "Nothing left in this queue."
+                return
+            self.go(nxt)
+            return
+        self.go(self.next_untagged_from(cur))
 
     def prefetch(self, current: str) -> None:
         """Warm the caches for the predicted next pair in a background thread, so save -> next is instant."""
         import threading
-        nxt = self.next_untagged_from(current)      # where "save" (or N) will most likely go
+        if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
+            nxt = next_in([u for u in self.queue() if u != current], current)
+        else:
+            nxt = self.next_untagged_from(current)      # where "save" (or N) will most likely go
         if nxt is None or nxt == current:
             return
         ctx = self.ctx
@@ -85,7 +114,7 @@ class Navigator:
                 uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
                 for s in uv.slots:
                     if s.image_ok:
-                        cached_image_bytes(ctx.store, s.image_path, size=pair_viewer.DISPLAY_SIZE)
+                        pair_viewer.warm(s.image_path)
                 if uv.is_pair and enc:
                     data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
             except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
@@ -102,21 +131,22 @@ class Navigator:
         q = self.queue()
         pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
         kind = "Pair" if uv.is_pair else "Item"
-        c = st.columns([2.6, 1.2, 1.1, 1.8, 1.2], vertical_alignment="center")
+        c = st.columns([2.3, 1.05, 1.0, 1.45, 1.25], vertical_alignment="center")
         c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
                       f"{pos}</span>", unsafe_allow_html=True)
-        c[1].button("Previous", key="nav_prev", on_click=self.step, args=(-1,), shortcut="K",
+        c[1].button("Prev", key="nav_prev", help="Previous pair (K)", on_click=self.step, args=(-1,), shortcut="K",
                     icon=":material/arrow_back:", width="stretch")
         c[2].button("Next", key="nav_next", on_click=self.step, args=(1,), shortcut="J",
                     icon=":material/arrow_forward:", width="stretch")
-        c[3].button("Next untagged error", key="nav_untagged", on_click=self.next_untagged, shortcut="N",
+        c[3].button("Untagged", key="nav_untagged", help="Next untagged error (N)", on_click=self.next_untagged, shortcut="N",
                     icon=":material/skip_next:", width="stretch")
         with c[4].popover("Options", icon=":material/tune:", width="stretch"):
             st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
-            st.toggle("After saving, open the next untagged error", value=True, key="advance_after_save")
+            st.toggle("After saving, open the next pair (next untagged error, or next in my queue)", value=True,
+                      key="advance_after_save")
             st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto)
-            st.caption("Keys: J next · K previous · N next untagged error · 1–9 quick tags · "
-                       "Ctrl+Enter save. Scroll on an image to zoom both, drag to pan, double-click to reset.")
+            reading_panel.plan_form(self.ctx)
+            st.caption("Keys: " + review_keys.caption())
         msg = st.session_state.pop("_nav_msg", None)
         if msg:
             st.info(msg)

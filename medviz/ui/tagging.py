@@ -1,16 +1,25 @@
 """The tagging form on the Review page: taxonomy picker (with number-key quick tags), rationale,
 confidence, model scope and answer-key dispute. Saving goes through the annotation package's single
 writer and returns after the commit; an existing annotation of the same reviewer and scope is revised
-(a new revision), never overwritten."""
+(a new revision), never overwritten.
+
+The form is an ``st.fragment``: a tag toggle reruns only the form (the images are not redrawn); a save or
+an undo reruns the page (to open the next pair). What is typed on a pair but not saved is kept as a draft
+per pair (restored when the pair is opened again). ``U`` undoes the reviewer's last save of this session:
+a new annotation is retracted, an edit goes back to the revision before it. A small badge shows the tags
+toggled on this pair wherever the page is scrolled."""
 from __future__ import annotations
+
+import html
 
 import pandas as pd
 import streamlit as st
 
 from .. import annotations as ann
+from ..annotations import reading
 from ..errors import MedvizError
 from ..readmodels.review import UnitView
-from . import data
+from . import data, review_keys
 
 ALL_MODELS = "(all models)"
 QUICK_KEYS = "123456789"
@@ -28,20 +37,55 @@ def quick_tags(tax) -> list[str]:
     return tax.leaves()[: len(QUICK_KEYS)]
 
 
-def render(ctx, uv: UnitView, on_saved=None) -> None:
+_FIELDS = ("tags", "why", "conf", "scope", "prop")
+
+
+def _keep_draft(k: str) -> None:
+    """Copy the form's widget values to a plain session key (widget state is dropped when the pair closes)."""
+    ss = st.session_state
+    ss[f"draft::{k}"] = {f: ss[f"{f}::{k}"] for f in _FIELDS if f"{f}::{k}" in ss}
+
+
+def _restore_draft(k: str) -> bool:
+    ss = st.session_state
+    d = ss.get(f"draft::{k}")
+    if not d or f"tags::{k}" in ss:
+        return False
+    for f, v in d.items():
+        ss[f"{f}::{k}"] = v
+    return True
+
+
+@st.fragment
+def render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
+    if st.session_state.pop("_rerun_app", False):
+        st.rerun(scope="app")
+    _render(ctx, uv, on_saved, on_undo)
+
+
+def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     store = ctx.store
     tax = ann.active_taxonomy(store)
     unit = uv.unit_id
     target_type = "pair" if uv.is_pair else "item"
     target_id = unit
     prev = existing(ctx, [target_id])
-    if not prev.empty:
-        with st.expander(f"{len(prev)} annotation(s) on this {target_type}", expanded=False):
-            for r in prev.itertuples():
-                scope = r.model if isinstance(r.model, str) else "all models"
-                st.markdown(f"- **{r.reviewer}** ({scope}): {', '.join(r.tags)} · confidence {r.confidence}"
-                            + (f" — _{r.rationale}_" if r.rationale else ""))
     who = ctx.reviewer
+    plan = reading.get_plan(store, ctx.benchmark_id)
+    if who is not None:      # blind reading: the domain decides what this reviewer may see
+        shown, hidden = reading.visible_annotations(store, ctx.benchmark_id, who, target_id, plan)
+    else:
+        shown, hidden = (prev.iloc[0:0], len(prev)) if plan.is_blind else (prev, 0)
+    if not shown.empty:
+        with st.expander(f"{len(shown)} annotation(s) on this {target_type}", expanded=False):
+            st.html("<ul>" + "".join(
+                f"<li><b>{html.escape(r.reviewer)}</b> ({html.escape(r.model if isinstance(r.model, str) else 'all models')}"
+                f"{', adjudication' if r.kind == 'adjudication' else ''}): {html.escape(', '.join(r.tags))} · "
+                f"confidence {int(r.confidence)}" + (f" — <i>{html.escape(r.rationale)}</i>" if r.rationale else "")
+                + "</li>" for r in shown.itertuples()) + "</ul>")
+    if hidden:
+        st.caption(f"Blind reading ({plan.readers} readers per pair): {hidden} other reading(s) of this "
+                   f"{target_type} stay hidden until you save yours.")
     if who is None:
         st.info("Enter your name in the sidebar (or sign in) to tag this pair.")
         return
@@ -49,6 +93,7 @@ def render(ctx, uv: UnitView, on_saved=None) -> None:
     k = f"{ctx.benchmark_id}::{unit}"
     tags_key, scope_key = f"tags::{k}", f"scope::{k}"
     mine = prev[prev["reviewer"] == name] if not prev.empty else prev
+    restored = _restore_draft(k)
     if tags_key not in st.session_state and not mine.empty:   # edit mode: start from my latest annotation
         last = mine.iloc[-1]
         st.session_state[tags_key] = [t for t in last["tags"] if t in tax]
@@ -61,6 +106,7 @@ def render(ctx, uv: UnitView, on_saved=None) -> None:
     def toggle(tag):
         cur = list(st.session_state.get(tags_key, []))
         st.session_state[tags_key] = [t for t in cur if t != tag] if tag in cur else cur + [tag]
+        _keep_draft(k)
 
     st.markdown("**Tag this failure** · keys 1–9 toggle the quick tags, Ctrl+Enter saves")
     qcols = st.columns(2)
@@ -70,27 +116,38 @@ def render(ctx, uv: UnitView, on_saved=None) -> None:
                             args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
                             help=tax.description(tag) or tag)
     st.multiselect("Failure modes", tax.paths(), key=tags_key, placeholder="choose one or more tags",
-                   help=f"Taxonomy {tax.version}")
+                   help=f"Taxonomy {tax.version}", on_change=_keep_draft, args=(k,))
     scopes = [ALL_MODELS] + list(ctx.models)
     if st.session_state.get(scope_key) not in scopes:
         st.session_state[scope_key] = ALL_MODELS
     c1, c2 = st.columns([2, 1])
-    c1.selectbox("Applies to", scopes, key=scope_key)
+    c1.selectbox("Applies to", scopes, key=scope_key, on_change=_keep_draft, args=(k,))
     st.session_state.setdefault(f"conf::{k}", 3)
-    c2.select_slider("Confidence", options=[1, 2, 3, 4, 5], key=f"conf::{k}")
-    st.text_area("Rationale", key=f"why::{k}", height=80,
-                 placeholder="What did the model miss? What would a radiologist look at?")
+    c2.select_slider("Confidence", options=[1, 2, 3, 4, 5], key=f"conf::{k}", on_change=_keep_draft, args=(k,))
+    st.text_area("Rationale", key=f"why::{k}", height=80, on_change=_keep_draft, args=(k,),
+                 placeholder="What did the model miss? What would a radiologist look at? (R to type here)")
+    if restored:
+        st.caption("Your unsaved draft for this pair was kept.")
     disputed_path = tax.path_for_role("answer_key_disputed")
     if disputed_path and disputed_path in st.session_state[tags_key]:
-        st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}",
-                      placeholder="e.g. image 1: B, image 2: A")
+        st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}", on_change=_keep_draft,
+                      args=(k,), placeholder="e.g. image 1: B, image 2: A")
     elif disputed_path:
         st.caption(f"To dispute the answer key, add the tag “{tax.label(disputed_path)}”.")
     msg = st.session_state.pop(f"_save_err::{k}", None)
     if msg:
         st.error(msg)
-    st.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
-              on_click=_save, args=(ctx, uv, name, mine, k, on_saved))
+    b1, b2 = st.columns([1.3, 1])
+    b1.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
+              on_click=_save, args=(ctx, uv, name, mine, k, on_saved), width="stretch")
+    last = st.session_state.get("_last_save")
+    b2.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
+              disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo),
+              help="Retract the annotation you saved last (or restore the revision before your edit)"
+                   + (f" — {last['unit']}" if last else ""))
+    saved_tags = list(mine.iloc[-1]["tags"]) if not mine.empty else []
+    now = list(st.session_state.get(tags_key, []))
+    st.html(review_keys.tag_status_html([tax.label(t) for t in now], dirty=sorted(now) != sorted(saved_tags)))
 
 
 def _save(ctx, uv, name, mine, k, on_saved) -> None:
@@ -114,11 +171,41 @@ def _save(ctx, uv, name, mine, k, on_saved) -> None:
                        annotation_id=None if base is None else base["annotation_id"],
                        revision=None if base is None else int(base["revision"]))
     try:
-        ann.get_writer(ctx.store).save(a, ctx.reviewer)
+        saved = ann.get_writer(ctx.store).save(a, ctx.reviewer)
     except MedvizError as e:
         ss[f"_save_err::{k}"] = str(e)
         return
     data.after_write()
+    ss["_last_save"] = {"unit": uv.unit_id, "reviewer": name, "annotation_id": saved.annotation_id,
+                        "revision": saved.revision, "before": None if base is None else base.to_dict()}
+    ss.pop(f"draft::{k}", None)
     ss["_saved_msg"] = f"Saved {uv.unit_id}: " + ", ".join(t.rsplit("/", 1)[-1] for t in tags)
+    ss["_rerun_app"] = True
     if on_saved:
         on_saved()
+
+
+def _undo(ctx, name, on_undo) -> None:
+    """Undo my last save: retract a new annotation, or save the revision before my edit again."""
+    ss = st.session_state
+    last = ss.get("_last_save")
+    if not last or last.get("reviewer") != name:
+        return
+    w = ann.get_writer(ctx.store)
+    try:
+        if last["before"] is None:
+            w.retract(last["annotation_id"], ctx.reviewer)
+        else:
+            prev = ann.Annotation.from_row(last["before"])
+            w.save(prev.edit(revision=last["revision"], created_at=None, updated_at=None), ctx.reviewer)
+    except MedvizError as e:
+        ss["_nav_msg"] = f"Could not undo: {e}"
+        return
+    data.after_write()
+    ss.pop("_last_save", None)
+    for f in _FIELDS:
+        ss.pop(f"{f}::{ctx.benchmark_id}::{last['unit']}", None)
+    ss["_saved_msg"] = f"Undid your last save on {last['unit']}"
+    ss["_rerun_app"] = True
+    if on_undo:
+        on_undo(last["unit"])

@@ -19,6 +19,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--no-first-run"]
 
 
+def build_demo_db(directory) -> str:
+    """``medviz demo`` into ``directory``; returns the database path (the store is closed again)."""
+    db = os.path.join(str(directory), "demo.duckdb")
+    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", os.path.join(str(directory), "sd")],
+                   check=True, cwd=ROOT, capture_output=True)
+    return db
+
+
 def chromium_available() -> bool:
     return os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
 

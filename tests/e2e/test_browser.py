@@ -8,12 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
 
 import pytest
 
-from .harness import ROOT, browser, chromium_available, page_text, streamlit_server, wait_ready
+from .harness import ROOT, browser, build_demo_db, chromium_available, page_text, streamlit_server, wait_ready
 
 pytestmark = pytest.mark.skipif(not chromium_available(),
                                 reason="/usr/bin/chromium is absent (make browser installs it)")
@@ -28,10 +26,7 @@ REVIEWER = "E2E Reviewer"
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    d = tmp_path_factory.mktemp("e2e")
-    db = str(d / "demo.duckdb")
-    subprocess.run([sys.executable, "-m", "medviz.cli", "demo", "--db", db, "--out", str(d / "sd")], check=True,
-                   cwd=ROOT, capture_output=True)
+    db = build_demo_db(tmp_path_factory.mktemp("e2e"))
     # pick an error pair nobody has tagged yet (the store is closed again before the app opens it)
     from medviz.readmodels import errors, review
     from medviz.store import Store

@@ -1,0 +1,96 @@
+"""Review page keys that Streamlit's button shortcuts cannot express, done in the browser with no rerun:
+``R`` focuses the rationale box, ``?`` opens (and ``?``/Esc closes) a help overlay listing every key, and
+the page scrolls back to the top when a new pair opens (after a save, J/K/N). Buttons keep their own
+shortcuts (J, K, N, U, 1–9, Ctrl+Enter); ``KEYS`` is the one list the overlay and the captions show."""
+from __future__ import annotations
+
+import html
+import json
+
+import streamlit as st
+
+KEYS = [
+    ("J", "next pair"), ("K", "previous pair"), ("N", "next untagged error (or my queue / adjudication queue)"),
+    ("1–9", "toggle the quick tags"), ("R", "type the rationale"), ("Ctrl+Enter", "save the tag and open the next pair"),
+    ("U", "undo (retract) my last save"), ("?", "this help (Esc closes)"),
+    ("Scroll / drag", "zoom / pan both images; double-click resets"),
+]
+
+_SCRIPT = """
+<script>
+(() => {
+  const doc = window.parent ? window.parent.document : document;
+  const w = doc.defaultView || window;
+  const rows = %(rows)s;
+  if (!w.__mvKeys) {
+    w.__mvKeys = true;
+    const typing = (el) => el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.isContentEditable);
+    const overlay = () => {
+      let o = doc.getElementById('mv-help');
+      if (o) { o.remove(); return; }
+      o = doc.createElement('div');
+      o.id = 'mv-help';
+      o.setAttribute('role', 'dialog');
+      o.setAttribute('aria-label', 'Keyboard shortcuts');
+      o.style.cssText = 'position:fixed;inset:0;background:rgba(0,0,0,.45);z-index:100000;display:flex;' +
+                        'align-items:center;justify-content:center;';
+      const box = doc.createElement('div');
+      box.style.cssText = 'background:#fff;border-radius:10px;padding:18px 26px;min-width:420px;' +
+                          'font-family:sans-serif;box-shadow:0 8px 30px rgba(0,0,0,.3)';
+      const h = doc.createElement('h3'); h.textContent = 'Keyboard shortcuts'; h.style.margin = '0 0 10px';
+      box.appendChild(h);
+      const t = doc.createElement('table');
+      for (const [k, v] of w.__mvKeyRows) {
+        const tr = doc.createElement('tr');
+        const a = doc.createElement('td'); const b = doc.createElement('td');
+        a.textContent = k; b.textContent = v;
+        a.style.cssText = 'font-weight:700;padding:3px 18px 3px 0;white-space:nowrap';
+        tr.appendChild(a); tr.appendChild(b); t.appendChild(tr);
+      }
+      box.appendChild(t);
+      o.appendChild(box);
+      o.addEventListener('click', () => o.remove());
+      doc.body.appendChild(o);
+    };
+    doc.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') { const o = doc.getElementById('mv-help'); if (o) o.remove(); return; }
+      if (typing(doc.activeElement) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === '?') { e.preventDefault(); overlay(); }
+      else if (e.key === 'r' || e.key === 'R') {
+        const ta = doc.querySelector("textarea[aria-label='Rationale']");
+        if (ta) { e.preventDefault(); ta.focus(); ta.scrollIntoView({block: 'center'}); }
+      }
+    }, true);
+  }
+  w.__mvKeyRows = rows;
+  const token = %(token)s;
+  if (token && w.__mvTop !== token) {
+    const first = w.__mvTop === undefined;
+    w.__mvTop = token;
+    if (!first) {
+      const main = doc.querySelector("[data-testid='stMain']") || doc.scrollingElement;
+      main.scrollTo({top: 0}); (doc.scrollingElement || doc.documentElement).scrollTo({top: 0});
+    }
+  }
+})();
+</script>
+"""
+
+
+def install(unit_token: str) -> None:
+    """The key handlers (once per browser tab) and scroll-to-top when ``unit_token`` changes."""
+    st.html(_SCRIPT % {"rows": json.dumps(KEYS), "token": json.dumps(unit_token)}, unsafe_allow_javascript=True)
+
+
+def caption() -> str:
+    return " · ".join(f"{k} {v}" for k, v in KEYS)
+
+
+def tag_status_html(labels: list[str], dirty: bool) -> str:
+    """A small fixed badge (bottom right) with the tags toggled on this pair, visible wherever the page is
+    scrolled, so digit keys always give feedback."""
+    text = ", ".join(html.escape(t) for t in labels) if labels else "no tags yet"
+    state = " · unsaved" if dirty and labels else ""
+    return ("<div data-testid='mv-tag-status' style='position:fixed;right:18px;bottom:14px;z-index:9999;"
+            "background:#1e293b;color:#fff;border-radius:16px;padding:5px 14px;font-size:0.85rem;"
+            f"box-shadow:0 2px 8px rgba(0,0,0,.25);max-width:46vw'>Tags: {text}{state}</div>")
