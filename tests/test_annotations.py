@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 
 import pytest
 
@@ -12,7 +11,6 @@ from medviz.annotations import (ADJUDICATOR, ALL_MODELS, Annotation, agreement, 
 from medviz.annotations.agreement import cohen_kappa, krippendorff_alpha_binary
 from medviz import auth
 from medviz.errors import MedvizError
-from medviz.store import Store
 
 MC, GMAI = "sample-mediconfusion", "sample-gmai"
 IGNORED = "Visual confusion/Image ignored"
@@ -27,13 +25,8 @@ def demo_file(sample_store_file):
 
 
 @pytest.fixture
-def demo(demo_file, tmp_path):
-    path = str(tmp_path / "demo.duckdb")
-    shutil.copy(demo_file, path)
-    s = Store(path)
-    yield s
-    close_writer(s)
-    s.close()
+def demo(sample_store):
+    return sample_store
 
 
 @pytest.fixture
@@ -457,3 +450,69 @@ def test_failure_mode_stats_match_the_long_way(demo, w, by, level, exclude):
         assert r.count == want.get(key + (r.tag,), 0), (key, r.tag)
         assert r.n == want[key + ("__n__",)]
     assert sum(v for k, v in want.items() if k[-1] != "__n__") == got["count"].sum()
+
+
+# --- bootstrap intervals (issue 13) ---------------------------------------------------------------------------
+
+def _simulated_codes(rng, n_units: int, s: float, pi: float = 0.4):
+    """Two raters, each unit tagged T or N: a rater copies the latent truth with probability s, else draws
+    from the same marginal. Population Cohen's kappa = s**2 (and alpha tends to the same value)."""
+    import numpy as np
+    import pandas as pd
+    truth = rng.random(n_units) < pi
+    J, P = [], []
+    for r in (0, 1):
+        copy = rng.random(n_units) < s
+        x = np.where(copy, truth, rng.random(n_units) < pi)
+        for u in range(n_units):
+            tc = 0 if x[u] else 1
+            J.append({"u": u, "r": r, "sig": str(1 << tc), "npos": 1})
+            P.append({"u": u, "r": r, "t": "T" if tc == 0 else "N", "tc": tc})
+    return pd.DataFrame(J), pd.DataFrame(P)
+
+
+def test_bootstrap_intervals_cover_the_true_agreement_on_simulated_raters():
+    import numpy as np
+    from medviz.annotations.agreement import agreement_from_codes
+    rng = np.random.default_rng(2024)
+    true = 0.5
+    reps, hit_k, hit_a, widths = 120, 0, 0, []
+    for i in range(reps):
+        J, P = _simulated_codes(rng, 150, math.sqrt(true))
+        res = agreement_from_codes(J, P, ["a", "b"], ["T", "N"], draws=400, seed=i)
+        k = res["cohen"].iloc[0]
+        assert k.kappa_low <= k.kappa <= k.kappa_high and k.n_items == 150
+        hit_k += k.kappa_low <= true <= k.kappa_high
+        widths.append(k.kappa_high - k.kappa_low)
+        a = res["per_tag"].set_index("tag").loc["T"]
+        assert a.alpha_low <= a.alpha <= a.alpha_high
+        hit_a += a.alpha_low <= true <= a.alpha_high
+    # nominal 95%: with 120 replications a correct interval lands in [0.88, 0.99] with probability > 0.99
+    assert 0.88 <= hit_k / reps <= 0.99, hit_k / reps
+    assert 0.88 <= hit_a / reps <= 0.99, hit_a / reps
+    # and the interval is not trivially wide: about 2 x 1.96 x SE(kappa) ~ 0.27 at n = 150
+    assert 0.15 < float(np.mean(widths)) < 0.4
+
+
+def test_agreement_intervals_and_filters_on_a_store(demo):
+    from medviz.annotations.agreement import unit_keys
+    w = get_writer(demo)
+    for k, pid in enumerate(["s001", "s002", "s003", "s004", "s005", "s006"]):
+        w.save(ann(pid, [IGNORED], "alice", model=BLIND))
+        w.save(ann(pid, [IGNORED] if k % 3 else [DETAIL], "bob", model=BLIND))
+    w.save(ann("s007", [DETAIL], "alice"))
+    w.save(ann("s007", [DETAIL], "bob"))
+    res = agreement(demo, MC)
+    row = res["cohen"].iloc[0]
+    assert row.n_items == 7 and row.kappa_low <= row.kappa <= row.kappa_high
+    assert agreement(demo, MC)["cohen"].equals(res["cohen"])            # a fixed seed: the same interval
+    only_blind = unit_keys(demo, MC, model=BLIND)
+    assert len(only_blind) == 6
+    assert agreement(demo, MC, units=only_blind)["cohen"].iloc[0].n_items == 6
+    assert len(unit_keys(demo, MC, tag="Perceptual error")) == 3       # a tag group matches its sub-tags
+    assert len(unit_keys(demo, MC, tag=DETAIL)) == 3
+    mods = demo.cursor().execute("SELECT DISTINCT modality FROM items WHERE benchmark_id = ? AND pair_id = 's001'",
+                                 [MC]).fetchall()
+    keys = unit_keys(demo, MC, modality=mods[0][0])
+    assert any("|s001|" in k for k in keys)
+    assert agreement(demo, MC, units=set())["cohen"].empty

@@ -31,6 +31,11 @@ class Context:
     reviewer: object | None = None          # the signed-in medviz.auth.Principal, when known
 
 
+def models_key(benchmark_id: str) -> str:
+    """The session key of the sidebar's model selection for a benchmark."""
+    return f"models::{benchmark_id}"
+
+
 def current() -> Context:
     """The Context app.py's ``sidebar()`` built in this run (every page runs through app.py's navigation)."""
     ctx = st.session_state.get(_KEY)
@@ -72,7 +77,7 @@ def sidebar(principal=None) -> Context:
     minfo = data.models(path, bench)
     ctx.model_info = minfo
     names = list(minfo["model"])
-    mkey = f"models::{bench}"
+    mkey = models_key(bench)
     if mkey not in st.session_state:
         wanted = [m for m in qp.get_all("m") if m in names] if qp.get("b") == bench else []
         st.session_state[mkey] = wanted or names

@@ -11,15 +11,15 @@ import os
 
 import pytest
 
-from .harness import ROOT, browser, build_demo_db, chromium_available, page_text, streamlit_server, wait_ready
+from .harness import (ARTIFACTS, ROOT, browser, build_demo_db, chromium_available, open_first_error_row,
+                      page_text, streamlit_server, wait_ready)
 
 pytestmark = pytest.mark.skipif(not chromium_available(),
                                 reason="/usr/bin/chromium is absent (make browser installs it)")
 pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 PAGES = {"leaderboard": "", "review": "review", "errors": "errors", "embeddings": "embeddings",
-         "statistics": "statistics", "export": "export"}
+         "statistics": "statistics", "compare": "compare", "export": "export"}
 BENCH = "sample-mediconfusion"
 REVIEWER = "E2E Reviewer"
 
@@ -136,18 +136,13 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
     rows = list(csv.DictReader(io.StringIO(body)))
     mine = [r for r in rows if r.get("reviewer") == REVIEWER]
     assert len(mine) == 1, body[:1000]
-    assert mine[0]["target_id"] == target and tag in mine[0]["tag"]
+    from medviz.export import full_tag                      # the export splits the tag into group and sub-tag
+    assert mine[0]["target_id"] == target and full_tag(mine[0]["tag_group"], mine[0]["tag"]) == tag
 
 
 def test_errors_row_opens_review(page, app_url):
     goto(page, f"{app_url}/errors?b={BENCH}&outcome=confused")
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.wait_for(timeout=20_000)
-    page.wait_for_timeout(500)
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)   # the selection checkbox of the first row
-    page.wait_for_url("**/review?*", timeout=20_000)
-    wait_ready(page)
+    open_first_error_row(page)
     assert "pair=" in page.url
     assert_no_traceback(page)
 
