@@ -498,10 +498,10 @@ def test_agreement_intervals_and_filters_on_a_store(demo):
     from medviz.annotations.agreement import unit_keys
     w = get_writer(demo)
     for k, pid in enumerate(["s001", "s002", "s003", "s004", "s005", "s006"]):
-        w.save(ann(pid, [IGNORED], "alice", model=BLIND))
-        w.save(ann(pid, [IGNORED] if k % 3 else [DETAIL], "bob", model=BLIND))
-    w.save(ann("s007", [DETAIL], "alice"))
-    w.save(ann("s007", [DETAIL], "bob"))
+        save(w, ann(pid, [IGNORED], "alice", model=BLIND))
+        save(w, ann(pid, [IGNORED] if k % 3 else [DETAIL], "bob", model=BLIND))
+    save(w, ann("s007", [DETAIL], "alice"))
+    save(w, ann("s007", [DETAIL], "bob"))
     res = agreement(demo, MC)
     row = res["cohen"].iloc[0]
     assert row.n_items == 7 and row.kappa_low <= row.kappa <= row.kappa_high

@@ -316,7 +316,7 @@ def test_import_of_an_export_without_tag_group_reads_the_full_tag_path(annotated
     p = tmp_path / "old.csv"
     old.to_csv(p, index=False, lineterminator="\r\n")
     with Store(str(tmp_path / "e.duckdb")) as s:
-        import_annotations(s, str(p))
+        import_annotations(s, str(p), by=OWNER)
         a = sorted(map(sorted, current_annotations(s)["tags"]))
         close_writer(s)
     assert a == sorted(map(sorted, current_annotations(annotated)["tags"]))

@@ -37,4 +37,4 @@ def tag_units(store, benchmark_id: str, unit_ids, tags: list[str], reviewer: ide
                           record=unknown[0], field="units")
     anns = [Annotation(benchmark_id, kinds[u], u, list(tags), reviewer.name, model=model, rationale=rationale,
                        confidence=confidence) for u in ids]
-    return get_writer(store).save_many(anns)
+    return get_writer(store).save_many(anns, reviewer)        # the writer checks the principal (medviz.auth)

@@ -14,13 +14,13 @@ Identity logic lives in ``medviz.auth``; this module only draws it.
 from __future__ import annotations
 
 import importlib.util
-import json
 import urllib.parse
 
 import streamlit as st
 
 from .. import auth
 from ..errors import MedvizError
+from .text import js_literal, md
 
 COOKIE = "medviz_reviewer"
 _NAME = "reviewer_name_set"           # the typed name (local mode), for this session
@@ -60,7 +60,7 @@ def gate(store):
             return _token(store)
         return _local()
     except MedvizError as e:
-        st.error(str(e))
+        st.error(md(e))
         st.stop()
 
 
@@ -104,7 +104,7 @@ def _oidc():
             st.button("Sign in", key="signin", on_click=st.login, type="primary", icon=":material/login:")
         st.stop()
     who = auth.from_oidc(st.user, secrets())
-    st.sidebar.caption(f"Signed in as **{_md(who.display_name or who.name)}** ({who.role})")
+    st.sidebar.caption(f"Signed in as **{md(who.display_name or who.name, inline=True)}** ({who.role})")
     st.sidebar.button("Sign out", on_click=st.logout, key="signout", icon=":material/logout:")
     return who
 
@@ -120,7 +120,7 @@ def _token(store):
             st.session_state.pop(_TOKEN, None)
             st.session_state["_medviz_signin_error"] = "Your token is no longer valid (revoked?). Sign in again."
         else:
-            st.sidebar.caption(f"Signed in as **{_md(who.name)}** ({who.role}, token)")
+            st.sidebar.caption(f"Signed in as **{md(who.name, inline=True)}** ({who.role}, token)")
             st.sidebar.button("Sign out", key="signout", icon=":material/logout:",
                               on_click=lambda: st.session_state.pop(_TOKEN, None))
             return who
@@ -130,14 +130,14 @@ def _token(store):
              "`medviz tokens create --user NAME --role reviewer`).")
     err = st.session_state.pop("_medviz_signin_error", None)
     if err:
-        st.error(err)
+        st.error(md(err))
     with st.form("token_signin"):
         typed = st.text_input("Token", type="password", max_chars=auth.MAX_TOKEN)
         if st.form_submit_button("Sign in", type="primary"):
             try:
                 auth.authenticate_token(store, typed)
             except auth.AuthError as e:
-                st.error(e.detail)
+                st.error(md(e.detail))
             else:
                 st.session_state[_TOKEN] = typed.strip()
                 st.rerun()
@@ -161,13 +161,10 @@ def remembered_name(cookies) -> str | None:
 
 
 def cookie_script(name: str | None) -> str:
-    """JavaScript that remembers ``name`` in this browser (``None``: forgets it). The name is a JSON string
-    literal with ``<`` escaped, so no name can end the script or inject markup."""
-    if name is None:
-        value, age = '""', 0
-    else:
-        value, age = json.dumps(name).replace("<", "\\u003c").replace(">", "\\u003e"), _COOKIE_DAYS * 86400
-    return (f"<script>document.cookie = {json.dumps(COOKIE)} + '=' + encodeURIComponent({value}) + "
+    """JavaScript that remembers ``name`` in this browser (``None``: forgets it); the name goes in as a
+    ``js_literal``, so no name can end the script or inject markup."""
+    value, age = ('""', 0) if name is None else (js_literal(name), _COOKIE_DAYS * 86400)
+    return (f"<script>document.cookie = {js_literal(COOKIE)} + '=' + encodeURIComponent({value}) + "
             f"'; path=/; max-age={age}; SameSite=Strict';</script>")
 
 
@@ -187,7 +184,7 @@ def _local():
             auth.refuse_non_loopback("local", host)
         except MedvizError as e:
             st.title("medviz")
-            st.error(str(e))
+            st.error(md(e))
             st.stop()
     st.sidebar.caption(f":material/warning: **{auth.LOCAL_MODE_NOTICE}**")
     pending = st.session_state.pop(_REMEMBER, None)
@@ -201,7 +198,7 @@ def _local():
             st.session_state[_NAME] = name
     if name:
         who = auth.local(name, secrets())
-        st.sidebar.caption(f"Reviewer: **{_md(name)}** ({who.role})")
+        st.sidebar.caption(f"Reviewer: **{md(name, inline=True)}** ({who.role})")
         st.sidebar.button("Change reviewer", key="reviewer_change", icon=":material/person:", on_click=_forget_name)
         return who
     typed = st.sidebar.text_input("Your name (reviewer)", key="reviewer_name_input", max_chars=auth.MAX_NAME,
@@ -211,17 +208,9 @@ def _local():
         try:
             who = auth.local(typed, secrets())
         except MedvizError as e:
-            st.sidebar.error(e.detail)
+            st.sidebar.error(md(e.detail))
             return None
         st.session_state[_NAME] = who.name
         _remember(who.name)
         st.rerun()
     return None
-
-
-def _md(text: str) -> str:
-    """Text shown inside Markdown bold: Markdown control characters escaped (names are text, not markup)."""
-    out = []
-    for ch in str(text):
-        out.append("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|~$:" else ch)
-    return "".join(out)

@@ -192,7 +192,7 @@ def demo(tmp_path_factory):
     with Store(db) as s:
         ids = sorted(s.cursor().execute("SELECT DISTINCT pair_id FROM items WHERE benchmark_id = ? AND pair_id "
                                         "IS NOT NULL", [MC]).df()["pair_id"])
-        reading.set_plan(s, MC, 2, by=auth.local("Dr Adj", adjudicators=["Dr Adj"]))
+        reading.set_plan(s, MC, 2, by=auth.local("Dr Adj", adjudicators=["dr adj"]))
         read = reading.readers_by_target(s, MC)
         unread = [i for i in ids if i not in read]           # pairs nobody has read yet
     assert len(ids) >= 4 and unread
@@ -299,7 +299,7 @@ def test_blind_reading_and_adjudication_with_two_reviewers(pw, demo):
         wait_ready(b)
         b.keyboard.press("Control+Enter")
         b.wait_for_selector(f"text=Saved {target}", timeout=20_000)
-        goto(b, f"{url}/review?b={MC}&pair={target}")             # a new browser session: sign in again
+        goto(b, f"{url}/review?b={MC}&pair={target}")             # a new session: the browser remembers Bob
         sign_in(b, "Dr Bob")
         b.get_by_text("annotation(s) on this pair").click()
         b.wait_for_selector("text=alice saw the detail", timeout=10_000)  # visible once Bob has read it
