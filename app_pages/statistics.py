@@ -92,7 +92,7 @@ f_tag = fc[2].selectbox("Units where someone applied", [ANY] + tag_choices, key=
 ag = data.agreement(ctx.db_path, ctx.benchmark_id, None if f_mod == ANY else f_mod,
                     None if f_model == ANY else f_model, None if f_tag == ANY else f_tag)
 st.caption(f"{ag.get('n_units', 0)} reviewed units in this filter, {ag.get('n_multi', 0)} with ≥ 2 reviewers; "
-           f"reviewers: {', '.join(ag.get('reviewers', [])) or '–'}")
+           f"reviewers: {md(', '.join(ag.get('reviewers', [])), inline=True) or '–'}")
 if len(ag.get("cohen", [])):
     st.markdown("**Cohen's κ per pair of reviewers**")
     st.caption("How to read this: " + S.HOW_TO_READ["cohen"])
