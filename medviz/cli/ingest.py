@@ -6,6 +6,7 @@ import sys
 
 from .. import registry
 from ._common import db_arg, open_store, progress_bar, tr_arg
+from .remote import through_server
 
 # Modules with demo_hook(store) that add their own example data (annotations, embeddings) to the demo.
 DEMO_HOOKS: list[str] = [
@@ -14,6 +15,7 @@ DEMO_HOOKS: list[str] = [
 ]
 
 
+@through_server("run_ingest")
 def cmd_ingest(args) -> int:
     from ..ingest import ingest_benchmark
     with open_store(args) as store:
@@ -31,6 +33,7 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+@through_server("run_predictions_import")
 def cmd_predictions_import(args) -> int:
     from ..ingest import import_predictions
     with open_store(args) as store:
@@ -54,6 +57,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
+@through_server("run_list")
 def cmd_list(args) -> int:
     from ..store import core
     with open_store(args) as store:
@@ -72,7 +76,7 @@ def register(sub) -> None:
     s.add_argument("--kind", choices=list(registry.BENCHMARK_KINDS))
     s.add_argument("--id", help="benchmark id (default from the file name)")
     s.add_argument("--images", help="images folder (MediConfusion: <dir>/<im_N_local>.jpg)")
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("predictions", help="prediction files")
@@ -85,7 +89,7 @@ def register(sub) -> None:
     s.add_argument("--result", help="VLMEvalKit judged *_result.xlsx with hit/log columns")
     s.add_argument("--synthetic", action="store_true", help="label these predictions as synthetic")
     tr_arg(s)
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_predictions_import)
 
     s = sub.add_parser("demo", help="build the sample benchmarks and database")
@@ -94,5 +98,5 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("list", help="list benchmarks and models in the store")
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_list)

@@ -12,6 +12,7 @@ import json
 from .. import registry
 from ..errors import MedvizError
 from ._common import db_arg, fmt_pct, open_store, tr_arg
+from .remote import through_server
 
 
 def cmd_score(args) -> int:
@@ -63,6 +64,7 @@ def _item_report(res: dict, as_json: bool) -> None:
             print(f"  {k[:40]:<40}{fmt_pct(v):>9}  [{fmt_pct(c['ci_low'])}, {fmt_pct(c['ci_high'])}]  n={c['n']}")
 
 
+@through_server("run_scores")
 def cmd_scores(args) -> int:
     from ..evaluate import score_store
     with open_store(args) as store:
@@ -70,13 +72,18 @@ def cmd_scores(args) -> int:
     if args.json:
         print(json.dumps(res, indent=2, default=float))
         return 0
+    print_scores(res)
+    return 0
+
+
+def print_scores(res: dict) -> None:
+    """One line per model (``medviz scores`` without ``--json``; also its remote twin)."""
     for model, m in res.items():
         if "set_accuracy" in m:
             print(f"{model:<40} set {fmt_pct(m['set_accuracy'])}  indiv {fmt_pct(m['individual_accuracy'])}  "
                   f"confusion {fmt_pct(m['confusion'])}  invalid {fmt_pct(m['invalid'])}")
         else:
             print(f"{model:<40} accuracy {fmt_pct(m['overall'])}  n={m['rows']}")
-    return 0
 
 
 
@@ -93,5 +100,5 @@ def register(sub) -> None:
     s.add_argument("benchmark")
     s.add_argument("--model", action="append")
     s.add_argument("--json", action="store_true")
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_scores)
