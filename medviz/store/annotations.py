@@ -439,47 +439,47 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
                         exclude_tag: str | None) -> pd.DataFrame:
     """Per group of ``by`` (keys of STAT_DIMENSIONS) x tag: units with the tag (``count``) and reviewed units
     (``n``), over the materialised consensus joined with each target's modality/department/task/categories.
-    Missing context reads '(none)'; ``category`` counts a unit once toward each of its categories."""
+    Missing context reads '(none)'; ``category`` counts a unit once toward each of its categories. Every
+    group gets a row for every tag counted anywhere (``count`` 0 where no unit of the group has it)."""
     dims = [STAT_DIMENSIONS[b] for b in by] or ["'all'"]
-    cols = ", ".join(f"{d} AS g{i}" for i, d in enumerate(dims))
     gs = ", ".join(f"g{i}" for i in range(len(dims)))
-    tags = ("list_distinct(list_transform(tags, lambda x: split_part(x, '/', 1)))" if top_level else "tags")
-    unnest_cat = ", unnest(categories) AS category" if "category" in by else ""
-    # only the context the grouping needs (each aggregate costs a pass over the targets' items)
-    ctx_cols = ", ".join(
-        [f"string_agg(DISTINCT {d}, ' | ' ORDER BY {d}) AS {d}" for d in ("modality", "department", "task")
-         if d in by] + (["list_sort(list_distinct(flatten(list(categories)))) AS categories"] if "category" in by
-                        else []) + ["count(*) AS n_items"])
-    ctx_select = ", ".join(
-        [f"coalesce(ctx.{d}, '(none)') AS {d}" for d in ("modality", "department", "task") if d in by]
-        + (["CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)'] "
-            "ELSE ctx.categories END AS categories"] if "category" in by else []) + ["ctx.n_items"])
+    tags = ("list_distinct(list_transform(c.tags, lambda x: split_part(x, '/', 1)))" if top_level else "c.tags")
+    text = [d for d in ("modality", "department", "task") if d in by]
+    ctx = text + (["categories"] if "category" in by else [])
+    # Only the context the grouping needs. An item target is its one item, joined directly (no aggregation:
+    # an ordered string_agg per target is what cost); a pair target aggregates its items.
+    src = "c"
+    if ctx:
+        item_ctx = ", ".join([f"i.{d}" for d in text] + (
+            ["list_distinct(coalesce(i.categories, []::VARCHAR[])) AS categories"] if "category" in by else []))
+        pair_ctx = ", ".join([f"string_agg(DISTINCT i.{d}, ' | ' ORDER BY i.{d}) AS {d}" for d in text] + (
+            ["list_distinct(flatten(list(i.categories))) AS categories"] if "category" in by else []))
+        pick = ", ".join(f"CASE WHEN c.target_type = 'item' THEN xi.{d} ELSE xp.{d} END AS {d}" for d in ctx)
+        src = f"""(SELECT c.*, {pick} FROM c
+            LEFT JOIN (SELECT i.item_id, {item_ctx} FROM items i WHERE i.benchmark_id = $1) xi
+                   ON c.target_type = 'item' AND xi.item_id = c.target_id
+            LEFT JOIN (SELECT i.pair_id, {pair_ctx} FROM items i WHERE i.benchmark_id = $1 AND i.pair_id IS NOT NULL
+                       GROUP BY i.pair_id) xp ON c.target_type = 'pair' AND xp.pair_id = c.target_id)"""
+    value = {d: f"coalesce(x.{d}, '(none)')" for d in text}
+    value.update(model="x.model_key", target_type="x.target_type", category="x.category")
+    cols = ", ".join(f"{value.get(d, d)} AS g{i}" for i, d in enumerate(dims))
+    if "category" in by:
+        src = (f"(SELECT *, unnest(CASE WHEN categories IS NULL OR len(categories) = 0 THEN ['(none)'] "
+               f"ELSE categories END) AS category FROM {src})")
     sql = f"""
-    WITH c AS (SELECT * FROM annotation_consensus WHERE benchmark_id = ?
-               AND (? IS NULL OR NOT list_contains(tags, ?))),
-    t AS (SELECT DISTINCT target_type, target_id FROM c),
-    it AS (SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
-           FROM t JOIN items i ON i.benchmark_id = ? AND i.item_id = t.target_id WHERE t.target_type = 'item'
-           UNION ALL
-           SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
-           FROM t JOIN items i ON i.benchmark_id = ? AND i.pair_id = t.target_id WHERE t.target_type = 'pair'),
-    ctx AS (SELECT target_type, target_id, {ctx_cols}
-            FROM it GROUP BY target_type, target_id),
-    u0 AS (SELECT c.unit, c.target_type, c.model_key AS model, {tags} AS tags,
-                  {ctx_select}
-           FROM c LEFT JOIN ctx USING (target_type, target_id)),
-    u AS (SELECT *{unnest_cat} FROM u0),
-    g AS (SELECT {cols}, tags FROM u),
-    n AS (SELECT {gs}, count(*) AS n FROM g GROUP BY {gs}),
-    k AS (SELECT {gs}, tag, count(*) AS count FROM (SELECT {gs}, unnest(tags) AS tag FROM g) GROUP BY {gs}, tag),
-    tg AS (SELECT DISTINCT tag FROM k)
-    SELECT n.*, tg.tag, coalesce(k.count, 0) AS count
-    FROM n CROSS JOIN tg LEFT JOIN k USING ({gs}, tag)
+    WITH c AS (SELECT target_type, target_id, model_key, {tags} AS tags FROM annotation_consensus c
+               WHERE benchmark_id = $1 AND ($2::VARCHAR IS NULL OR NOT list_contains(c.tags, $2))),
+    g AS (SELECT {cols}, x.tags FROM {src} x),
+    k AS (SELECT {gs}, tag, count(*) AS count FROM (SELECT {gs}, unnest(tags) AS tag FROM g) GROUP BY ALL)
+    SELECT n.*, t.tag, coalesce(k.count, 0) AS count
+    FROM (SELECT {gs}, count(*) AS n FROM g GROUP BY ALL) n CROSS JOIN (SELECT DISTINCT tag FROM k) t
+         LEFT JOIN k USING ({gs}, tag)
     ORDER BY {gs}, tag
     """
-    df = cur.execute(sql, [benchmark_id, exclude_tag, exclude_tag, benchmark_id, benchmark_id]).df()
+    df = cur.execute(sql, [benchmark_id, exclude_tag]).df()
     df = df.rename(columns={f"g{i}": b for i, b in enumerate(by)})
     return df.drop(columns=[f"g{i}" for i in range(len(dims)) if f"g{i}" in df.columns])
+
 
 def reviewer_tags(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
     """(unit, reviewer, tags) of every current reviewer annotation (adjudications excluded): what agreement
