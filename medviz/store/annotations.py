@@ -394,6 +394,35 @@ def consensus_lag(cur) -> tuple[int, int]:
     return synced, newest
 
 
+# A unit whose whole history is one revision — one reviewer's annotation, not retracted — is its own consensus
+# (its distinct tags, sorted; one reviewer): most units of a tagging pass. Those are written by one grouping;
+# only the other units go through the full consensus query.
+_UNIT_KEYS = f"benchmark_id, target_type, target_id, coalesce(model, '{ALL_MODELS_LABEL}')"
+_ONE_REVISION = ("count(*) = 1 AND bool_and(kind = 'annotation' AND NOT retracted "
+                 "AND len(list_filter(tags, lambda x: x IS NULL)) = 0)")
+
+
+def _sync_units(tx, scope: str, params: list) -> None:
+    """Insert the consensus of every unit of the targets in ``scope`` (a constant FROM fragment over
+    annotation_revisions, with ``params``): single-revision units directly, the others by the full query."""
+    tx.execute(f"""
+        INSERT INTO annotation_consensus
+        SELECT {_TARGET_KEY} || '|' || model_key, benchmark_id, target_type, target_id, model, model_key,
+               list_sort(list_distinct(tags)), 1, FALSE,
+               CASE WHEN proposed_answer IS NULL THEN []::VARCHAR[] ELSE [proposed_answer] END
+        FROM (SELECT {_UNIT_KEYS} AS model_key, any_value(model) AS model, any_value(tags) AS tags,
+                     any_value(proposed_answer) AS proposed_answer
+              FROM {scope} GROUP BY ALL HAVING {_ONE_REVISION})""", params)
+    others = (f"(SELECT r.* FROM {scope.replace('annotation_revisions', 'annotation_revisions r', 1)} "
+              f"SEMI JOIN (SELECT {_UNIT_KEYS} AS model_key FROM {scope} GROUP BY ALL "
+              f"HAVING NOT ({_ONE_REVISION})) o ON o.benchmark_id = r.benchmark_id AND o.target_type = r.target_type "
+              f"AND o.target_id = r.target_id AND o.model_key = coalesce(r.model, '{ALL_MODELS_LABEL}'))")
+    n_others = tx.execute(f"SELECT count(*) FROM (SELECT {_UNIT_KEYS} FROM {scope} GROUP BY ALL "
+                          f"HAVING NOT ({_ONE_REVISION}))", params).fetchone()[0]
+    if n_others:
+        tx.execute("INSERT INTO annotation_consensus " + _consensus_select(others), params + params)
+
+
 def sync_consensus(tx) -> int:
     """Bring the materialised consensus up to date with every revision saved since it was last synced:
     recompute the units of the targets those revisions touch (or everything, when most are touched).
@@ -408,13 +437,12 @@ def sync_consensus(tx) -> int:
         full = n_touched > _FULL_REBUILD_SHARE * max(n_units, 1)
     if full:
         tx.execute("DELETE FROM annotation_consensus")
-        tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
+        _sync_units(tx, "annotation_revisions", [])
     else:
         tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
                    "AND c.target_type = t.target_type AND c.target_id = t.target_id", [synced, newest])
-        tx.execute("INSERT INTO annotation_consensus " + _consensus_select(
-            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"),
-            [synced, newest])
+        _sync_units(tx, f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)",
+                    [synced, newest])
     tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [newest])
     return newest - synced
 
