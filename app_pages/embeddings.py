@@ -8,6 +8,7 @@ from medviz.readmodels.embeddings import map_sample
 from medviz.thumbnails import MISSING_URI, thumbnail_uri
 from medviz.ui import charts, data, encoder_panel, navigation
 from medviz.ui.context import current
+from medviz.ui.text import code, md
 
 ctx = current()
 st.title("Embeddings")
@@ -31,7 +32,7 @@ digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "鈥
 shown = map_sample(df)
 sampled = (f"showing a fixed random {len(shown):,} of {len(df):,} images" if len(shown) < len(df)
            else f"{len(df):,} images")
-st.caption(f"{sampled} 路 encoder `{eid}` 路 weights `{digest}` 路 {method.upper()}. "
+st.caption(f"{sampled} 路 encoder {code(eid)} 路 weights {code(digest)} 路 {method.upper()}. "
            "Use the box or lasso tool to select points.")
 fig = charts.embedding_figure(shown, colour)
 event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
@@ -69,4 +70,4 @@ try:
         uri = thumbnail_uri(ctx.store, p, size=160)
         col.image(uri, caption=lab if uri != MISSING_URI else f"{lab}: image missing ({p})")
 except MedvizError as e:
-    st.warning(str(e))
+    st.warning(md(e))

@@ -4,6 +4,7 @@ import streamlit as st
 
 from medviz.ui import data
 from medviz.ui.context import current
+from medviz.ui.text import code
 
 ctx = current()
 st.title("Export")
@@ -19,8 +20,8 @@ kw = dict(benchmark_id=ctx.benchmark_id, model=None if model == ALL else model,
           modality=None if modality == ALL else modality)
 payload = data.export_bytes(ctx.db_path, fmt, tuple(sorted(kw.items())))
 n = data.export_rows(ctx.db_path, tuple(sorted(kw.items())))
-st.markdown(f"**{n}** rows (annotation × tag) for benchmark `{ctx.benchmark_id}`"
-            + (f", model `{model}`" if model != ALL else "") + (f", modality `{modality}`" if modality != ALL else ""))
+st.markdown(f"**{n}** rows (annotation × tag) for benchmark {code(ctx.benchmark_id)}"
+            + (f", model {code(model)}" if model != ALL else "") + (f", modality {code(modality)}" if modality != ALL else ""))
 name = f"medviz-failure-modes-{ctx.benchmark_id}.{fmt}"
 st.download_button(f"Download {fmt.upper()}", payload, file_name=name,
                    mime="text/csv" if fmt == "csv" else "application/vnd.apache.parquet",

@@ -3,6 +3,7 @@ import streamlit as st
 
 from medviz.ui import data, encoder_panel, pair_viewer, reading_panel, review_keys, review_nav, tagging
 from medviz.ui.context import current
+from medviz.ui.text import md
 
 ctx = current()
 if not ctx.benchmark_id:
@@ -18,7 +19,7 @@ uv = data.unit_view(ctx.db_path, ctx.benchmark_id, unit, ctx.models)
 review_keys.install(f"{ctx.benchmark_id}/{unit}")      # R, ?, and back to the top when a new pair opens
 st.html("<style>.stMainBlockContainer{padding-top:2.6rem}</style>")
 nav.render_bar(uv)
-st.markdown(f"### {uv.slots[0].question}")
+st.markdown(f"### {md(uv.slots[0].question, inline=True)}")
 views, fit = pair_viewer.render_controls(uv) if any(s.image_ok for s in uv.slots) else (None, pair_viewer.FIT)
 pair_viewer.render_images(ctx.store, uv, views, fit, key=f"fig::{unit}")
 pair_viewer.render_metadata(uv)

@@ -5,6 +5,7 @@ import streamlit as st
 from medviz.annotations.stats import DIMENSIONS
 from medviz.ui import charts, data, navigation
 from medviz.ui.context import current
+from medviz.ui.text import code, html_text, md
 
 ctx = current()
 st.title("Statistics")
@@ -29,7 +30,7 @@ st.dataframe(tab, hide_index=True, column_config={
     "ci_low": st.column_config.NumberColumn("95% CI low", format="percent"),
     "ci_high": st.column_config.NumberColumn("95% CI high", format="percent")})
 # a plain-text list as well (readable by screen readers and by the browser test)
-st.markdown("  \n".join(f"`{r.tag}`: **{int(r.count)}** of {int(r.n)}" for r in overall.itertuples()))
+st.markdown("  \n".join(f"{code(r.tag)}: **{int(r.count)}** of {int(r.n)}" for r in overall.itertuples()))
 
 dims = (dim, "model") if by_model else (dim,)
 by = data.failure_stats(ctx.db_path, ctx.benchmark_id, dims, level, excl)
@@ -38,6 +39,7 @@ if not by.empty:
     if by_model:
         by = by.assign(**{dim: by[dim].astype(str) + " | " + by["model"].astype(str)})
     heat = by.pivot_table(index="tag", columns=dim, values="rate", aggfunc="first").fillna(0)
+    heat.index, heat.columns = [html_text(v) for v in heat.index], [html_text(v) for v in heat.columns]
     fig = px.imshow(heat, text_auto=".0%", color_continuous_scale="Reds", zmin=0, zmax=1, aspect="auto")
     fig.update_layout(height=max(260, 40 * len(heat) + 120), margin=dict(l=10, r=10, t=20, b=10),
                       coloraxis_colorbar=dict(tickformat=".0%"))
@@ -48,7 +50,7 @@ if not by.empty:
 st.subheader("Tag trends")
 tr = data.tag_trends(ctx.db_path, ctx.benchmark_id)
 if not tr.empty:
-    fig = px.bar(tr, x="period", y="count", color="tag")
+    fig = px.bar(tr.assign(tag=tr["tag"].map(html_text)), x="period", y="count", color="tag")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(fig, key="st_trend")
 
@@ -62,7 +64,7 @@ else:
 st.subheader("Agreement between reviewers")
 ag = data.agreement(ctx.db_path, ctx.benchmark_id)
 st.caption(f"{ag.get('n_units', 0)} reviewed units, {ag.get('n_multi', 0)} with ≥ 2 reviewers; "
-           f"reviewers: {', '.join(ag.get('reviewers', [])) or '–'}")
+           f"reviewers: {', '.join(md(r, inline=True) for r in ag.get('reviewers', [])) or '–'}")
 if len(ag.get("cohen", [])):
     st.markdown("Cohen's κ per pair of reviewers (tag decisions on shared items)")
     st.dataframe(ag["cohen"], hide_index=True)

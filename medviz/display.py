@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import MedvizError
-from .images import MAX_PIXELS, sniff_format, validate_image_file
+from .images import MAX_PIXELS, sniff_format, validate_image_file, verify_content
 
 # OHIF's CT window presets: name -> (window width, window level/centre), Hounsfield units.
 CT_PRESETS = {
@@ -240,6 +240,7 @@ def decode(path: str, frame: int = 0) -> _Decoded:
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
+    verify_content(path)          # a content-addressed file (GMAI) must still hold the bytes recorded at ingest
     with open(path, "rb") as f:
         head = f.read(132)
     fmt = sniff_format(head)

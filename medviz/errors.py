@@ -6,9 +6,21 @@ field, what to do). The CLI and the app catch this type and show the message; an
 from __future__ import annotations
 
 
+MAX_MESSAGE = 2000     # characters: a message quoting a whole input (a 630 MB cell) is cut here
+
+
+def _cap(text, limit: int) -> str | None:
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 class MedvizError(Exception):
     def __init__(self, message: str, *, file: str | None = None, record: str | None = None,
                  field: str | None = None):
+        message = _cap(message, MAX_MESSAGE)
+        file, record, field = _cap(file, 500), _cap(record, 200), _cap(field, 200)
         self.file, self.record, self.field = file, record, field
         where = []
         if file:

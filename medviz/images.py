@@ -1,27 +1,37 @@
-"""Safe image handling: containment, decompression-bomb guard, truncation checks, DICOM windowing.
+"""Safe image handling: containment, per-image status, the pixel limit for every format, DICOM windowing.
 
-Validation at ingest reads headers and the end marker only (no full decode), so it costs little even for
-the 9 GB GMAI-MMBench TSV; display-time loading decodes fully and converts DICOM with a window/level.
+At ingest each image file is read once: the same bytes are checked (header, end marker, pixel count from
+the header, DICOM header and pixel-data length) and hashed. A file that fails gets status ``unreadable``
+with a reason a user can act on; an absent one ``missing``; the load itself goes on. Display decodes the
+same way after the same checks, so nothing reaches a decoder that the header says is over the limit.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import os
+import re
+import stat
 import struct
-import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFile
 
+from . import limits
 from .errors import MedvizError
 
-MAX_PIXELS = 40_000_000          # 40 MP: larger than any radiograph we expect; beyond it we refuse
+MAX_PIXELS = limits.MAX_PIXELS
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+OK, MISSING, UNREADABLE = "ok", "missing", "unreadable"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8"
 DICOM_MAGIC_OFFSET = 128
+EXT = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
+ESCAPES = "outside the images folder"          # every containment reason starts with this
 
 # Window/level presets (centre, width) in Hounsfield units for CT, relative for others.
 WINDOW_PRESETS = {
@@ -34,15 +44,63 @@ WINDOW_PRESETS = {
 }
 
 
-def contained_path(root: str, relative: str, *, file: str | None = None, record: str | None = None,
-                   field: str = "image_path") -> str:
-    """Resolve ``relative`` under ``root`` and refuse anything that escapes it (``../``, absolute, links)."""
-    root_real = os.path.realpath(root)
-    candidate = os.path.realpath(os.path.join(root_real, relative))
-    if os.path.commonpath([root_real, candidate]) != root_real:
-        raise MedvizError(f"image path '{relative}' escapes the images folder {root_real}",
-                          file=file, record=record, field=field)
-    return candidate
+@dataclass
+class ImageCheck:
+    """What ingest records about one image: ``ok`` (with format and SHA-256), ``missing`` or ``unreadable``."""
+    status: str
+    reason: str | None = None
+    path: str | None = None         # the file that was (or would be) read
+    fmt: str | None = None
+    sha256: str | None = None
+
+
+class ImageFolder:
+    """Paths from a benchmark file, resolved under one images folder.
+
+    The folder's real path is computed once; each image path is normalised and prefix-checked (no
+    ``realpath`` per file), each distinct sub-folder is resolved once (a linked sub-folder pointing outside
+    is caught there), and the file itself is refused if it is a symbolic link pointing outside.
+    """
+
+    def __init__(self, root: str):
+        self.root = os.path.realpath(root)
+        self._prefix = self.root.rstrip(os.sep) + os.sep
+        self._dirs: dict[str, bool] = {}
+
+    def _inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self._prefix)
+
+    def locate(self, relative: str) -> tuple[str | None, str | None]:
+        """(absolute path, None) or (None, reason) when the path leaves the folder."""
+        if "\x00" in relative:
+            return None, f"{ESCAPES}: the path contains a NUL character"
+        if os.path.isabs(relative) or relative.startswith("\\") or re.match(r"^[A-Za-z]:", relative):
+            return None, f"{ESCAPES}: absolute path {limits.quote(relative)} (paths must be relative to the folder)"
+        candidate = os.path.normpath(os.path.join(self.root, relative))
+        if not candidate.startswith(self._prefix):
+            return None, f"{ESCAPES}: {limits.quote(relative)} climbs out with '..'"
+        folder = os.path.dirname(candidate)
+        ok = self._dirs.get(folder)
+        if ok is None:
+            ok = self._dirs[folder] = self._inside(os.path.realpath(folder))
+        if not ok:
+            return None, f"{ESCAPES}: a folder in {limits.quote(relative)} is a symbolic link pointing outside"
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return candidate, None                       # absent: the caller records it as missing
+        if stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(candidate)
+            if not self._inside(real):
+                return None, f"{ESCAPES}: {limits.quote(relative)} is a symbolic link pointing outside"
+            return real, None
+        return candidate, None
+
+    def check(self, relative: str) -> ImageCheck:
+        path, reason = self.locate(relative)
+        if reason:
+            return ImageCheck(UNREADABLE, reason)
+        return check_file(path)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -55,59 +113,164 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def _check_pixels(w: int, h: int, name: str, record, field) -> None:
-    if w <= 0 or h <= 0:
-        raise MedvizError(f"image has invalid size {w}x{h}", file=name, record=record, field=field)
-    if w * h > MAX_PIXELS:
-        raise MedvizError(f"image is {w}x{h} = {w * h:,} pixels, over the {MAX_PIXELS:,} limit "
-                          "(possible decompression bomb); refusing to load it", file=name, record=record,
-                          field=field)
+def _pixels_reason(w: int, h: int, frames: int = 1) -> str | None:
+    if w <= 0 or h <= 0 or frames <= 0:
+        return f"image has an invalid size {w}x{h}" + (f"x{frames} frames" if frames != 1 else "")
+    n = w * h * frames
+    if n > MAX_PIXELS:
+        size = f"{w}x{h}" + (f"x{frames} frames" if frames != 1 else "")
+        return (f"over the pixel limit: {size} = {n:,} pixels, limit {MAX_PIXELS:,} (MEDVIZ_MAX_PIXELS); "
+                "a possible decompression bomb, refused from its header")
+    return None
 
 
-def validate_image_bytes(data: bytes, *, name: str, record=None, field: str = "image") -> str:
-    """Cheap structural check of an encoded image; returns its format or raises MedvizError."""
+def _dicom_dataset(data: bytes, *, pixels: bool = True):
+    import pydicom
+    return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=not pixels)
+
+
+def _dicom_reason(data: bytes) -> str | None:
+    """Why a DICOM file cannot be shown, from its header and pixel-data length (no decoding), or None."""
+    try:
+        ds = _dicom_dataset(data)
+        rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except Exception as e:  # noqa: BLE001 - pydicom raises many types for damaged headers
+        return f"undecodable DICOM: the header cannot be read ({limits.clip(e, 120)})"
+    if "PixelData" not in ds:
+        return "undecodable DICOM: the file has no pixel data"
+    reason = _pixels_reason(cols, rows, frames)
+    if reason:
+        return reason
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is None or not ts.is_compressed:
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 16) or 16)
+        need = rows * cols * frames * spp * bits // 8
+        have = len(ds.PixelData)
+        if have < need:
+            return f"truncated DICOM: pixel data has {have:,} of {need:,} bytes"
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame segment, walking the marker segments; None if damaged."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:                      # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2:
+            return None
+        if marker in _SOF:
+            if i + 9 > n:
+                return None
+            h = int.from_bytes(data[i + 5:i + 7], "big")
+            w = int.from_bytes(data[i + 7:i + 9], "big")
+            return w, h
+        if marker == 0xDA:                      # start of scan before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
+def inspect_bytes(data: bytes) -> tuple[str | None, str | None]:
+    """(format, None) for an image that passes the structural checks, else (None, reason)."""
     if not data:
-        raise MedvizError("image is empty (0 bytes)", file=name, record=record, field=field)
+        return None, "empty file (0 bytes)"
     fmt = sniff_format(data[:132])
     if fmt == "png":
         if len(data) < 33 or data[12:16] != b"IHDR":
-            raise MedvizError("PNG is truncated (no IHDR header)", file=name, record=record, field=field)
+            return None, "truncated PNG (no IHDR header)"
         w, h = struct.unpack(">II", data[16:24])
-        _check_pixels(w, h, name, record, field)
+        reason = _pixels_reason(w, h)
+        if reason:
+            return None, reason
         if data.rfind(b"IEND", max(0, len(data) - 64)) < 0:
-            raise MedvizError("PNG is truncated (no IEND chunk at the end)", file=name, record=record,
-                              field=field)
-        return fmt
+            return None, "truncated PNG (no IEND chunk at the end)"
+        return fmt, None
     if fmt == "jpeg":
         if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-            raise MedvizError("JPEG is truncated (no end-of-image marker)", file=name, record=record,
-                              field=field)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(data)) as im:
-                    w, h = im.size
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise MedvizError(f"image is too large ({e}); refusing to load it", file=name, record=record,
-                              field=field) from None
-        except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt headers
-            raise MedvizError(f"JPEG header is unreadable ({e})", file=name, record=record,
-                              field=field) from None
-        _check_pixels(w, h, name, record, field)
-        return fmt
+            return None, "truncated JPEG (no end-of-image marker)"
+        size = _jpeg_size(data)
+        if size is None:
+            return None, "not an image: the JPEG header has no frame size (damaged header)"
+        w, h = size
+        reason = _pixels_reason(w, h)
+        return (None, reason) if reason else (fmt, None)
     if fmt == "dicom":
-        return fmt
-    raise MedvizError("not a PNG, JPEG or DICOM image", file=name, record=record, field=field)
+        reason = _dicom_reason(data)
+        return (None, reason) if reason else (fmt, None)
+    return None, "not an image: not a PNG, JPEG or DICOM file"
+
+
+def _read_bounded(path: str) -> bytes:
+    """The file's bytes, not following a symbolic link at the last step, refused over MAX_IMAGE_BYTES."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limits.MAX_IMAGE_BYTES:
+            raise _TooBig(size)
+        return f.read(limits.MAX_IMAGE_BYTES + 1)
+
+
+class _TooBig(Exception):
+    def __init__(self, size):
+        self.size = size
+
+
+def check_file(path: str) -> ImageCheck:
+    """Read a file once: status, reason, format and SHA-256 of the very bytes that were checked."""
+    try:
+        data = _read_bounded(path)
+    except FileNotFoundError:
+        return ImageCheck(MISSING, "no such file", path)
+    except _TooBig as e:
+        return ImageCheck(UNREADABLE, f"file is {limits.human_bytes(e.size)}, over the "
+                          f"{limits.human_bytes(limits.MAX_IMAGE_BYTES)} limit (MEDVIZ_MAX_IMAGE_BYTES)", path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return ImageCheck(UNREADABLE, f"{ESCAPES}: the file is a symbolic link", path)
+        if e.errno == errno.EISDIR or os.path.isdir(path):
+            return ImageCheck(UNREADABLE, "not an image: the path is a folder", path)
+        return ImageCheck(UNREADABLE, f"cannot read the file ({e.strerror})", path)
+    return check_bytes(data, path=path)
+
+
+def check_bytes(data: bytes, *, path: str | None = None) -> ImageCheck:
+    if len(data) > limits.MAX_IMAGE_BYTES:
+        return ImageCheck(UNREADABLE, f"image is {limits.human_bytes(len(data))}, over the "
+                          f"{limits.human_bytes(limits.MAX_IMAGE_BYTES)} limit (MEDVIZ_MAX_IMAGE_BYTES)", path)
+    fmt, reason = inspect_bytes(data)
+    if reason:
+        return ImageCheck(UNREADABLE, reason, path)
+    return ImageCheck(OK, None, path, fmt, hashlib.sha256(data).hexdigest())
+
+
+def validate_image_bytes(data: bytes, *, name: str, record=None, field: str = "image") -> str:
+    """Structural check of an encoded image; returns its format or raises MedvizError with the reason."""
+    fmt, reason = inspect_bytes(data)
+    if reason:
+        raise MedvizError(reason, file=name, record=record, field=field)
+    return fmt
 
 
 def validate_image_file(path: str, *, record=None, field: str = "image") -> str:
-    """Validate a file on disk; reads the whole file only for PNG/JPEG trailer checks."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise MedvizError(f"cannot read image ({e.strerror})", file=path, record=record, field=field) from None
-    return validate_image_bytes(data, name=path, record=record, field=field)
+    res = check_file(path)
+    if res.status != OK:
+        raise MedvizError(res.reason, file=path, record=record, field=field)
+    return res.fmt
 
 
 def window_to_uint8(arr: np.ndarray, window) -> np.ndarray:
@@ -123,11 +286,26 @@ def window_to_uint8(arr: np.ndarray, window) -> np.ndarray:
     return (np.clip((arr - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
 
 
-def dicom_to_array(path: str) -> tuple[np.ndarray, tuple | None]:
-    """Pixel data in modality units (rescale applied) and the file's own window, if any."""
-    import pydicom
-    ds = pydicom.dcmread(path)
-    arr = ds.pixel_array.astype(np.float32)
+def dicom_to_array(source) -> tuple[np.ndarray, tuple | None]:
+    """Pixel data in modality units (rescale applied) and the file's own window, if any.
+
+    ``source`` is a path or the file's bytes; the pixel limit is checked from the header before decoding."""
+    if isinstance(source, (bytes, bytearray)):
+        data, name = bytes(source), None
+    else:
+        name = source
+        try:
+            data = _read_bounded(source)
+        except _TooBig as e:
+            raise MedvizError(f"file is {limits.human_bytes(e.size)}, over the image size limit", file=name) from None
+    reason = _dicom_reason(data)
+    if reason:
+        raise MedvizError(reason, file=name, field="image")
+    ds = _dicom_dataset(data)
+    try:
+        arr = ds.pixel_array.astype(np.float32)
+    except Exception as e:  # noqa: BLE001 - missing codec, damaged compressed stream
+        raise MedvizError(f"undecodable DICOM: {limits.clip(e, 160)}", file=name, field="image") from None
     arr = arr * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
     wc, ww = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
     if wc is not None and ww is not None:
@@ -137,20 +315,59 @@ def dicom_to_array(path: str) -> tuple[np.ndarray, tuple | None]:
     return arr, None
 
 
-def load_image(path: str, *, window: str | tuple | None = "auto", record=None) -> Image.Image:
-    """Decode an image for display/encoding as RGB. DICOM is windowed (preset name or (centre, width))."""
-    with open(path, "rb") as f:
-        head = f.read(132)
-    if sniff_format(head) == "dicom":
-        arr, own = dicom_to_array(path)
+def content_sha256(path: str) -> str | None:
+    """The SHA-256 a content-addressed file's name promises (``<sha256>.<ext>``), else None."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    shard = os.path.basename(os.path.dirname(path))
+    return stem if re.fullmatch(r"[0-9a-f]{64}", stem) and shard == stem[:2] else None
+
+
+def verify_content(path: str, data: bytes | None = None, expected: str | None = None, *, record=None) -> None:
+    """Refuse a file whose bytes no longer match the SHA-256 recorded at ingest (``expected``, or the one a
+    content-addressed file's name promises)."""
+    expected = expected or content_sha256(path)
+    if not expected:
+        return
+    if data is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+    else:
+        digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise MedvizError("image file does not match the SHA-256 recorded at ingest (changed or damaged "
+                          "since); ingest the benchmark again", file=path, record=record, field="image")
+
+
+def load_image(path: str, *, window: str | tuple | None = "auto", record=None,
+               expected_sha256: str | None = None) -> Image.Image:
+    """Decode an image for display/encoding as RGB. DICOM is windowed (preset name or (centre, width)).
+
+    The file is read once, checked like at ingest (pixel limit from the header for every format) and, when
+    ``expected_sha256`` is given or the file is content-addressed, its SHA-256 is verified first."""
+    try:
+        data = _read_bounded(path)
+    except _TooBig as e:
+        raise MedvizError(f"file is {limits.human_bytes(e.size)}, over the image size limit", file=path,
+                          record=record, field="image") from None
+    except OSError as e:
+        raise MedvizError(f"cannot read image ({e.strerror})", file=path, record=record, field="image") from None
+    verify_content(path, data, expected_sha256, record=record)
+    fmt = validate_image_bytes(data, name=path, record=record)
+    if fmt == "dicom":
+        arr, own = dicom_to_array(data)
         win = WINDOW_PRESETS.get(window, window) if isinstance(window, str) else window
         if win is None:
             win = own
+        if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+            arr = arr[arr.shape[0] // 2]            # multi-frame: the middle frame
         return Image.fromarray(window_to_uint8(arr, win)).convert("RGB")
-    validate_image_file(path, record=record)
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             return im.convert("RGB")
     except Exception as e:  # noqa: BLE001
-        raise MedvizError(f"cannot decode image ({e})", file=path, record=record, field="image") from None
+        raise MedvizError(f"cannot decode image ({limits.clip(e, 160)})", file=path, record=record,
+                          field="image") from None

@@ -1,8 +1,8 @@
 """Benchmark and prediction files -> the store, each load in one transaction.
 
 ``ingest_benchmark`` detects the format (MediConfusion dataset.json, GMAI-MMBench TSV, generic CSV/JSONL),
-streams it into the store and, for GMAI, writes images beside the database through a staging folder that
-is only moved into place after the commit. ``import_predictions`` reads a model's output, derives the
+streams it into the store and, for GMAI, writes images beside the database content-addressed
+(``store.imagefiles``), so the row COMMIT is the only switch; every image gets a status and reason. ``import_predictions`` reads a model's output, derives the
 letter under the benchmark's official rules and replaces that model's previous run atomically.
 """
 from __future__ import annotations
@@ -10,15 +10,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
-import uuid
 
 import pandas as pd
 import pyarrow as pa
 
-from . import answers, registry
+from . import answers, images, limits, registry
 from .errors import MedvizError
-from .store import core
+from .store import core, imagefiles
 from .store.db import Store
 
 BATCH = 2000
@@ -35,7 +33,11 @@ def default_benchmark_id(path: str, kind: str) -> str:
 def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchmark_id: str | None = None,
                      images_dir: str | None = None, synthetic: bool = False, note: str | None = None,
                      progress=None) -> dict:
-    """Load a benchmark (replacing one with the same id). Returns counts; raises MedvizError on bad input."""
+    """Load a benchmark (replacing one with the same id). Returns counts and the image summary; raises
+    MedvizError on bad input (a bad image does not: it gets status ``unreadable`` with the reason).
+
+    GMAI images are stored content-addressed beside the database (``store.imagefiles``): the row COMMIT
+    is the only switch, so a crash at any step leaves the old benchmark showing its old images."""
     if not os.path.exists(path):
         raise MedvizError("file not found", file=path)
     kind = kind or registry.detect_kind(path)
@@ -43,29 +45,25 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
     benchmark_id = benchmark_id or default_benchmark_id(path, kind)
     if images_dir is not None and not os.path.isdir(images_dir):
         raise MedvizError("images folder does not exist", file=images_dir)
-    staging = final_dir = None
-    if spec.writes_images:
-        final_dir = os.path.join(store.files_dir, "images", benchmark_id)
-        staging = os.path.join(store.files_dir, "images", f".staging-{uuid.uuid4().hex}")
-        os.makedirs(staging)
+    sink = imagefiles.ImageSink(store.files_dir) if spec.writes_images else None
     try:
         with store.transaction() as tx:
+            if sink is not None:
+                sink.will_replace(core.benchmark_image_paths(tx, benchmark_id))
             core.delete_benchmark(tx, benchmark_id)
             core.insert_benchmark(tx, benchmark_id, kind, os.path.abspath(path),
-                                  os.path.abspath(images_dir) if images_dir else final_dir, synthetic, note)
+                                  os.path.abspath(images_dir) if images_dir else None, synthetic, note)
             if spec.writes_images:
-                stream = spec.load(path, staging, progress=progress)
+                stream = spec.load(path, sink, progress=progress)
                 while True:
                     batch = list(itertools.islice(stream, BATCH))
                     if not batch:
                         break
-                    for it in batch:       # paths are written as they will be after the move
-                        if it.image_path and it.image_path.startswith(staging):
-                            it.image_path = final_dir + it.image_path[len(staging):]
                     core.append_items(tx, core.items_to_arrow(benchmark_id, batch))
                 dups = core.duplicate_item_ids(tx, benchmark_id)
                 if dups:
-                    raise MedvizError(f"duplicate index values, e.g. {dups[0]}", file=path, field="index")
+                    raise MedvizError(f"duplicate index values, e.g. {limits.quote(dups[0])}", file=path,
+                                      field="index")
             else:
                 items, pairs = spec.load(path, images_dir)
                 for start in range(0, len(items), BATCH):
@@ -75,23 +73,57 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
             n_items, n_pairs = core.finish_benchmark(tx, benchmark_id)
             if n_items == 0:
                 raise MedvizError("contains no items", file=path)
-            if staging is not None:
-                # Last step inside the transaction: if the move fails, the rows roll back too.
-                old = None
-                if os.path.exists(final_dir):
-                    old = final_dir + f".old-{uuid.uuid4().hex}"
-                    os.rename(final_dir, old)
-                os.rename(staging, final_dir)
-                staging = None
-                if old:
-                    shutil.rmtree(old, ignore_errors=True)
+            if sink is not None:
+                sink.publish()             # last step before COMMIT; the old files stay where they are
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-    missing = store.cursor().execute(
-        "SELECT count(*) FROM items WHERE benchmark_id = ? AND image_status <> 'ok'", [benchmark_id]).fetchone()[0]
+        if sink is not None:
+            sink.finish(store.cursor())    # committed or not: drop the files no row references
+    summary = image_summary(store, benchmark_id, kind)
     return {"benchmark_id": benchmark_id, "kind": kind, "items": n_items, "pairs": n_pairs,
-            "images_missing": missing}
+            "images_missing": summary["counts"].get("missing", 0), "images": summary}
+
+
+IMAGE_FIELD = {"mediconfusion": "im_{slot}_local", "gmai": "image", "generic": "image_path"}
+
+
+def user_record(kind: str, item_id: str, pair_id=None, slot=None) -> str:
+    """An item named as its benchmark file names it (a MediConfusion pair id and image, a GMAI index)."""
+    if kind == "mediconfusion" and pair_id is not None and slot is not None:
+        return f"pair {pair_id}, image {int(slot)}"
+    if kind == "gmai":
+        return f"index {item_id}"
+    return f"item {item_id}"
+
+
+def image_summary(store: Store, benchmark_id: str, kind: str, examples: int = 5) -> dict:
+    """Counts per image status, the first few problems with reasons, and a warning per escaping path."""
+    cur = store.cursor()
+    counts = core.image_status_counts(cur, benchmark_id)
+    field = IMAGE_FIELD.get(kind, "image_path")
+    problems = [{"record": user_record(kind, r["item_id"], r["pair_id"], r["slot"]), "status": r["image_status"],
+                 "reason": r["image_reason"], "field": field.format(slot=r["slot"])}
+                for r in core.image_problems(cur, benchmark_id, limit=examples)]
+    escapes = [{"record": user_record(kind, r["item_id"], r["pair_id"], r["slot"]),
+                "field": field.format(slot=r["slot"]), "reason": r["image_reason"]}
+               for r in core.image_problems(cur, benchmark_id, limit=examples, reason_prefix=images.ESCAPES)]
+    return {"counts": counts, "problems": problems, "escapes": escapes}
+
+
+def image_summary_lines(summary: dict, file: str | None = None) -> list[str]:
+    """What the CLI prints after a load: counts per status, first problems, warnings for escaping paths."""
+    counts = summary["counts"]
+    order = ["ok", "missing", "unreadable"]
+    text = ", ".join(f"{counts[k]} {k}" for k in order + sorted(set(counts) - set(order)) if counts.get(k))
+    lines = [f"images: {text or 'none'}"]
+    for p in summary["problems"]:
+        lines.append(f"  {p['record']}: {p['status']} ({p['reason']})")
+    bad = sum(v for k, v in counts.items() if k != "ok")
+    if bad > len(summary["problems"]):
+        lines.append(f"  ... and {bad - len(summary['problems'])} more (Errors page, filter 'image problems')")
+    where = f"file {file}, " if file else ""
+    for e in summary["escapes"]:
+        lines.append(f"warning: {where}record {e['record']}, field '{e['field']}': {e['reason']}; not read")
+    return lines
 
 
 # --- predictions ----------------------------------------------------------------------------------------
@@ -102,6 +134,17 @@ def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str
         raise MedvizError("file not found", file=path)
     fmt = fmt or registry.detect_prediction_format(path, kind)
     return registry.get_prediction_format(fmt).read(path, model, result_path)
+
+
+def prediction_record(fmt: str, item_id: str) -> tuple[str, str | None, str]:
+    """(record, field, what) naming a prediction row as its file does: a MediConfusion results file is keyed
+    by pair id (items are ``<pair>-1``/``-2`` only inside medviz), VLMEvalKit by ``index``."""
+    if fmt == "mediconfusion":
+        pair = str(item_id).rsplit("-", 1)[0]
+        return f"pair {pair}", None, "pair"
+    if fmt == "vlmevalkit":
+        return f"index {item_id}", "index", "index"
+    return f"item {item_id}", "item_id", "item_id"
 
 
 def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str | None = None,
@@ -117,14 +160,16 @@ def import_predictions(store: Store, benchmark_id: str, path: str, *, fmt: str |
     if bench is None:
         raise MedvizError(f"benchmark '{benchmark_id}' is not in the store; ingest it first", file=path)
     kind = bench["kind"]
+    fmt = fmt or registry.detect_prediction_format(path, kind)
     df, mode = read_predictions(path, kind, fmt=fmt, model=model, result_path=result_path)
     idx = core.item_index(cur, benchmark_id).set_index("item_id")
     unknown = ~df["item_id"].isin(idx.index)
     if unknown.any():
         bad = df.loc[unknown, "item_id"].iloc[0]
-        raise MedvizError(f"prediction for unknown item id '{bad}' ({int(unknown.sum())} such rows); "
-                          f"is this file for benchmark '{benchmark_id}'?", file=path, record=f"item {bad}",
-                          field="item_id")
+        record, field, what = prediction_record(fmt, bad)
+        raise MedvizError(f"prediction for {what} {limits.quote(bad if fmt != 'mediconfusion' else record[5:])}, "
+                          f"which is not in benchmark '{benchmark_id}' ({int(unknown.sum())} such rows); "
+                          "is this file for that benchmark?", file=path, record=record, field=field)
     parser = registry.get_kind(kind).parser
     if parser == "mediconfusion":
         tr = answers.judge_threshold(answers.MEDICONFUSION_TR if tr is None else tr)

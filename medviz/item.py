@@ -5,7 +5,6 @@ become one Item each. ``options`` maps letters to option text, in letter order.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -17,8 +16,9 @@ class Item:
     options: dict[str, str]
     answer: str | None                     # correct letter; None when the split withholds it (GMAI TEST)
     image_ref: str | None = None           # the benchmark's own name for the image (ROCO path, local id, index)
-    image_path: str | None = None          # absolute path of the image file when present
-    image_status: str = "missing"          # ok | missing
+    image_path: str | None = None          # the image file: absolute, or relative to the store's files folder
+    image_status: str = "missing"          # ok | missing | unreadable
+    image_reason: str | None = None        # why not ok, in the user's terms
     image_sha256: str | None = None
     pair_id: str | None = None
     slot: int | None = None                # 1 or 2 inside a pair
@@ -32,15 +32,3 @@ class Item:
 
     def options_json(self) -> str:
         return json.dumps(self.options, ensure_ascii=False)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import os
+import threading
 
 from .errors import MedvizError
 from .images import WINDOW_PRESETS, load_image
@@ -26,6 +27,7 @@ def cached_image_bytes(store, path: str, *, size: int = 96, window: str | None =
     """A resized copy of an image, built once into ``<db>_files/thumbs`` and read from there afterwards."""
     if window not in (None, "auto") and window not in WINDOW_PRESETS:
         raise MedvizError(f"unknown window preset '{window}'")
+    path = store.image_file(path)          # relative paths are under the store's files folder
     if not path or not os.path.exists(path):
         raise MedvizError("image file is missing", file=path or "(no path)")
     out_dir = os.path.join(store.files_dir, "thumbs")
@@ -40,7 +42,7 @@ def cached_image_bytes(store, path: str, *, size: int = 96, window: str | None =
     buf = io.BytesIO()
     im.save(buf, format=fmt, quality=85) if fmt == "JPEG" else im.save(buf, format=fmt)
     data = buf.getvalue()
-    tmp = f"{target}.{os.getpid()}.tmp"
+    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"   # the prefetch thread may build the same one
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, target)

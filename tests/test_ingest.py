@@ -12,8 +12,12 @@ from medviz.store import Store, core
 
 def test_real_mediconfusion_without_images(store, real_dataset):
     res = ingest_benchmark(store, real_dataset)
+    images = res.pop("images")
     assert res == {"benchmark_id": "mediconfusion", "kind": "mediconfusion", "items": 352, "pairs": 176,
                    "images_missing": 352}
+    assert images["counts"] == {"missing": 352} and images["escapes"] == []
+    assert images["problems"][0] == {"record": "pair 10001, image 1", "status": "missing",
+                                     "reason": "no images folder was given (--images)", "field": "im_1_local"}
     cur = store.cursor()
     p = core.pair(cur, "mediconfusion", "10001")
     assert abs(p["biomedclip_sim"] - 0.9245057) < 1e-6 and abs(p["dino_sim"] - 0.6720365) < 1e-6
@@ -69,7 +73,8 @@ def test_reimport_replaces_a_models_run(store, sample_files):
 def test_gmai_images_are_written_beside_the_db(store, sample_files):
     ingest_benchmark(store, sample_files["gmai_tsv"], kind="gmai", benchmark_id="g")
     paths = [r[0] for r in store.cursor().execute("SELECT image_path FROM items WHERE benchmark_id='g'").fetchall()]
-    assert all(p.startswith(store.files_dir) and os.path.exists(p) for p in paths)
+    # content-addressed, relative to the files folder (a database moved with its folder keeps working)
+    assert all(p.startswith("images/") and os.path.exists(store.image_file(p)) for p in paths)
     assert not [d for d in os.listdir(os.path.join(store.files_dir, "images")) if d.startswith(".staging")]
 
 

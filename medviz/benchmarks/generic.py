@@ -8,42 +8,35 @@ images folder (default: the file's folder) and may not escape it.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import string
 
+from .. import limits, textfiles
 from ..errors import MedvizError
-from ..images import contained_path, validate_image_file
-from ..item import Item, sha256_file
+from ..images import ImageCheck, ImageFolder
+from ..item import Item
 from ..pair import Pair
 
 REQUIRED = ("item_id", "question", "answer")
 
 
 def _rows(path: str):
-    try:
-        f = open(path, "r", encoding="utf-8", newline="")
-    except OSError as e:
-        raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
-    with f:
+    if path.lower().endswith((".jsonl", ".ndjson")):
+        for n, line in enumerate(textfiles.lines(path), start=1):
+            if not line.strip():
+                continue
+            rec = textfiles.parse_json(line, file=path, record=f"line {n}", what="invalid JSON")
+            if not isinstance(rec, dict):
+                raise MedvizError("each line must be a JSON object", file=path, record=f"line {n}")
+            yield f"line {n}", rec
+    else:
+        reader = csv.DictReader(textfiles.lines(path, delimiter=","))
         try:
-            if path.lower().endswith((".jsonl", ".ndjson")):
-                for n, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise MedvizError(f"invalid JSON ({e.msg})", file=path, record=f"line {n}") from None
-                    if not isinstance(rec, dict):
-                        raise MedvizError("each line must be a JSON object", file=path, record=f"line {n}")
-                    yield f"line {n}", rec
-            else:
-                reader = csv.DictReader(f)
-                for rec in reader:
-                    yield f"line {reader.line_num}", rec
-        except UnicodeDecodeError as e:
-            raise MedvizError(f"is not UTF-8 text (byte {e.start} of a read block)", file=path) from None
+            for rec in reader:
+                yield f"line {reader.line_num}", rec
+        except csv.Error as e:
+            raise MedvizError(f"malformed CSV ({limits.clip(e, 160)})", file=path,
+                              record=f"line {reader.line_num}") from None
 
 
 def _s(v) -> str | None:
@@ -54,15 +47,21 @@ def _s(v) -> str | None:
 
 
 def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pair]]:
-    root = images_dir or os.path.dirname(os.path.abspath(path))
+    folder = ImageFolder(images_dir or os.path.dirname(os.path.abspath(path)))
     items: list[Item] = []
     by_pair: dict[str, list[Item]] = {}
     seen: set[str] = set()
-    checked: dict[str, str] = {}          # image file -> sha256, so shared images are read once
+    checked: dict[str, ImageCheck] = {}   # image path -> result, so shared images are read once
+    is_json = path.lower().endswith((".jsonl", ".ndjson"))
     for record, rec in _rows(path):
         for f in REQUIRED:
-            if _s(rec.get(f)) is None:
-                raise MedvizError("required field is missing or empty", file=path, record=record, field=f)
+            if f not in rec:
+                raise MedvizError("required field is missing", file=path, record=record, field=f)
+            if rec[f] is None:
+                raise MedvizError("required field is null" if is_json else "required field is missing",
+                                  file=path, record=record, field=f)
+            if _s(rec[f]) is None:
+                raise MedvizError("required field is empty", file=path, record=record, field=f)
         item_id = _s(rec["item_id"])
         record = f"{record} (item {item_id})"
         if item_id in seen:
@@ -78,7 +77,7 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
                               file=path, record=record, field="A")
         answer = _s(rec["answer"]).upper()
         if answer not in options:
-            raise MedvizError(f"answer {answer!r} is not one of the options {''.join(options)}", file=path,
+            raise MedvizError(f"answer {limits.quote(answer)} is not one of the options {''.join(options)}", file=path,
                               record=record, field="answer")
         cats = rec.get("category") or rec.get("categories") or []
         if isinstance(cats, str):
@@ -89,12 +88,15 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
         rel = _s(rec.get("image_path"))
         if rel:
             item.image_ref = rel
-            full = contained_path(root, rel, file=path, record=record)
-            if full in checked or os.path.exists(full):
-                if full not in checked:
-                    validate_image_file(full, record=record, field="image_path")
-                    checked[full] = sha256_file(full)
-                item.image_path, item.image_status, item.image_sha256 = full, "ok", checked[full]
+            res = checked.get(rel)
+            if res is None:
+                res = checked[rel] = folder.check(rel)
+            item.image_status, item.image_reason, item.image_sha256 = res.status, res.reason, res.sha256
+            item.image_path = res.path if res.status == "ok" else None
+            if res.status == "missing":
+                item.image_reason = f"no file {limits.quote(rel)} in the images folder"
+        else:
+            item.image_reason = "no image_path given"
         pid = _s(rec.get("pair_id"))
         if pid:
             item.pair_id = pid

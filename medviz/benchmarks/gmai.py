@@ -16,9 +16,10 @@ import string
 import sys
 from typing import Iterator
 
+from .. import limits, textfiles
 from ..errors import MedvizError
-from ..images import validate_image_bytes
-from ..item import Item, sha256_bytes
+from ..images import check_bytes
+from ..item import Item
 
 # pandas' default NA strings (pandas._libs.parsers.STR_NA_VALUES), which VLMEvalKit inherits via read_csv.
 PANDAS_NA = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND',
@@ -26,7 +27,6 @@ PANDAS_NA = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-N
 REQUIRED = ("index", "question", "A")
 GROUP_FIELDS = {"modality": "modality", "department": "department", "clinical VQA task": "task",
                 "perceptual granularity": "granularity"}
-EXT = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -92,36 +92,44 @@ def _records(f, path: str):
         try:
             rows = list(csv.reader([body], delimiter="\t", strict=True))
         except csv.Error as e:
-            raise MedvizError(f"malformed TSV ({e})", file=path, record=f"line {start}") from None
+            raise MedvizError(f"malformed TSV ({limits.clip(e, 160)})", file=path, record=f"line {start}") from None
         yield start, rows[0] if rows else []
     if pending is not None:
-        raise MedvizError("file ends inside a quoted field (truncated?)", file=path, record=f"line {start}")
+        raise MedvizError("the file looks truncated: it ends inside a quoted field that starts here", file=path,
+                          record=f"line {start}")
 
 
 def iter_rows(path: str, *, need_image: bool = True) -> Iterator[tuple[int, dict]]:
     """(line number, row dict) for each data row; errors name the line and the column."""
+    records = _records(textfiles.lines(path, delimiter="\t"), path)
     try:
-        f = open(path, "r", encoding="utf-8", newline="", buffering=1 << 20)
-    except OSError as e:
-        raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
-    with f:
-        records = _records(f, path)
-        try:
-            try:
-                _, header = next(records)
-            except StopIteration:
-                raise MedvizError("file is empty", file=path) from None
-            check_header(path, header, need_image=need_image)
-            width = len(header)
-            for line_no, values in records:
-                if not values or values == [""]:
-                    continue
-                if len(values) != width:
-                    raise MedvizError(f"row has {len(values)} columns, header has {width}", file=path,
-                                      record=f"line {line_no}")
-                yield line_no, dict(zip(header, values))
-        except UnicodeDecodeError as e:
-            raise MedvizError(f"is not UTF-8 text (byte {e.start} of a read block)", file=path) from None
+        _, header = next(records)
+    except StopIteration:
+        raise MedvizError("file is empty", file=path) from None
+    check_header(path, header, need_image=need_image)
+    width = len(header)
+    for line_no, values in records:
+        if not values or values == [""]:
+            continue
+        if len(values) != width:
+            if len(values) < width and next(records, None) is None and not textfiles.ends_with_newline(path):
+                raise MedvizError(f"the file looks truncated: its last line stops after {len(values)} of "
+                                  f"{width} columns (in column {limits.quote(header[len(values) - 1])})",
+                                  file=path, record=f"line {line_no}")
+            raise MedvizError(f"row has {len(values)} columns, header has {width}", file=path,
+                              record=f"line {line_no}")
+        yield line_no, dict(zip(header, values))
+
+
+def _with_last(rows):
+    """(line, row, is_last) for each row: a one-row look-ahead."""
+    prev = None
+    for line, row in rows:
+        if prev is not None:
+            yield (*prev, False)
+        prev = (line, row)
+    if prev is not None:
+        yield (*prev, True)
 
 
 def options_of(row: dict) -> dict[str, str]:
@@ -141,23 +149,29 @@ def row_to_item(row: dict, record: str) -> Item:
     return item
 
 
-def load(path: str, image_dir: str | None, *, progress=None) -> Iterator[Item]:
-    """Yield Items; when ``image_dir`` is given, write each row's image there as it streams past."""
+def load(path: str, images=None, *, progress=None) -> Iterator[Item]:
+    """Yield Items; when ``images`` (an ``ImageSink``) is given, check each row's image once and store it.
+
+    A bad image never stops the load: the item gets status ``unreadable`` and the reason."""
     seen_images: dict[str, tuple[str, str]] = {}
     size = os.path.getsize(path) if os.path.exists(path) else 0
+    cut = not textfiles.ends_with_newline(path)
     done = 0
-    for line, row in iter_rows(path, need_image=image_dir is not None):
+    for line, row, last in _with_last(iter_rows(path, need_image=images is not None)):
         record = f"index {row.get('index')} (line {line})"
         item = row_to_item(row, record)
         if not item.options:
             raise MedvizError("row has no options (columns A..Z all empty)", file=path, record=record, field="A")
         if item.answer is not None and item.answer not in item.options:
-            raise MedvizError(f"answer {item.answer!r} is not one of the options {''.join(item.options)}",
+            raise MedvizError(f"answer {limits.quote(item.answer)} is not one of the options {''.join(item.options)}",
                               file=path, record=record, field="answer")
-        if image_dir is not None:
+        if images is not None:
             b64 = row.get("image")
             if b64 is None:
                 item.image_ref = row.get("image_path")
+                item.image_reason = "the TSV has an 'image_path' column, not base64 images; only those are stored"
+            elif len(b64) < 16 and is_na(b64):     # never hash a megabyte of base64 for this
+                item.image_reason = "the 'image' column is empty"
             elif len(b64) <= 64 and b64.strip() in seen_images:
                 # VLMEvalKit convention: a short value refers to the row whose index it names
                 item.image_path, item.image_sha256 = seen_images[b64.strip()]
@@ -165,23 +179,19 @@ def load(path: str, image_dir: str | None, *, progress=None) -> Iterator[Item]:
             else:
                 try:
                     data = _b64decode(b64)
-                except (binascii.Error, ValueError) as e:
-                    raise MedvizError(f"image is not valid base64 ({e})", file=path, record=record,
-                                      field="image") from None
-                fmt = validate_image_bytes(data, name=path, record=record, field="image")
-                digest = sha256_bytes(data)
-                out = os.path.join(image_dir, f"{_safe_name(item.item_id)}{EXT[fmt]}")
-                with open(out, "wb") as fh:
-                    fh.write(data)
-                item.image_path, item.image_sha256, item.image_status = out, digest, "ok"
-                seen_images[item.item_id] = (out, digest)
+                except (binascii.Error, ValueError):
+                    item.image_status, item.image_reason = "unreadable", "not an image: the 'image' column is not valid base64"
+                else:
+                    res = check_bytes(data)
+                    item.image_status, item.image_reason = res.status, res.reason
+                    if res.status == "ok":
+                        item.image_path, item.image_sha256 = images.put(data, res.sha256, res.fmt), res.sha256
+                        seen_images[item.item_id] = (item.image_path, item.image_sha256)
+            if last and cut and item.image_status == "unreadable" and list(row)[-1] == "image":
+                raise MedvizError("the file looks truncated: its last line has no line end and stops inside the "
+                                  f"'image' column ({item.image_reason})", file=path, record=record, field="image")
         if progress is not None:
             step = sum(len(v) + 1 for v in row.values())
             done += step
             progress(min(done, size), size)
         yield item
-
-
-def _safe_name(item_id: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in item_id)
-    return keep.lstrip(".") or "item"

@@ -7,12 +7,12 @@ with its own correct letter, caption and categories. Images are looked up as ``<
 from __future__ import annotations
 
 import json
-import os
 import re
 
+from .. import limits, textfiles
 from ..errors import MedvizError
-from ..images import validate_image_file
-from ..item import Item, sha256_file
+from ..images import ImageFolder
+from ..item import Item
 from ..pair import Pair
 
 REQUIRED = ("question", "option_A", "option_B", "im_1_correct", "im_2_correct")
@@ -41,18 +41,16 @@ def modality_from_caption(caption: str | None) -> str:
 def read_dataset(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(limits.MAX_JSON_BYTES + 1)
     except OSError as e:
         raise MedvizError(f"cannot read file ({e.strerror})", file=path) from None
+    text = textfiles.decode(raw, path=path)
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise MedvizError(f"is not UTF-8 text (byte {e.start})", file=path) from None
-    try:
-        data = json.loads(text)
+        data = limits.load_json(text, file=path)
     except json.JSONDecodeError as e:
-        raise MedvizError(f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); "
-                          "the file may be truncated", file=path) from None
+        cut = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated")
+        raise MedvizError(f"is not valid JSON ({textfiles.json_error_text(e)})"
+                          + ("; the file looks truncated" if cut else ""), file=path) from None
     if not isinstance(data, dict):
         raise MedvizError("expected a JSON object mapping pair ids to pairs", file=path)
     return data
@@ -62,11 +60,13 @@ def _check_pair(path: str, pid: str, rec) -> None:
     if not isinstance(rec, dict):
         raise MedvizError("pair is not a JSON object", file=path, record=pid)
     for f in REQUIRED:
-        if f not in rec or rec[f] is None:
+        if f not in rec:
             raise MedvizError("required field is missing", file=path, record=pid, field=f)
+        if rec[f] is None:
+            raise MedvizError("required field is null", file=path, record=pid, field=f)
     for f in ("im_1_correct", "im_2_correct"):
         if rec[f] not in ("A", "B"):
-            raise MedvizError(f"must be 'A' or 'B', found {rec[f]!r}", file=path, record=pid, field=f)
+            raise MedvizError(f"must be 'A' or 'B', found {limits.quote(rec[f])}", file=path, record=pid, field=f)
     for n in (1, 2):
         cats = rec.get(f"category_{n}", [])
         if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
@@ -74,11 +74,12 @@ def _check_pair(path: str, pid: str, rec) -> None:
     for f in ("BiomedCLIP_sim", "DINO_sim"):
         v = rec.get(f)
         if v is not None and not isinstance(v, (int, float)):
-            raise MedvizError(f"must be a number, found {v!r}", file=path, record=pid, field=f)
+            raise MedvizError(f"must be a number, found {limits.quote(v)}", file=path, record=pid, field=f)
 
 
 def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pair]]:
     data = read_dataset(path)
+    folder = ImageFolder(images_dir) if images_dir else None
     items: list[Item] = []
     pairs: list[Pair] = []
     for pid, rec in data.items():
@@ -89,16 +90,21 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
             local = rec.get(f"im_{n}_local")
             item_id = f"{pid}-{n}"
             image_path, status, digest = None, "missing", None
-            if images_dir and local is not None:
-                candidate = os.path.join(images_dir, f"{local}.jpg")
-                if os.path.exists(candidate):
-                    validate_image_file(candidate, record=f"{pid} (image {n})", field=f"im_{n}_local")
-                    image_path, status, digest = os.path.abspath(candidate), "ok", sha256_file(candidate)
+            if folder is None:
+                reason = "no images folder was given (--images)"
+            elif local is None:
+                reason = f"the pair has no im_{n}_local"
+            else:
+                res = folder.check(f"{local}.jpg")
+                status, reason, digest = res.status, res.reason, res.sha256
+                image_path = res.path if res.status == "ok" else None
+                if res.status == "missing":
+                    reason = f"no file {limits.quote(f'{local}.jpg')} in the images folder"
             caption = (rec.get(f"cap_{n}") or "").strip() or None
             items.append(Item(
                 item_id=item_id, question=str(rec["question"]), options=options, answer=rec[f"im_{n}_correct"],
                 image_ref=str(local) if local is not None else rec.get(f"im_{n}"), image_path=image_path,
-                image_status=status, image_sha256=digest, pair_id=str(pid), slot=n,
+                image_status=status, image_reason=reason, image_sha256=digest, pair_id=str(pid), slot=n,
                 modality=modality_from_caption(caption), categories=list(rec.get(f"category_{n}", [])),
                 caption=caption,
                 extra={"roco_path": rec.get(f"im_{n}"), "local_id": local, "modality_source": "caption keywords"},

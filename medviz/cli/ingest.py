@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from .. import registry
 from ._common import db_arg, open_store, progress_bar, tr_arg
@@ -22,8 +23,11 @@ def cmd_ingest(args) -> int:
                                    images_dir=args.images, progress=bar)
         finally:
             bar.close()
-    print(f"loaded benchmark '{res['benchmark_id']}' ({res['kind']}): {res['items']} items, {res['pairs']} pairs, "
-          f"{res['images_missing']} images missing -> {store.path}")
+    from ..ingest import image_summary_lines
+    print(f"loaded benchmark '{res['benchmark_id']}' ({res['kind']}): {res['items']} items, {res['pairs']} pairs "
+          f"-> {store.path}")
+    for line in image_summary_lines(res["images"], args.path):
+        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
     return 0
 
 

@@ -161,7 +161,7 @@ def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, 
                       n_missing=int(todo.loc[~has, "n_items"].sum()),
                       n_cached=int((has & todo["cached"].fillna(False).astype(bool)).sum()))
     need = todo[has & ~todo["cached"].fillna(False).astype(bool)]
-    hashes, paths = need["image_sha256"].tolist(), need["image_path"].tolist()
+    hashes, paths = need["image_sha256"].tolist(), [store.image_file(p) for p in need["image_path"].tolist()]
     if progress:
         progress(0, len(paths))
     if paths:

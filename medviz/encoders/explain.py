@@ -157,7 +157,7 @@ def visual_difference(store, it1: dict, it2: dict) -> VisualDifference:
     hit = sql.visual_diff(cur, it1["image_sha256"], it2["image_sha256"], VISUAL_METHOD)
     if hit is not None:
         return VisualDifference(hit[0], hit[1])
-    vd = compare_files(it1["image_path"], it2["image_path"])
+    vd = compare_files(store.image_file(it1["image_path"]), store.image_file(it2["image_path"]))
     if not store.read_only:
         with store.transaction() as tx:
             sql.insert_visual_diff(tx, it1["image_sha256"], it2["image_sha256"], VISUAL_METHOD, vd.ssim,
@@ -170,7 +170,7 @@ def _image_vector(store, enc: LoadedEncoder, it: dict) -> np.ndarray | None:
     if it["image_sha256"] in got:
         return got[it["image_sha256"]]
     from ..images import load_image
-    return enc.encode_batch(enc.stack([enc.preprocess(load_image(it["image_path"]))]))[0]
+    return enc.encode_batch(enc.stack([enc.preprocess(load_image(store.image_file(it["image_path"])))]))[0]
 
 
 def option_alignment(store, enc: LoadedEncoder, it: dict) -> OptionAlignment:
@@ -283,7 +283,7 @@ def patch_similarity_map(store, benchmark_id: str, pair_id: str, encoder_id: str
         raise MedvizError(f"encoder '{encoder_id}' not loaded in this process; load it with "
                           f"medviz.encoders.load_encoder('{encoder_id}') (check availability first — run: "
                           f"medviz embed {benchmark_id} --encoder {encoder_id})", field="encoder")
-    ims = [load_image(it1["image_path"]), load_image(it2["image_path"])]
+    ims = [load_image(store.image_file(it1["image_path"])), load_image(store.image_file(it2["image_path"]))]
     if isinstance(enc, PixelsEncoder):
         tok = enc.patch_tokens_from_images(ims)
     else:

@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 
+from .. import limits, textfiles
 from ..errors import MedvizError
 from . import PREDICTION_COLUMNS
 
@@ -22,16 +23,17 @@ def read(path: str, model: str | None = None) -> pd.DataFrame:
                 for n, line in enumerate(f, start=1):
                     if line.strip():
                         try:
-                            rows.append(json.loads(line))
+                            rows.append(limits.load_json(line, file=path, record=f"line {n}"))
                         except json.JSONDecodeError as e:
-                            raise MedvizError(f"invalid JSON ({e.msg})", file=path, record=f"line {n}") from None
+                            raise MedvizError(f"invalid JSON ({textfiles.json_error_text(e)})", file=path,
+                                              record=f"line {n}") from None
             df = pd.DataFrame(rows)
         else:
             df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except FileNotFoundError:
         raise MedvizError("file not found", file=path) from None
-    except UnicodeDecodeError as e:
-        raise MedvizError(f"is not UTF-8 text (byte {e.start})", file=path) from None
+    except UnicodeDecodeError:
+        raise textfiles.locate_utf8_error(path, None if path.lower().endswith((".jsonl", ".ndjson")) else ",") from None
     except pd.errors.ParserError as e:
         raise MedvizError(f"malformed CSV ({e})", file=path) from None
     if model and "model" not in df.columns:

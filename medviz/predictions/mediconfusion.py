@@ -11,6 +11,7 @@ import os
 import pandas as pd
 
 from ..benchmarks.mediconfusion import read_dataset
+from .. import limits
 from ..errors import MedvizError
 from . import PREDICTION_COLUMNS
 
@@ -27,7 +28,7 @@ def _num(v, path, record, field):
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise MedvizError(f"judge score must be a number, found {v!r}", file=path, record=record, field=field)
+        raise MedvizError(f"judge score must be a number, found {limits.quote(v)}", file=path, record=record, field=field)
     return float(v)
 
 

@@ -19,6 +19,7 @@ import zipfile
 
 import pandas as pd
 
+from .. import limits, textfiles
 from ..errors import MedvizError
 from . import PREDICTION_COLUMNS
 
@@ -36,6 +37,7 @@ def read_table(path: str) -> pd.DataFrame:
         if ext == ".xlsx":
             if not zipfile.is_zipfile(path):
                 raise MedvizError("is not an Excel .xlsx spreadsheet (not a zip container)", file=path)
+            limits.check_xlsx(path)        # declared sizes and cell count, before openpyxl parses anything
             return pd.read_excel(path, engine="openpyxl")
         if ext == ".tsv":
             return pd.read_csv(path, sep="\t", encoding="utf-8")
@@ -43,7 +45,7 @@ def read_table(path: str) -> pd.DataFrame:
             return pd.read_csv(path, encoding="utf-8")
         if ext == ".json":
             with open(path, "r", encoding="utf-8") as f:
-                data = json.load(f)
+                data = limits.load_json(f.read(limits.MAX_JSON_BYTES + 1), file=path)
             return pd.DataFrame(data if isinstance(data, list) else
                                 [dict(v, index=k) if isinstance(v, dict) else {"index": k, "prediction": v}
                                  for k, v in data.items()])
@@ -51,12 +53,12 @@ def read_table(path: str) -> pd.DataFrame:
         raise
     except FileNotFoundError:
         raise MedvizError("file not found", file=path) from None
-    except UnicodeDecodeError as e:
-        raise MedvizError(f"is not UTF-8 text (byte {e.start})", file=path) from None
+    except UnicodeDecodeError:
+        raise textfiles.locate_utf8_error(path, {".tsv": "\t", ".csv": ","}.get(ext)) from None
     except json.JSONDecodeError as e:
-        raise MedvizError(f"is not valid JSON ({e.msg} at line {e.lineno})", file=path) from None
+        raise MedvizError(f"is not valid JSON ({textfiles.json_error_text(e)})", file=path) from None
     except (zipfile.BadZipFile, KeyError, ValueError) as e:
-        raise MedvizError(f"cannot be read as a spreadsheet ({e})", file=path) from None
+        raise MedvizError(f"cannot be read as a spreadsheet ({limits.clip(e)})", file=path) from None
     raise MedvizError(f"unsupported extension {ext!r} (use .xlsx, .tsv or .json)", file=path)
 
 

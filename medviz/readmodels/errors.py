@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .. import limits
 from ..annotations import current_annotations
 from ..store import views as sqlv
 from ..thumbnails import thumbnail_uri
@@ -24,6 +25,7 @@ class ErrorFilter:
     tags: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
     tagged: str | None = None                 # None | "tagged" | "untagged"
+    image_problems: bool = False              # only units with a missing or unreadable image
     biomedclip_sim_min: float | None = None
     biomedclip_sim_max: float | None = None
     dino_sim_min: float | None = None
@@ -45,6 +47,8 @@ class ErrorFilter:
                 q[k] = f"{getattr(self, k):g}"
         if self.tagged:
             q["tagged"] = self.tagged
+        if self.image_problems:
+            q["images"] = "problems"
         if self.search:
             q["q"] = self.search
         return q
@@ -73,7 +77,8 @@ class ErrorFilter:
                 pass
         if q.get("tagged") in ("tagged", "untagged"):
             f.tagged = q.get("tagged")
-        f.search = q.get("q") or ""
+        f.image_problems = q.get("images") == "problems"
+        f.search = limits.bounded_param(q.get("q")) or ""      # a 60 KB ?q= is ignored, not searched
         return f
 
     def uses_annotations(self) -> bool:
@@ -83,7 +88,7 @@ class ErrorFilter:
     def sql_filter(self, annotated: "AnnotationIndex | None" = None) -> dict:
         """The dict ``medviz.store.views`` understands; tag/reviewer filters become unit-id lists."""
         d = {k: getattr(self, k) for k in ("outcome", "modalities", "categories", "departments", "search",
-                                            *self._FLOATS)}
+                                            "image_problems", *self._FLOATS)}
         if annotated is not None:
             if self.tags or self.reviewers:
                 d["unit_ids"] = sorted(annotated.units_with(self.tags, self.reviewers))

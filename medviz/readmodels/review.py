@@ -39,6 +39,8 @@ class Slot:
     categories: list[str]
     department: str | None
     answers: list[Answer]
+    image_status: str = "ok"            # ok | missing | unreadable (recorded at ingest)
+    image_reason: str | None = None     # why not ok, shown in the image's place
     caption: str | None = None           # the benchmark's own caption (MediConfusion: ROCO's cap_1 / cap_2)
 
 
@@ -85,7 +87,9 @@ def unit_view(store, benchmark_id: str, unit_id: str, models: list[str] | None =
                           parsed=None if pd.isna(p.parsed) else p.parsed,
                           correct=None if pd.isna(p.correct) else bool(p.correct), synthetic=bool(p.synthetic))
                    for p in ps.itertuples()]
-        path = None if pd.isna(it["image_path"]) else it["image_path"]
+        path = None if pd.isna(it["image_path"]) else store.image_file(it["image_path"])
+        status = it.get("image_status") or "missing"
+        reason = it.get("image_reason")
         slots.append(Slot(
             item_id=it["item_id"], slot=1 if pd.isna(it["slot"]) else int(it["slot"]), question=it["question"],
             options=json.loads(it["options"]) if it["options"] else {},
@@ -95,6 +99,7 @@ def unit_view(store, benchmark_id: str, unit_id: str, models: list[str] | None =
             modality=None if pd.isna(it["modality"]) else it["modality"],
             categories=list(it["categories"]) if it["categories"] is not None else [],
             department=None if pd.isna(it["department"]) else it["department"], answers=answers,
+            image_status=status, image_reason=None if reason is None or pd.isna(reason) else reason,
             caption=None if pd.isna(it["caption"]) else it["caption"]))
     pair = core.pair(cur, benchmark_id, unit_id)
     bench = core.benchmark(cur, benchmark_id) or {}

@@ -44,6 +44,10 @@ MIGRATIONS = [
     lambda tx: _create_unit_facets(tx),
     # v4: MediConfusion's judge threshold (--tr) stored with each run; `correct` re-derived from the one rule
     lambda tx: _add_run_threshold(tx),
+    # v5: why an image is missing or unreadable (empty, truncated, over the pixel limit, outside the folder...)
+    "ALTER TABLE items ADD COLUMN IF NOT EXISTS image_reason VARCHAR",
+    # v6: the 'image' facet (units with a missing or unreadable image) for the Errors filter "image problems"
+    lambda tx: _create_unit_facets(tx, create=False),
 ]
 
 _UNIT_OUTCOMES_DDL = """
@@ -74,23 +78,28 @@ INSERT INTO unit_facets
 WITH n AS (
     SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
     FROM (SELECT DISTINCT coalesce(pair_id, item_id) AS unit_id FROM items WHERE benchmark_id = ?)
-), i AS (SELECT coalesce(pair_id, item_id) AS unit_id, modality, categories FROM items WHERE benchmark_id = ?)
+), i AS (SELECT coalesce(pair_id, item_id) AS unit_id, modality, categories, image_status FROM items
+          WHERE benchmark_id = ?)
 SELECT DISTINCT ?, n.unit_no, 'modality', i.modality FROM i JOIN n USING (unit_id) WHERE i.modality IS NOT NULL
 UNION
 SELECT DISTINCT ?, n.unit_no, 'category', c.category
 FROM (SELECT unit_id, unnest(categories) AS category FROM i) c JOIN n USING (unit_id)
+UNION   -- "image problems": a unit with an image that is missing or unreadable (value: that status)
+SELECT DISTINCT ?, n.unit_no, 'image', i.image_status FROM i JOIN n USING (unit_id)
+WHERE i.image_status IS DISTINCT FROM 'ok'
 """
 
 
-def _create_unit_facets(tx) -> None:
-    tx.execute(_UNIT_FACETS_DDL)
+def _create_unit_facets(tx, create: bool = True) -> None:
+    if create:
+        tx.execute(_UNIT_FACETS_DDL)
     for (benchmark_id,) in tx.execute("SELECT DISTINCT benchmark_id FROM unit_outcomes").fetchall():
         refresh_unit_facets(tx, benchmark_id)
 
 
 def refresh_unit_facets(tx, benchmark_id: str) -> None:
     tx.execute("DELETE FROM unit_facets WHERE benchmark_id = ?", [benchmark_id])
-    tx.execute(_REFRESH_UNIT_FACETS, [benchmark_id, benchmark_id, benchmark_id, benchmark_id])
+    tx.execute(_REFRESH_UNIT_FACETS, [benchmark_id] * 5)
 
 
 def _add_run_threshold(tx) -> None:
@@ -146,7 +155,7 @@ ITEM_SCHEMA = pa.schema([
     ("benchmark_id", pa.string()), ("item_id", pa.string()), ("pair_id", pa.string()), ("slot", pa.int8()),
     ("question", pa.string()), ("options", pa.string()), ("n_options", pa.int8()), ("answer", pa.string()),
     ("image_ref", pa.string()), ("image_path", pa.string()), ("image_status", pa.string()),
-    ("image_sha256", pa.string()), ("modality", pa.string()), ("categories", pa.list_(pa.string())),
+    ("image_sha256", pa.string()), ("image_reason", pa.string()), ("modality", pa.string()), ("categories", pa.list_(pa.string())),
     ("department", pa.string()), ("task", pa.string()), ("granularity", pa.string()),
     ("caption", pa.string()), ("extra", pa.string()),
 ])
@@ -181,6 +190,7 @@ def items_to_arrow(benchmark_id: str, items) -> pa.Table:
         cols["image_path"].append(it.image_path)
         cols["image_status"].append(it.image_status)
         cols["image_sha256"].append(it.image_sha256)
+        cols["image_reason"].append(it.image_reason)
         cols["modality"].append(it.modality)
         cols["categories"].append(list(it.categories))
         cols["department"].append(it.department)
@@ -236,6 +246,29 @@ def duplicate_item_ids(tx, benchmark_id: str) -> list[str]:
     return [r[0] for r in tx.execute(
         "SELECT item_id FROM items WHERE benchmark_id = ? GROUP BY item_id HAVING count(*) > 1 LIMIT 5",
         [benchmark_id]).fetchall()]
+
+
+def benchmark_image_paths(tx, benchmark_id: str) -> list[str]:
+    return [r[0] for r in tx.execute("SELECT DISTINCT image_path FROM items WHERE benchmark_id = ? "
+                                     "AND image_path IS NOT NULL", [benchmark_id]).fetchall()]
+
+
+def image_status_counts(cur, benchmark_id: str) -> dict[str, int]:
+    return dict(cur.execute("SELECT image_status, count(*) FROM items WHERE benchmark_id = ? GROUP BY 1 "
+                            "ORDER BY 1", [benchmark_id]).fetchall())
+
+
+def image_problems(cur, benchmark_id: str, *, limit: int = 5, reason_prefix: str | None = None) -> list[dict]:
+    """Items whose image is not ok, in file order of ids, optionally only reasons starting with a prefix."""
+    sql = ("SELECT item_id, pair_id, slot, image_status, image_reason FROM items WHERE benchmark_id = ? "
+           "AND image_status <> 'ok'")
+    params: list = [benchmark_id]
+    if reason_prefix:
+        sql += " AND starts_with(image_reason, ?)"
+        params.append(reason_prefix)
+    cols = ["item_id", "pair_id", "slot", "image_status", "image_reason"]
+    rows = cur.execute(sql + " ORDER BY item_id LIMIT ?", params + [limit]).fetchall()
+    return [dict(zip(cols, r)) for r in rows]
 
 
 def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, source: str, mode: str | None,

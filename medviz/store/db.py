@@ -70,6 +70,7 @@ class Store:
         self.read_only = read_only
         if not read_only:
             self.migrate()
+            self._recover_files()
 
     # --- connections ----------------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -122,6 +123,20 @@ class Store:
             base = stem + "_files"
         os.makedirs(base, exist_ok=True)
         return base
+
+    def image_file(self, image_path: str | None) -> str | None:
+        """The file an item's ``image_path`` names (relative paths are under ``files_dir``)."""
+        from .imagefiles import resolve
+        return resolve(self.files_dir, image_path)
+
+    def _recover_files(self) -> None:
+        """Remove what a killed ingest left in the files folder (see ``store.imagefiles``)."""
+        if self.path == ":memory:":
+            return
+        stem, _ = os.path.splitext(os.path.abspath(self.path))
+        if os.path.isdir(os.path.join(stem + "_files", "images")):
+            from .imagefiles import recover
+            recover(self.cursor(), stem + "_files")
 
     # --- schema -----------------------------------------------------------------------------------------
     def migrate(self) -> None:

@@ -48,6 +48,9 @@ def _where(f: dict, benchmark_id: str) -> tuple[str, list]:
     if f.get("departments"):
         clauses.append("department IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(f["departments"]))
+    if f.get("image_problems"):                # a missing or unreadable image (facet written at import)
+        clauses.append("unit_no IN (SELECT unit_no FROM unit_facets WHERE benchmark_id = ? AND facet = 'image')")
+        params.append(benchmark_id)
     outcome = f.get("outcome")
     if outcome:
         if outcome not in _OUTCOME_SQL:

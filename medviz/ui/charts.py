@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..registry import METRIC_LABELS
+from .text import html_text
 
 BASELINES = {"set_accuracy": 0.25, "individual_accuracy": 0.5, "confusion": 0.5}
 WRONG, RIGHT, NEUTRAL = "#d62728", "#2ca02c", "#7f7f7f"
@@ -29,7 +30,7 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str) -> go.Figure:
         err = dict(type="data", symmetric=False, array=(hi - df[metric]).tolist(),
                    arrayminus=(df[metric] - lo).tolist(), color="#444", thickness=1.5, width=6)
     colors = ["#9ecae1" if s else "#3182bd" for s in df["synthetic"]]
-    fig = go.Figure(go.Bar(x=df[metric], y=labels, orientation="h", error_x=err, marker_color=colors,
+    fig = go.Figure(go.Bar(x=df[metric], y=[html_text(x) for x in labels], orientation="h", error_x=err, marker_color=colors,
                            text=[f"{v:.1%}" for v in df[metric]], textposition="inside",
                            hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     base = BASELINES.get(metric)
@@ -62,7 +63,7 @@ def rate_bars(df: pd.DataFrame, x: str, y: str, lo: str, hi: str, color: str | N
     fig = go.Figure()
     groups = [(None, df)] if color is None else list(df.groupby(color, sort=True))
     for name, g in groups:
-        fig.add_bar(x=g[x].astype(str), y=g[y], name=None if name is None else str(name),
+        fig.add_bar(x=[html_text(v) for v in g[x].astype(str)], y=g[y], name=None if name is None else html_text(name),
                     error_y=dict(type="data", symmetric=False, array=(g[hi] - g[y]).tolist(),
                                  arrayminus=(g[y] - g[lo]).tolist()))
     fig.update_layout(barmode="group", yaxis=dict(tickformat=".0%"), title=title,
@@ -86,8 +87,10 @@ def embedding_figure(df: pd.DataFrame, colour: str) -> go.Figure:
         trace = go.Scattergl if big else go.Scatter
         fig.add_trace(trace(
             x=g["x"].to_numpy(np.float32), y=g["y"].to_numpy(np.float32), mode="markers", name=str(name),
-            customdata=g["item_id"].to_numpy(), hovertemplate="%{customdata}<extra>" + str(name) + "</extra>",
+            customdata=g["item_id"].to_numpy(), text=[html_text(i) for i in g["item_id"]],
+            hovertemplate="%{text}<extra>" + html_text(name) + "</extra>",
             marker=dict(size=4 if big else 9, color=COLOUR_MAP.get(str(name), _PALETTE[i % len(_PALETTE)]))))
-    fig.update_layout(height=560, dragmode="lasso", margin=dict(l=10, r=10, t=10, b=10), legend_title_text=colour,
+    fig.update_layout(height=560, dragmode="lasso", margin=dict(l=10, r=10, t=10, b=10),
+                      legend_title_text=html_text(colour),
                       xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
     return fig

@@ -15,6 +15,7 @@ from ..annotations import identity
 from ..errors import DatabaseInUse, MedvizError
 from ..store import Store
 from . import data
+from .text import md
 
 _KEY = "_medviz_ctx"
 
@@ -70,7 +71,7 @@ def _reviewer_widget():
             st.session_state["reviewer_name_set"] = " ".join(typed.split())
             st.rerun()
         except MedvizError as e:
-            st.sidebar.error(str(e))
+            st.sidebar.error(md(e))
     return None
 
 
@@ -81,10 +82,10 @@ def sidebar() -> Context:
     try:
         store = data.store(path)
     except DatabaseInUse as e:
-        st.error(f"**Database in use.** {e}")
+        st.error(f"**Database in use.** {md(e)}")
         st.stop()
     except MedvizError as e:
-        st.error(f"{e}")
+        st.error(md(e))
         st.info("Start the app with a database: `make run` builds the demo one, or set MEDVIZ_DB=/path/to/file.duckdb.")
         st.stop()
     ctx = Context(db_path=path, store=store)

@@ -12,6 +12,7 @@ from .. import encoders as enc
 from ..errors import MedvizError
 from ..readmodels.review import UnitView
 from . import data
+from .text import code, md
 
 
 def _fmt(v, pct=False):
@@ -21,8 +22,8 @@ def _fmt(v, pct=False):
 
 
 def not_computed(ctx) -> None:
-    st.info(f"Encoder similarities are not computed for **{ctx.benchmark_id}**. Run:\n\n"
-            f"`medviz embed --db {ctx.db_path} {ctx.benchmark_id} --encoder pixels`\n\n"
+    st.info(f"Encoder similarities are not computed for **{md(ctx.benchmark_id)}**. Run:\n\n"
+            f"{code(f'medviz embed --db {ctx.db_path} {ctx.benchmark_id} --encoder pixels')}\n\n"
             "(`pixels` needs no weights; use `biomedclip` where its weights are available), then reload.")
 
 
@@ -37,7 +38,7 @@ def render(ctx, uv: UnitView) -> None:
     try:
         computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
     except MedvizError as e:
-        st.warning(str(e))
+        st.warning(md(e))
         computed = []
     if not computed:
         not_computed(ctx)
@@ -46,18 +47,19 @@ def render(ctx, uv: UnitView) -> None:
     try:
         ex = data.explanation(ctx.db_path, ctx.benchmark_id, uv.unit_id, eid)
     except MedvizError as e:
-        st.warning(str(e))
+        st.warning(md(e))
         return
     kind = f" · {ex.encoder_kind}" if ex.encoder_kind else ""
-    st.caption(f"Encoder **{ex.encoder_label}** (`{ex.encoder_id}`{kind}), weights `{ex.weights_digest or '–'}`")
+    st.caption(f"Encoder **{md(ex.encoder_label, inline=True)}** ({code(ex.encoder_id)}{md(kind, inline=True)}), "
+               f"weights {code(ex.weights_digest or '–')}")
     c = st.columns(3)
-    c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=ex.encoder_reason)
+    c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=md(ex.encoder_reason) or None)
     vis = ex.visual
-    c[1].metric("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), help=ex.visual_reason or
+    c[1].metric("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), help=md(ex.visual_reason) or
                 "Structural similarity of the two images after resizing: low = they look different.")
     c[2].metric("Histogram distance", _fmt(getattr(vis, "hist_distance", None)), help="Distance between the two intensity histograms: high = different brightness distributions.")
     if ex.encoder_reason:
-        st.caption(ex.encoder_reason)
+        st.caption(md(ex.encoder_reason))
     if ex.quadrant:
         blindish = "encoder-blind" in ex.quadrant
         (st.warning if blindish else st.success)(f"**Quadrant:** {ex.quadrant}")
@@ -67,13 +69,14 @@ def render(ctx, uv: UnitView) -> None:
         rows = []
         for n, o in enumerate(ex.options, start=1):
             mark = "✓" if o.correct and o.choice == o.correct else "✗"
-            rows.append(f"- Image {n}: encoder picks **{o.choice}** {mark} (correct {o.correct or '–'})")
+            rows.append(f"- Image {n}: encoder picks **{md(o.choice, inline=True)}** {mark} "
+                        f"(correct {md(o.correct or '–', inline=True)})")
         st.markdown("**Option alignment (zero-shot)**\n" + "\n".join(rows))
         if ex.encoder_blind:
             st.error("**Encoder-blind:** the encoder picks the same option for both images — the information "
                      "was lost before any language model saw it.")
     elif ex.options_reason:
-        st.caption(f"Option alignment: {ex.options_reason}")
+        st.caption(f"Option alignment: {md(ex.options_reason)}")
     with st.expander("Patch agreement map", expanded=False):
         _patch_map(ctx, uv, eid)
 
@@ -87,7 +90,7 @@ def _patch_map(ctx, uv, eid) -> None:
     try:
         m1, m2 = enc.patch_similarity_map(ctx.store, ctx.benchmark_id, uv.unit_id, eid)
     except MedvizError as e:
-        st.caption(str(e))
+        st.caption(md(e))
         return
     fig = make_subplots(rows=1, cols=2, subplot_titles=["Image 1", "Image 2"], horizontal_spacing=0.05)
     for i, m in enumerate((m1, m2), start=1):

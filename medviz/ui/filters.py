@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from .. import limits
 from ..readmodels.errors import ErrorFilter
 from . import data
 
@@ -22,6 +23,7 @@ def _init_from_url(ctx, facets, ann, ranges) -> None:
     ss["ef_tags"] = [t for t in f.tags if t in ann.tags]
     ss["ef_reviewers"] = [r for r in f.reviewers if r in ann.reviewers]
     ss["ef_tagged"] = f.tagged or "any"
+    ss["ef_images"] = f.image_problems
     ss["ef_search"] = f.search
     for key, col in (("ef_bsim", "biomedclip_sim"), ("ef_dsim", "dino_sim")):
         r = ranges.get(col)
@@ -47,18 +49,20 @@ def filter_bar(ctx) -> ErrorFilter:
     c[3].multiselect("Department", facets["departments"], key="ef_departments",
                      disabled=not facets["departments"])
     c = st.columns([1.3, 1.2, 1.2, 1.2])
-    c[0].text_input("Search question / id", key="ef_search")
+    c[0].text_input("Search question / id", key="ef_search", max_chars=limits.MAX_PARAM)
     c[1].multiselect("Tag", ann.tags, key="ef_tags", disabled=not ann.tags,
                      placeholder="choose tags" if ann.tags else "no tags yet")
     c[2].multiselect("Reviewer", ann.reviewers, key="ef_reviewers", disabled=not ann.reviewers)
     c[3].selectbox("Tagged", list(TAGGED_LABELS), format_func=TAGGED_LABELS.get, key="ef_tagged")
+    st.checkbox("image problems", key="ef_images",
+                help="Only pairs / items with an image that is missing or unreadable (the reason is shown in Review).")
     f = ErrorFilter(
         outcome=None if st.session_state["ef_outcome"] == "all" else st.session_state["ef_outcome"],
         modalities=list(st.session_state["ef_modalities"]), categories=list(st.session_state["ef_categories"]),
         departments=list(st.session_state["ef_departments"]), tags=list(st.session_state["ef_tags"]),
         reviewers=list(st.session_state["ef_reviewers"]),
         tagged=None if st.session_state["ef_tagged"] == "any" else st.session_state["ef_tagged"],
-        search=st.session_state["ef_search"].strip())
+        search=st.session_state["ef_search"].strip(), image_problems=bool(st.session_state.get("ef_images")))
     sims = [(k, col, label) for k, col, label in (("ef_bsim", "biomedclip_sim", "BiomedCLIP_sim (benchmark)"),
                                                    ("ef_dsim", "dino_sim", "DINO_sim (benchmark)")) if ranges.get(col)]
     if sims:
@@ -82,7 +86,7 @@ def filter_bar(ctx) -> ErrorFilter:
 def _write_url(f: ErrorFilter) -> None:
     qp = st.query_params
     want = f.to_query()
-    for k in ("outcome", "modalities", "categories", "departments", "tags", "reviewers", "tagged", "q",
+    for k in ("outcome", "modalities", "categories", "departments", "tags", "reviewers", "tagged", "images", "q",
               "biomedclip_sim_min", "biomedclip_sim_max", "dino_sim_min", "dino_sim_max"):
         if k in want:
             v = want[k]

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from ..errors import DatabaseInUse, MedvizError
+from .text import md
 
 log = logging.getLogger("medviz.ui")
 INTERNAL = "Internal error"
@@ -21,12 +22,12 @@ def _is_streamlit_control(e: BaseException) -> bool:
 
 def show_error(e: BaseException) -> None:
     if isinstance(e, DatabaseInUse):
-        st.error(f"**Database in use.** {e}")
+        st.error(f"**Database in use.** {md(e)}")
     elif isinstance(e, MedvizError):
-        st.error(str(e))
+        st.error(md(e))
     else:
         log.exception("unexpected error in the app")
-        st.error(f"{INTERNAL}: {type(e).__name__}: {e}. This is a bug in medviz; the details are in the "
+        st.error(f"{INTERNAL}: {type(e).__name__}: {md(e)}. This is a bug in medviz; the details are in the "
                  "server log. Reload the page to continue.")
 
 

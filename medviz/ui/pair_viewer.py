@@ -25,6 +25,7 @@ from .. import display
 from ..display import View
 from ..errors import MedvizError
 from ..readmodels.review import Answer, Slot, UnitView
+from .text import html_text, md
 
 DISPLAY_SIZE = 768          # the panel box (plot units); images larger than this are reduced to it
 FIG_HEIGHT = 470
@@ -143,8 +144,8 @@ def pair_figure(uv: UnitView, views: list[View], mode: str = FIT) -> tuple[go.Fi
     n = max(len(shown), 1)
     titles = []
     for s, _uri, _size, orig in shown:
-        titles.append(f"Image {s.slot}: {s.item_id} · {orig[0]}×{orig[1]}" if uv.is_pair
-                      else f"Item {s.item_id} · {orig[0]}×{orig[1]}")
+        titles.append(f"Image {s.slot}: {html_text(s.item_id)} · {orig[0]}×{orig[1]}" if uv.is_pair
+                      else f"Item {html_text(s.item_id)} · {orig[0]}×{orig[1]}")
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.015, subplot_titles=titles or None)
     largest = max((max(size) for _s, _u, size, _o in shown), default=DISPLAY_SIZE)
     for i, (s, uri, size, _orig) in enumerate(shown, start=1):
@@ -263,7 +264,7 @@ def render_images(store, uv: UnitView, views: list[View] | None = None, mode: st
             st.plotly_chart(fig, key=key, config={"scrollZoom": True, "displaylogo": False,
                                                   "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
         for p in problems:
-            st.warning(p)
+            st.warning(md(p))
         render_frame_sliders(uv)
     missing = [s for s in uv.slots if not s.image_ok]
     if missing:
@@ -281,6 +282,14 @@ def supply_hint(uv: UnitView) -> str:
     return "this benchmark was ingested without an images folder; re-run medviz ingest with --images DIR"
 
 
+def _why_missing(s: Slot, where) -> str:
+    """The reason found at ingest (empty, truncated, over the pixel limit, outside the folder...), else the
+    path that was not there."""
+    if s.image_status != "ok" and s.image_reason:
+        return f"image {s.image_status}: {where} — {s.image_reason}"
+    return f"image file missing: {where}"
+
+
 def placeholder_html(uv: UnitView, s: Slot) -> str:
     """A compact card for a slot without an image (all text escaped)."""
     esc = html.escape
@@ -289,7 +298,7 @@ def placeholder_html(uv: UnitView, s: Slot) -> str:
                       if v is not None)
     cap = esc(s.caption) if s.caption else "<i>no caption in the benchmark</i>"
     return (f"<div class='mv-ph' data-testid='mv-placeholder'><div class='mv-ph-h'>Image {s.slot} · "
-            f"<code>{esc(s.item_id)}</code> · image file missing: {esc(str(where))}</div>"
+            f"<code>{esc(s.item_id)}</code> · {esc(_why_missing(s, where))}</div>"
             f"<div class='mv-ph-cap'><b>Caption:</b> {cap}</div>"
             + (f"<div class='mv-ph-sim'>Provided similarities: {esc(sims)}</div>" if sims else "")
             + f"<div class='mv-ph-cmd'>{esc(supply_hint(uv))}</div></div>")
@@ -315,11 +324,11 @@ def _answer_line(a: Answer, answer: str | None) -> str:
     mark = "–" if a.correct is None else ("✓" if a.correct else "✗")
     letter = a.parsed or "no letter (invalid)"
     syn = " <span class='mv-syn'>synthetic</span>" if a.synthetic else ""
-    raw = html.escape((a.raw or "").strip().replace("\n", " "))
+    raw = html_text((a.raw or "").strip().replace("\n", " "))
     if len(raw) > 220:
         raw = raw[:220] + "…"
     cls = "mv-wrong" if a.correct is False or a.parsed is None else "mv-right"
-    return (f"<div class='mv-ans {cls}'><span class='mv-mark'>{mark}</span> <b>{html.escape(a.model)}</b>{syn} → <b>{html.escape(letter)}</b>"
+    return (f"<div class='mv-ans {cls}'><span class='mv-mark'>{mark}</span> <b>{html_text(a.model)}</b>{syn} → <b>{html_text(letter)}</b>"
             f"<br><span class='mv-raw'>“{raw}”</span></div>")
 
 
@@ -352,15 +361,15 @@ def render_slot_details(uv: UnitView) -> None:
         with col:
             meta = " · ".join(x for x in [s.modality, ", ".join(s.categories), s.department] if x)
             if meta:
-                st.caption(meta)
+                st.caption(md(meta))
             opts = []
             for letter, text in s.options.items():
                 ok = letter == s.answer
                 opts.append(f"<div class='mv-opt{' mv-correct' if ok else ''}'>{'✔ ' if ok else ''}"
-                            f"<b>{letter}</b>. {html.escape(str(text))}</div>")
+                            f"<b>{html_text(letter)}</b>. {html_text(text)}</div>")
             st.html("".join(opts))
             if s.answer:
-                st.markdown(f"**Correct: {s.answer}** — {s.options.get(s.answer, '')}")
+                st.markdown(f"**Correct: {md(s.answer, inline=True)}** — {md(s.options.get(s.answer, ''), inline=True)}")
             else:
                 st.markdown("**Correct answer withheld** (test split)")
             if s.answers:

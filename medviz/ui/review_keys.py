@@ -5,9 +5,10 @@ shortcuts (J, K, N, U, 1–9, Ctrl+Enter); ``KEYS`` is the one list the overlay 
 from __future__ import annotations
 
 import html
-import json
 
 import streamlit as st
+
+from .text import js_literal
 
 KEYS = [
     ("J", "next pair"), ("K", "previous pair"), ("N", "next untagged error (or my queue / adjudication queue)"),
@@ -79,7 +80,7 @@ _SCRIPT = """
 
 def install(unit_token: str) -> None:
     """The key handlers (once per browser tab) and scroll-to-top when ``unit_token`` changes."""
-    st.html(_SCRIPT % {"rows": json.dumps(KEYS), "token": json.dumps(unit_token)}, unsafe_allow_javascript=True)
+    st.html(_SCRIPT % {"rows": js_literal(KEYS), "token": js_literal(unit_token)}, unsafe_allow_javascript=True)
 
 
 def caption() -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from .. import limits
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.review import UnitView, neighbour, next_untagged
 from ..annotations import reading
 from . import data, pair_viewer, reading_panel, review_keys
+from .text import code, md
 
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)",
           "mine": "my queue (pairs I have not read yet)", "adjudication": "adjudication queue (readers disagree)"}
@@ -51,14 +53,18 @@ class Navigator:
     # --- state ----------------------------------------------------------------------------------------
     def current_unit(self) -> str | None:
         qp = st.query_params
-        asked = qp.get("pair")
+        raw = qp.get("pair")
+        asked = limits.bounded_param(raw)
+        if raw and asked is None:          # 60 KB in the address: ignored, never searched or echoed
+            st.error(md(f"the pair id in the address is {len(raw):,} characters long (the limit is "
+                        f"{limits.MAX_PARAM}); it was ignored"))
         if asked and asked != st.session_state.get("_pair_from_url"):
             st.session_state["_pair_from_url"] = asked
             st.session_state[self.ukey] = asked
         unit = st.session_state.get(self.ukey)
         all_ids = data.unit_ids(self.ctx.db_path, self.ctx.benchmark_id)
         if unit is not None and unit not in set(all_ids):
-            st.error(str(MedvizError(f"there is no pair or item '{unit}' in benchmark '{self.ctx.benchmark_id}'; "
+            st.error(md(MedvizError(f"there is no pair or item '{unit}' in benchmark '{self.ctx.benchmark_id}'; "
                                      "showing the first one instead", record=unit)))
             unit = None
         if unit is None:
@@ -132,7 +138,7 @@ class Navigator:
         pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
         kind = "Pair" if uv.is_pair else "Item"
         c = st.columns([2.3, 1.05, 1.0, 1.45, 1.25], vertical_alignment="center")
-        c[0].markdown(f"## {kind} `{uv.unit_id}` <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
+        c[0].markdown(f"## {kind} {code(uv.unit_id)} <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
                       f"{pos}</span>", unsafe_allow_html=True)
         c[1].button("Prev", key="nav_prev", help="Previous pair (K)", on_click=self.step, args=(-1,), shortcut="K",
                     icon=":material/arrow_back:", width="stretch")
@@ -144,20 +150,21 @@ class Navigator:
             st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
             st.toggle("After saving, open the next pair (next untagged error, or next in my queue)", value=True,
                       key="advance_after_save")
-            st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto)
+            st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto, max_chars=limits.MAX_PARAM)
             reading_panel.plan_form(self.ctx)
             st.caption("Keys: " + review_keys.caption())
         msg = st.session_state.pop("_nav_msg", None)
         if msg:
-            st.info(msg)
+            st.info(md(msg))
         saved = st.session_state.pop("_saved_msg", None)
         if saved:
-            st.success(saved, icon=":material/check:")
+            st.success(md(saved), icon=":material/check:")
         confused = uv.confused_models()
         if confused:
-            st.warning("Same answer for both images (image-blind on this pair): " + ", ".join(confused))
+            st.warning("Same answer for both images (image-blind on this pair): "
+                       + ", ".join(md(m, inline=True) for m in confused))
 
     def _goto(self) -> None:
-        v = (st.session_state.get("goto_id") or "").strip()
+        v = (limits.bounded_param(st.session_state.get("goto_id")) or "").strip()
         if v:
             self.go(v)

@@ -20,6 +20,7 @@ from ..annotations import reading
 from ..errors import MedvizError
 from ..readmodels.review import UnitView
 from . import data, review_keys
+from .text import md
 
 ALL_MODELS = "(all models)"
 QUICK_KEYS = "123456789"
@@ -112,11 +113,11 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     qcols = st.columns(2)
     for i, tag in enumerate(quick):
         on = tag in st.session_state[tags_key]
-        qcols[i % 2].button(f"{'☑' if on else '☐'} {tax.label(tag)}", key=f"q{i}::{k}", on_click=toggle,
-                            args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
-                            help=tax.description(tag) or tag)
+        qcols[i % 2].button(f"{'☑' if on else '☐'} {md(tax.label(tag), inline=True)}", key=f"q{i}::{k}",
+                            on_click=toggle, args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
+                            help=md(tax.description(tag) or tag))
     st.multiselect("Failure modes", tax.paths(), key=tags_key, placeholder="choose one or more tags",
-                   help=f"Taxonomy {tax.version}", on_change=_keep_draft, args=(k,))
+                   help=f"Taxonomy {md(tax.version)}", on_change=_keep_draft, args=(k,))
     scopes = [ALL_MODELS] + list(ctx.models)
     if st.session_state.get(scope_key) not in scopes:
         st.session_state[scope_key] = ALL_MODELS
@@ -133,10 +134,10 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
         st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}", on_change=_keep_draft,
                       args=(k,), placeholder="e.g. image 1: B, image 2: A")
     elif disputed_path:
-        st.caption(f"To dispute the answer key, add the tag “{tax.label(disputed_path)}”.")
+        st.caption(f"To dispute the answer key, add the tag “{md(tax.label(disputed_path), inline=True)}”.")
     msg = st.session_state.pop(f"_save_err::{k}", None)
     if msg:
-        st.error(msg)
+        st.error(md(msg))
     b1, b2 = st.columns([1.3, 1])
     b1.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
               on_click=_save, args=(ctx, uv, name, mine, k, on_saved), width="stretch")
@@ -144,7 +145,7 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     b2.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
               disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo),
               help="Retract the annotation you saved last (or restore the revision before your edit)"
-                   + (f" — {last['unit']}" if last else ""))
+                   + (f" — {md(last['unit'])}" if last else ""))
     saved_tags = list(mine.iloc[-1]["tags"]) if not mine.empty else []
     now = list(st.session_state.get(tags_key, []))
     st.html(review_keys.tag_status_html([tax.label(t) for t in now], dirty=sorted(now) != sorted(saved_tags)))

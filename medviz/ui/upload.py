@@ -7,22 +7,29 @@ import tempfile
 
 import streamlit as st
 
+from .. import limits
 from ..errors import MedvizError
 from ..ingest import import_predictions
+from .text import md
+
+
+UPLOAD_TYPES = (".json", ".xlsx", ".tsv", ".csv")
 
 
 def predictions_uploader(ctx) -> None:
     with st.expander("Import model predictions", icon=":material/upload:"):
         st.caption("MediConfusion Results JSON, VLMEvalKit .xlsx/.tsv/.json, or a generic CSV "
                    "(item_id, model, prediction). Re-importing a model replaces its earlier run.")
-        f = st.file_uploader("Prediction file", type=["json", "xlsx", "tsv", "csv"], key="pred_upload")
+        # No ``type=``: Streamlit would reject a hostile name (NUL) while restoring widget state, before
+        # this page runs, i.e. as a crash; the name and extension are checked on import instead.
+        f = st.file_uploader("Prediction file (.json, .xlsx, .tsv, .csv)", key="pred_upload")
         c = st.columns([2, 1])
         c[0].text_input("Model name (optional)", key="pred_model")
         c[1].checkbox("synthetic data", key="pred_synth",
                       help="Label these predictions as synthetic (test data, not a real model).")
         msg = st.session_state.pop("_upload_msg", None)
         if msg:
-            (st.success if msg[0] == "ok" else st.error)(msg[1])
+            (st.success if msg[0] == "ok" else st.error)(md(msg[1]))
         st.button("Import", key="pred_import", icon=":material/upload:", on_click=_import, args=(ctx,),
                   disabled=f is None)
 
@@ -34,9 +41,13 @@ def _import(ctx) -> None:
         return
     model = (st.session_state.get("pred_model") or "").strip() or None
     synthetic = bool(st.session_state.get("pred_synth"))
-    suffix = os.path.splitext(f.name)[1].lower()
+    try:
+        name = limits.check_upload_name(f.name, UPLOAD_TYPES)   # NUL, 300 characters, separators, extension
+    except MedvizError as e:
+        st.session_state["_upload_msg"] = ("error", f"Could not import the file: {e.detail}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, os.path.basename(f.name) or f"upload{suffix}")
+        path = os.path.join(tmp, name)
         with open(path, "wb") as out:
             out.write(f.getvalue())
         try:
