@@ -388,10 +388,10 @@ _FULL_REBUILD_SHARE = 0.25      # above this share of stale units, recomputing e
 
 
 def consensus_lag(cur) -> tuple[int, int]:
-    """(synced_rev, newest rev_id): the consensus is current when they are equal (two tiny reads)."""
-    synced = cur.execute("SELECT max(synced_rev) FROM annotation_consensus_state").fetchone()[0] or 0
-    newest = cur.execute("SELECT coalesce(max(rev_id), 0) FROM annotation_revisions").fetchone()[0]
-    return synced, newest
+    """(synced_rev, newest rev_id): the consensus is current when they are equal (one tiny read)."""
+    synced, newest = cur.execute("SELECT (SELECT max(synced_rev) FROM annotation_consensus_state), "
+                                 "(SELECT coalesce(max(rev_id), 0) FROM annotation_revisions)").fetchone()
+    return synced or 0, newest
 
 
 # A unit whose whole history is one revision — one reviewer's annotation, not retracted — is its own consensus
