@@ -20,7 +20,7 @@ sample: $(STAMP)
 	@test -f $(DB) || $(BIN)/medviz demo --db $(DB)
 
 run: sample
-	MEDVIZ_DB=$(DB) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(BIN)/medviz serve --db $(DB) --port $(PORT)
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \

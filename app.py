@@ -1,14 +1,15 @@
-"""medviz app entry: `streamlit run app.py` (or `make run`). Shared sidebar, then the chosen page."""
+"""medviz app entry: `streamlit run app.py` (or `make run`). Sign-in gate, shared sidebar, then the chosen page."""
 import streamlit as st
 
-from medviz.ui import navigation
+from medviz.ui import navigation, signin
 from medviz.ui.context import sidebar
 from medviz.ui.guard import guard
 
 st.set_page_config(page_title="medviz", page_icon=":material/biotech:", layout="wide")
 
+who = signin.app_gate()          # first: with [auth] or tokens, a visitor not signed in sees only the sign-in page
 page = st.navigation(list(navigation.handles().values()))
 with guard():
     navigation.follow_request()
-    sidebar()
+    sidebar(who)
     page.run()

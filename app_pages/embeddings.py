@@ -6,7 +6,7 @@ from medviz.encoders import map_methods
 from medviz.errors import MedvizError
 from medviz.readmodels.embeddings import map_sample
 from medviz.thumbnails import MISSING_URI, thumbnail_uri
-from medviz.ui import charts, data, encoder_panel, navigation
+from medviz.ui import bulk_tag, charts, data, encoder_panel, navigation
 from medviz.ui.context import current
 from medviz.ui.text import code, md
 
@@ -55,6 +55,7 @@ if picked:
     cc[1].button("Open", key="emb_open_btn", icon=":material/compare:",
                  on_click=lambda: navigation.request(navigation.REVIEW, pair=st.session_state["emb_open"],
                                                      b=ctx.benchmark_id))
+    bulk_tag.form(ctx, sorted(sel["unit_id"].astype(str).unique()), "embeddings", "of this selection")
 
 st.subheader("Nearest neighbours")
 default = picked[0] if picked else str(df["item_id"].iloc[0])

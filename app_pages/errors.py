@@ -3,7 +3,8 @@
 import streamlit as st
 
 from medviz.readmodels.errors import error_table
-from medviz.ui import data, filters, navigation
+from medviz.readmodels.lists import ReviewList
+from medviz.ui import bulk_tag, data, filters, navigation
 from medviz.ui.context import current
 
 ctx = current()
@@ -13,8 +14,18 @@ if not ctx.benchmark_id:
 f = filters.filter_bar(ctx)
 fj = data.filter_json(f)
 page_key = f"err_page::{ctx.benchmark_id}::{fj}::{ctx.models}"
-page = st.session_state.get(page_key, 0)
+try:
+    url_page = max(0, int(st.query_params.get("p") or 1) - 1)      # the URL counts pages from 1
+except ValueError:
+    url_page = 0
+page = st.session_state.get(page_key, url_page)
 rows, counts = data.error_page(ctx.db_path, ctx.benchmark_id, ctx.models, fj, page)
+if counts["page"]:
+    st.query_params["p"] = str(counts["page"] + 1)
+elif "p" in st.query_params:
+    del st.query_params["p"]
+subset = tuple(ctx.models) if ctx.model_info is not None and set(ctx.models) != set(ctx.model_info["model"]) else ()
+review_list = ReviewList.errors(f, subset, counts["page"])      # what Review steps through, and "back" returns to
 m = st.columns(6)
 m[0].metric("rows (pair × model)", f"{counts['rows']:,}")
 m[1].metric("pairs / items", f"{counts['units']:,}")
@@ -39,7 +50,7 @@ event = st.dataframe(
 sel = event.selection.rows if event is not None else []
 if sel:
     unit = str(table.iloc[sel[0]]["pair / item"])
-    navigation.switch(navigation.REVIEW, pair=unit, b=ctx.benchmark_id)
+    navigation.switch(navigation.REVIEW, pair=unit, b=ctx.benchmark_id, **review_list.to_query())
 c = st.columns([1, 1, 2, 2], vertical_alignment="center")
 
 
@@ -57,7 +68,22 @@ c[2].markdown(f"Page **{counts['page'] + 1}** of {counts['pages']}")
 def _review_all():
     st.session_state["review_queue"] = "errors"
     first = data.error_unit_ids(ctx.db_path, ctx.benchmark_id, ctx.models, fj)
-    navigation.request(navigation.REVIEW, pair=first[0], b=ctx.benchmark_id)
+    navigation.request(navigation.REVIEW, pair=first[0], b=ctx.benchmark_id, **review_list.to_query())
 
 
 c[3].button("Review these in order", icon=":material/compare:", key="err_review", on_click=_review_all)
+
+bulk_tag.form(ctx, data.list_unit_ids(ctx.db_path, ctx.benchmark_id, review_list.items()), "errors",
+              "of this filter (every page)")
+
+with st.expander("Export this list (every page)", icon=":material/download:"):
+    from medviz.export import export_outcomes
+    st.caption("One row per pair/item × model matching the filters above: outcome, letters answered and correct "
+               "per image, question, modality, categories and a link that opens the row in Review.")
+    ec = st.columns(2)
+    for col, fmt in zip(ec, ("csv", "parquet")):
+        col.download_button(
+            f"Outcomes {fmt.upper()}", lambda fmt=fmt: export_outcomes(ctx.store, ctx.benchmark_id, None, fmt=fmt,
+                                                                       models=list(ctx.models), error_filter=f),
+            file_name=f"medviz-outcomes-{ctx.benchmark_id}.{fmt}", key=f"err_dl_{fmt}", on_click="ignore",
+            mime="text/csv" if fmt == "csv" else "application/vnd.apache.parquet")

@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from medviz import auth  # noqa: E402
 from medviz.annotations import Annotation  # noqa: E402
 from medviz.annotations.writer import AnnotationWriter  # noqa: E402
 from medviz.store import Store  # noqa: E402
@@ -32,15 +33,16 @@ def run(path: str, threads: int, saves: int, max_batch: int) -> dict:
     errors: list[Exception] = []
 
     def work(t):
-        a = None
+        a, me = None, auth.local(f"reviewer {t}")
         try:
             for j in range(saves):
                 t0 = time.perf_counter()
                 if j % 5 == 0:
                     a = w.save(Annotation("bench", "pair", f"p{t}-{j}", ["Visual confusion/Image ignored"],
-                                          f"reviewer {t}", model="m", rationale="bench, synthetic", confidence=3))
+                                          f"reviewer {t}", model="m", rationale="bench, synthetic", confidence=3),
+                               me)
                 else:
-                    a = w.save(a.edit(confidence=1 + j % 5))
+                    a = w.save(a.edit(confidence=1 + j % 5), me)
                 lat[t].append(time.perf_counter() - t0)
         except Exception as e:  # noqa: BLE001
             errors.append(e)

@@ -100,6 +100,7 @@ def _targets(n: int):
 def child_medviz(d: dict) -> dict:
     t = {}
     s0 = time.perf_counter()
+    from medviz import auth
     from medviz.annotations import Annotation, failure_mode_stats, get_writer
     from medviz.export import export_annotations
     from medviz.ingest import import_predictions, ingest_benchmark
@@ -115,14 +116,15 @@ def child_medviz(d: dict) -> dict:
     res = {"ingest": _ingest_digest(store.cursor())}
     save_ids, bulk_ids = _targets(d["n"])
     w = get_writer(store)
+    who = [auth.local(f"synthetic-reviewer-{i}") for i in range(3)]      # signed in (local mode)
     lat = []
     for k, iid in enumerate(save_ids):
         s0 = time.perf_counter()
-        w.save(Annotation(BENCH, "item", iid, [TAGS[k % 2]], f"synthetic-reviewer-{k % 3}", model=MODEL))
+        w.save(Annotation(BENCH, "item", iid, [TAGS[k % 2]], f"synthetic-reviewer-{k % 3}", model=MODEL), who[k % 3])
         lat.append(time.perf_counter() - s0)
     t["save"] = sorted(lat)[len(lat) // 2]
     s0 = time.perf_counter()
-    w.tag_targets(BENCH, "item", bulk_ids, [TAGS[2]], "synthetic-bulk-reviewer", model=MODEL)
+    w.tag_targets(BENCH, "item", bulk_ids, [TAGS[2]], auth.local("synthetic-bulk-reviewer"), model=MODEL)
     t["bulk_tag"] = time.perf_counter() - s0
     res["annotations"] = store.cursor().execute("SELECT count(*) FROM annotation_revisions").fetchone()[0]
     s0 = time.perf_counter()

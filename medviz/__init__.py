@@ -10,3 +10,10 @@ metrics), ``ingest``, ``images``, ``store/`` (SQL), ``readmodels/``, ``encoders/
 ``cli/``, ``ui/``.
 """
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "Client":        # ``medviz.Client(url, token)`` without importing requests for every user
+        from .client import Client
+        return Client
+    raise AttributeError(name)

@@ -89,3 +89,27 @@ def sample_store_file(sample_files, tmp_path_factory):
         for model, p in sample_files["gmai_preds"].items():
             import_predictions(s, SAMPLE_GMAI, p, model=model)
     return path
+
+
+@pytest.fixture
+def sample_store(sample_store_file, tmp_path):
+    """A writable copy of the sample store (the annotation writer closed afterwards)."""
+    import shutil
+    from medviz.annotations import close_writer
+    from medviz.store import Store
+    path = str(tmp_path / "sample-copy.duckdb")
+    shutil.copy(sample_store_file, path)
+    s = Store(path)
+    yield s
+    close_writer(s)
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    """A ``medviz demo`` database for the app tests (one per test module: modules may write to it)."""
+    from medviz.cli import main
+    d = tmp_path_factory.mktemp("appdemo")
+    db = str(d / "demo.duckdb")
+    assert main(["demo", "--db", db, "--out", str(d / "sd")]) == 0
+    return db

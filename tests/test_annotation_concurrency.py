@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from medviz import auth
 from medviz.annotations import Annotation, close_writer, current_annotations, get_writer
 from medviz.errors import DatabaseInUse
 from medviz.store import Store
@@ -26,12 +27,12 @@ def test_20_threads_x_500_saves_give_exactly_10000_revisions(store):
 
     def work(t):
         try:
-            a = None
+            a, me = None, auth.local(f"reviewer-{t}")
             for j in range(500):
                 if j % 5 == 0:      # a new annotation, then four edits of it (revision chains under load)
-                    a = w.save(Annotation("b", "item", f"i{t}-{j}", ["Refusal"], f"reviewer-{t}", confidence=1))
+                    a = w.save(Annotation("b", "item", f"i{t}-{j}", ["Refusal"], f"reviewer-{t}", confidence=1), me)
                 else:
-                    a = w.save(a.edit(confidence=1 + j % 5, rationale=f"edit {j}"))
+                    a = w.save(a.edit(confidence=1 + j % 5, rationale=f"edit {j}"), me)
                 results[t].append((a.annotation_id, a.revision))
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -76,6 +77,7 @@ def test_a_failing_batch_is_retried_request_by_request(store, monkeypatch):
 _CHILD = textwrap.dedent("""
     import sys, threading
     from medviz.store import Store
+    from medviz import auth
     from medviz.annotations import Annotation, get_writer
     store = Store(sys.argv[1])
     w = get_writer(store)
@@ -85,11 +87,12 @@ _CHILD = textwrap.dedent("""
     def work(t):
         a = None
         j = 0
+        me = auth.local(f"r{t}")
         while True:
             if j % 3 == 0:
-                a = w.save(Annotation("b", "pair", f"p{t}-{j}", ["Refusal"], f"r{t}", rationale="x" * 200))
+                a = w.save(Annotation("b", "pair", f"p{t}-{j}", ["Refusal"], f"r{t}", rationale="x" * 200), me)
             else:
-                a = w.save(a.edit(confidence=1 + j % 5))
+                a = w.save(a.edit(confidence=1 + j % 5), me)
             with lock:
                 sys.stdout.write(f"ACK {a.annotation_id} {a.revision}\\n")
                 sys.stdout.flush()
@@ -131,7 +134,7 @@ def test_sigkill_mid_run_loses_no_acknowledged_save(tmp_path):
         assert sql.revision_gaps(cur) == 0
         # and the reopened store takes new writes
         w = get_writer(s)
-        a = w.save(Annotation("b", "item", "after", ["Refusal"], "z"))
+        a = w.save(Annotation("b", "item", "after", ["Refusal"], "z"), auth.local("z"))
         assert a.revision == 1
         close_writer(s)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 
 import pytest
 
@@ -10,9 +9,8 @@ from medviz.annotations import (ADJUDICATOR, ALL_MODELS, Annotation, agreement, 
                                 current_annotations, disagreement_queue, disputed_items, failure_mode_stats,
                                 get_writer, history, load_taxonomy, local_reviewer, reviewer_from_user)
 from medviz.annotations.agreement import cohen_kappa, krippendorff_alpha_binary
-from medviz.annotations.identity import Reviewer
+from medviz import auth
 from medviz.errors import MedvizError
-from medviz.store import Store
 
 MC, GMAI = "sample-mediconfusion", "sample-gmai"
 IGNORED = "Visual confusion/Image ignored"
@@ -27,19 +25,25 @@ def demo_file(sample_store_file):
 
 
 @pytest.fixture
-def demo(demo_file, tmp_path):
-    path = str(tmp_path / "demo.duckdb")
-    shutil.copy(demo_file, path)
-    s = Store(path)
-    yield s
-    close_writer(s)
-    s.close()
+def demo(sample_store):
+    return sample_store
 
 
 @pytest.fixture
 def w(store):
     yield get_writer(store)
     close_writer(store)
+
+
+def who(name, role="reviewer"):
+    """``name`` signed in as medviz.auth issues it in local mode, with ``role`` configured for that name."""
+    return auth.local(name, adjudicators=[name] if role == ADJUDICATOR else [],
+                      admins=[name] if role == "admin" else [])
+
+
+def save(w, a):
+    """Save ``a`` as its own reviewer, signed in."""
+    return w.save(a, who(a.reviewer or "alice"))
 
 
 def ann(target="p1", tags=(DETAIL,), reviewer="alice", **kw):
@@ -100,14 +104,14 @@ def test_roles_from_config_and_oidc_claims():
 # --- revisions and permissions ----------------------------------------------------------------------------
 
 def test_save_edit_retract_keeps_full_history(store, w):
-    a = w.save(ann(rationale="first"))
+    a = save(w, ann(rationale="first"))
     assert a.annotation_id and a.revision == 1 and a.taxonomy_version == load_taxonomy().version
-    b = w.save(a.edit(tags=[DETAIL, IGNORED], rationale="second", confidence=5))
+    b = save(w, a.edit(tags=[DETAIL, IGNORED], rationale="second", confidence=5))
     assert (b.annotation_id, b.revision, b.created_at) == (a.annotation_id, 2, a.created_at)
     assert b.updated_at >= a.updated_at
     cur = current_annotations(store, MC)
     assert len(cur) == 1 and list(cur.loc[0, "tags"]) == [DETAIL, IGNORED] and cur.loc[0, "revision"] == 2
-    w.retract(a.annotation_id, "alice")
+    w.retract(a.annotation_id, who("alice"))
     assert current_annotations(store, MC).empty
     h = history(store, a.annotation_id)
     assert list(h["revision"]) == [1, 2, 3] and list(h["retracted"]) == [False, False, True]
@@ -115,22 +119,22 @@ def test_save_edit_retract_keeps_full_history(store, w):
 
 
 def test_nobody_alters_another_reviewers_annotation(store, w):
-    a = w.save(ann())
+    a = save(w, ann())
     with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
-        w.save(a.edit(reviewer="bob", tags=[IGNORED]))
+        save(w, a.edit(reviewer="bob", tags=[IGNORED]))
     with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
-        w.retract(a.annotation_id, "bob")
-    adj = Reviewer("carol", role=ADJUDICATOR)
+        w.retract(a.annotation_id, who("bob"))
+    adj = who("carol", ADJUDICATOR)
     with pytest.raises(MedvizError, match="belongs to reviewer 'alice'"):
         w.retract(a.annotation_id, adj)
     assert list(history(store, a.annotation_id)["revision"]) == [1]
 
 
 def test_stale_edit_is_refused_not_silently_applied(store, w):
-    a = w.save(ann())
-    w.save(a.edit(confidence=4))
+    a = save(w, ann())
+    save(w, a.edit(confidence=4))
     with pytest.raises(MedvizError, match="changed since you opened it"):
-        w.save(a.edit(confidence=1))          # based on revision 1, but 2 is current
+        save(w, a.edit(confidence=1))          # based on revision 1, but 2 is current
     assert current_annotations(store).loc[0, "confidence"] == 4
 
 
@@ -141,14 +145,14 @@ def test_stale_edit_is_refused_not_silently_applied(store, w):
 ])
 def test_invalid_annotations_are_refused_with_the_field(store, w, change, field):
     with pytest.raises(MedvizError) as e:
-        w.save(ann().edit(**change))
+        save(w, ann().edit(**change))
     assert e.value.field == field
     assert current_annotations(store).empty
 
 
 def test_disputed_answer_key_keeps_the_proposed_answer(demo):
     w = get_writer(demo)
-    w.save(ann("s004", [DISPUTED], proposed_answer=" B ", rationale="key looks swapped"))
+    save(w, ann("s004", [DISPUTED], proposed_answer=" B ", rationale="key looks swapped"))
     d = disputed_items(demo, MC)
     assert list(d["target_id"]) == ["s004"] and list(d.loc[0, "item_ids"]) == ["s004-1", "s004-2"]
     assert list(d.loc[0, "proposed_answers"]) == ["B"]
@@ -160,16 +164,16 @@ def test_disputed_answer_key_keeps_the_proposed_answer(demo):
 
 def test_adjudication_is_its_own_revision_and_needs_the_role(demo):
     w = get_writer(demo)
-    a = w.save(ann("s001", [IGNORED], "alice", model=BLIND))
-    b = w.save(ann("s001", [DETAIL], "bob", model=BLIND))
+    a = save(w, ann("s001", [IGNORED], "alice", model=BLIND))
+    b = save(w, ann("s001", [DETAIL], "bob", model=BLIND))
     q = disagreement_queue(demo, MC)
     assert list(q["target_id"]) == ["s001"] and q.loc[0, "disputed_tags"] == sorted([IGNORED, DETAIL])
     with pytest.raises(MedvizError, match="only adjudicators"):
-        w.adjudicate(ann("s001", [IGNORED], "bob", model=BLIND), Reviewer("bob"), settles=[a.annotation_id])
+        w.adjudicate(ann("s001", [IGNORED], "bob", model=BLIND), who("bob"), settles=[a.annotation_id])
     with pytest.raises(MedvizError, match="same target"):
-        w.adjudicate(ann("s002", [IGNORED], "x", model=BLIND), Reviewer("carol", role=ADJUDICATOR),
+        w.adjudicate(ann("s002", [IGNORED], "x", model=BLIND), who("carol", ADJUDICATOR),
                      settles=[a.annotation_id])
-    c = w.adjudicate(ann("s001", [IGNORED], "ignored", model=BLIND), Reviewer("carol", role=ADJUDICATOR),
+    c = w.adjudicate(ann("s001", [IGNORED], "ignored", model=BLIND), who("carol", ADJUDICATOR),
                      settles=[a.annotation_id, b.annotation_id])
     assert c.kind == "adjudication" and c.reviewer == "carol" and c.revision == 1
     assert disagreement_queue(demo, MC).empty
@@ -177,7 +181,7 @@ def test_adjudication_is_its_own_revision_and_needs_the_role(demo):
     # the reviewers' own annotations are untouched
     assert len(history(demo, a.annotation_id)) == 1 and len(history(demo, b.annotation_id)) == 1
     # a reviewer's later edit re-opens the item
-    w.save(b.edit(tags=[DETAIL, "Refusal"]))
+    save(w, b.edit(tags=[DETAIL, "Refusal"]))
     assert list(disagreement_queue(demo, MC)["target_id"]) == ["s001"]
 
 
@@ -204,9 +208,9 @@ def test_agreement_reports_items_behind_each_figure(demo):
     w = get_writer(demo)
     for pid, (ta, tb) in {"s001": ([IGNORED], [IGNORED]), "s002": ([IGNORED], [IGNORED]),
                           "s003": ([IGNORED], [DETAIL]), "s004": ([DETAIL], [DETAIL])}.items():
-        w.save(ann(pid, ta, "alice", model=BLIND))
-        w.save(ann(pid, tb, "bob", model=BLIND))
-    w.save(ann("s005", [IGNORED], "alice", model=BLIND))            # single reviewer: not in agreement
+        save(w, ann(pid, ta, "alice", model=BLIND))
+        save(w, ann(pid, tb, "bob", model=BLIND))
+    save(w, ann("s005", [IGNORED], "alice", model=BLIND))            # single reviewer: not in agreement
     res = agreement(demo, MC)
     assert res["n_units"] == 5 and res["n_multi"] == 4 and res["reviewers"] == ["alice", "bob"]
     row = res["cohen"].iloc[0]
@@ -224,10 +228,10 @@ def test_agreement_reports_items_behind_each_figure(demo):
 
 def test_failure_mode_stats_counts_rates_and_wilson(demo):
     w = get_writer(demo)
-    w.save(ann("s001", [IGNORED], "alice", model=BLIND))
-    w.save(ann("s002", [IGNORED, DETAIL], "alice", model=BLIND))
-    w.save(ann("s003", [DETAIL], "alice", model=BLIND))
-    w.save(ann("0", ["Refusal"], "alice", benchmark_id=GMAI, target_type="item"))
+    save(w, ann("s001", [IGNORED], "alice", model=BLIND))
+    save(w, ann("s002", [IGNORED, DETAIL], "alice", model=BLIND))
+    save(w, ann("s003", [DETAIL], "alice", model=BLIND))
+    save(w, ann("0", ["Refusal"], "alice", benchmark_id=GMAI, target_type="item"))
     st = failure_mode_stats(demo, MC, by=("model",))
     r = st.set_index(["model", "tag"])
     assert (r.loc[(BLIND, IGNORED), "count"], r.loc[(BLIND, IGNORED), "n"]) == (2, 3)
@@ -247,9 +251,9 @@ def test_failure_mode_stats_counts_rates_and_wilson(demo):
 
 def test_blind_vs_tags_compares_measured_and_tagged(demo):
     w = get_writer(demo)
-    w.save(ann("s001", [IGNORED], "alice", model=BLIND))
-    w.save(ann("s002", [DETAIL], "alice", model=BLIND))
-    w.save(ann("s003", [IGNORED], "alice"))                 # all models
+    save(w, ann("s001", [IGNORED], "alice", model=BLIND))
+    save(w, ann("s002", [DETAIL], "alice", model=BLIND))
+    save(w, ann("s003", [IGNORED], "alice"))                 # all models
     res = blind_vs_tags(demo, MC).set_index("model")
     row = res.loc[BLIND]
     assert row.n_pairs == 8 and row.image_blind == 8      # the baseline gives one letter per pair
@@ -270,24 +274,26 @@ def test_demo_hook_adds_labelled_synthetic_examples_once(demo):
     assert not failure_mode_stats(demo, MC).empty and not agreement(demo, MC)["cohen"].empty
 
 
-def test_adjudicators_publish_new_taxonomy_versions(store, w):
+def test_admins_publish_new_taxonomy_versions(store, w):
     from medviz.annotations import active_taxonomy, publish_taxonomy, taxonomy_from_text
-    old = w.save(ann())
+    old = save(w, ann())
     base = load_taxonomy()
     assert taxonomy_from_text(base.to_toml()).paths() == base.paths()      # TOML written back reads the same
     text = base.to_toml().replace(base.version, "site-2").replace('name = "Refusal"', 'name = "Refused to answer"')
     edited = taxonomy_from_text(text)
-    with pytest.raises(MedvizError, match="only adjudicators"):
-        publish_taxonomy(store, edited, Reviewer("alice"))
+    with pytest.raises(MedvizError, match="only admins"):
+        publish_taxonomy(store, edited, who("alice"))
+    with pytest.raises(MedvizError, match="only admins"):
+        publish_taxonomy(store, edited, who("carol", ADJUDICATOR))
     with pytest.raises(MedvizError, match="already exists"):
-        publish_taxonomy(store, base, Reviewer("carol", role=ADJUDICATOR))
-    publish_taxonomy(store, edited, Reviewer("carol", role=ADJUDICATOR))
+        publish_taxonomy(store, base, who("dana", "admin"))
+    publish_taxonomy(store, edited, who("dana", "admin"))
     assert active_taxonomy(store).version == "site-2"
-    new = w.save(ann(tags=["Refused to answer"]))
+    new = save(w, ann(tags=["Refused to answer"]))
     assert new.taxonomy_version == "site-2"
     with pytest.raises(MedvizError, match="unknown tag"):
-        w.save(ann(tags=["Refusal"]))                       # not in the active version any more
-    again = w.save(old.edit(confidence=5))                 # old annotations keep their version
+        save(w, ann(tags=["Refusal"]))                       # not in the active version any more
+    again = save(w, old.edit(confidence=5))                 # old annotations keep their version
     assert again.taxonomy_version == base.version and again.revision == 2
 
 
@@ -301,9 +307,9 @@ def test_adjudicators_from_secrets_and_env(monkeypatch):
 
 
 def test_current_view_filters_and_row_round_trip(store, w):
-    a = w.save(ann("p1", model="m1"))
-    w.save(ann("p2", reviewer="bob"))                          # all models
-    w.save(ann("p3", model="m2"))
+    a = save(w, ann("p1", model="m1"))
+    save(w, ann("p2", reviewer="bob"))                          # all models
+    save(w, ann("p3", model="m2"))
     cur = current_annotations(store, MC, model="m1")
     assert sorted(cur["target_id"]) == ["p1", "p2"]               # m1's own plus the all-models one
     assert list(current_annotations(store, reviewer="bob")["target_id"]) == ["p2"]
@@ -341,9 +347,9 @@ def test_consensus_matches_the_per_unit_definition(store, w):
     for i in range(120):
         target = f"p{rng.randint(1, 15)}"
         t = rng.sample(tags[:1] + tags[2:], rng.randint(1, 2))
-        w.save(ann(target=target, tags=t, reviewer=rng.choice(["alice", "bob", "carol", "dan"]),
+        save(w, ann(target=target, tags=t, reviewer=rng.choice(["alice", "bob", "carol", "dan"]),
                    model=rng.choice([None, "m1"])))
-    judge = Reviewer(name="eve", role=ADJUDICATOR)
+    judge = who("eve", ADJUDICATOR)
     w.adjudicate(ann(target="p3", tags=["Refusal"], reviewer="eve"), judge, settles=[])
     got = consensus(store, MC).set_index("unit")["tags"].to_dict()
     want = _consensus_oracle(units(current_annotations(store, MC)))
@@ -381,7 +387,7 @@ def test_vectorised_agreement_matches_the_definitions(store, w):
     rng = random.Random(11)
     tags = [DETAIL, "Refusal", "Visual confusion/Image ignored", "Irrelevant response"]
     for i in range(150):
-        w.save(ann(target=f"p{rng.randint(1, 25)}", tags=rng.sample(tags, rng.randint(1, 2)),
+        save(w, ann(target=f"p{rng.randint(1, 25)}", tags=rng.sample(tags, rng.randint(1, 2)),
                    reviewer=rng.choice(["alice", "bob", "carol", "dan", "erin"])))
     got = agreement(store, MC)
     cohen, alpha = _agreement_oracle(store, MC)
@@ -434,7 +440,7 @@ def test_failure_mode_stats_match_the_long_way(demo, w, by, level, exclude):
     for i in range(80):
         t = rng.sample(tags, rng.randint(1, 2))
         kw = {"proposed_answer": "A"} if DISPUTED in t else {}
-        demo_w.save(ann(target=f"s00{rng.randint(1, 8)}", tags=t, reviewer=rng.choice(["alice", "bob", "carol"]),
+        save(demo_w, ann(target=f"s00{rng.randint(1, 8)}", tags=t, reviewer=rng.choice(["alice", "bob", "carol"]),
                         model=rng.choice([None, BLIND]), **kw))
     got = failure_mode_stats(demo, MC, by=by, level=level, exclude_disputed=exclude)
     want = _stats_oracle(demo, MC, by, level, DISPUTED if exclude else None)
@@ -444,3 +450,69 @@ def test_failure_mode_stats_match_the_long_way(demo, w, by, level, exclude):
         assert r.count == want.get(key + (r.tag,), 0), (key, r.tag)
         assert r.n == want[key + ("__n__",)]
     assert sum(v for k, v in want.items() if k[-1] != "__n__") == got["count"].sum()
+
+
+# --- bootstrap intervals (issue 13) ---------------------------------------------------------------------------
+
+def _simulated_codes(rng, n_units: int, s: float, pi: float = 0.4):
+    """Two raters, each unit tagged T or N: a rater copies the latent truth with probability s, else draws
+    from the same marginal. Population Cohen's kappa = s**2 (and alpha tends to the same value)."""
+    import numpy as np
+    import pandas as pd
+    truth = rng.random(n_units) < pi
+    J, P = [], []
+    for r in (0, 1):
+        copy = rng.random(n_units) < s
+        x = np.where(copy, truth, rng.random(n_units) < pi)
+        for u in range(n_units):
+            tc = 0 if x[u] else 1
+            J.append({"u": u, "r": r, "sig": str(1 << tc), "npos": 1})
+            P.append({"u": u, "r": r, "t": "T" if tc == 0 else "N", "tc": tc})
+    return pd.DataFrame(J), pd.DataFrame(P)
+
+
+def test_bootstrap_intervals_cover_the_true_agreement_on_simulated_raters():
+    import numpy as np
+    from medviz.annotations.agreement import agreement_from_codes
+    rng = np.random.default_rng(2024)
+    true = 0.5
+    reps, hit_k, hit_a, widths = 120, 0, 0, []
+    for i in range(reps):
+        J, P = _simulated_codes(rng, 150, math.sqrt(true))
+        res = agreement_from_codes(J, P, ["a", "b"], ["T", "N"], draws=400, seed=i)
+        k = res["cohen"].iloc[0]
+        assert k.kappa_low <= k.kappa <= k.kappa_high and k.n_items == 150
+        hit_k += k.kappa_low <= true <= k.kappa_high
+        widths.append(k.kappa_high - k.kappa_low)
+        a = res["per_tag"].set_index("tag").loc["T"]
+        assert a.alpha_low <= a.alpha <= a.alpha_high
+        hit_a += a.alpha_low <= true <= a.alpha_high
+    # nominal 95%: with 120 replications a correct interval lands in [0.88, 0.99] with probability > 0.99
+    assert 0.88 <= hit_k / reps <= 0.99, hit_k / reps
+    assert 0.88 <= hit_a / reps <= 0.99, hit_a / reps
+    # and the interval is not trivially wide: about 2 x 1.96 x SE(kappa) ~ 0.27 at n = 150
+    assert 0.15 < float(np.mean(widths)) < 0.4
+
+
+def test_agreement_intervals_and_filters_on_a_store(demo):
+    from medviz.annotations.agreement import unit_keys
+    w = get_writer(demo)
+    for k, pid in enumerate(["s001", "s002", "s003", "s004", "s005", "s006"]):
+        save(w, ann(pid, [IGNORED], "alice", model=BLIND))
+        save(w, ann(pid, [IGNORED] if k % 3 else [DETAIL], "bob", model=BLIND))
+    save(w, ann("s007", [DETAIL], "alice"))
+    save(w, ann("s007", [DETAIL], "bob"))
+    res = agreement(demo, MC)
+    row = res["cohen"].iloc[0]
+    assert row.n_items == 7 and row.kappa_low <= row.kappa <= row.kappa_high
+    assert agreement(demo, MC)["cohen"].equals(res["cohen"])            # a fixed seed: the same interval
+    only_blind = unit_keys(demo, MC, model=BLIND)
+    assert len(only_blind) == 6
+    assert agreement(demo, MC, units=only_blind)["cohen"].iloc[0].n_items == 6
+    assert len(unit_keys(demo, MC, tag="Perceptual error")) == 3       # a tag group matches its sub-tags
+    assert len(unit_keys(demo, MC, tag=DETAIL)) == 3
+    mods = demo.cursor().execute("SELECT DISTINCT modality FROM items WHERE benchmark_id = ? AND pair_id = 's001'",
+                                 [MC]).fetchall()
+    keys = unit_keys(demo, MC, modality=mods[0][0])
+    assert any("|s001|" in k for k in keys)
+    assert agreement(demo, MC, units=set())["cohen"].empty

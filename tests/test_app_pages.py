@@ -17,15 +17,6 @@ APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 PAGES = list(SPECS)
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    from medviz.cli import main
-    d = tmp_path_factory.mktemp("appdemo")
-    db = str(d / "demo.duckdb")
-    assert main(["demo", "--db", db, "--out", str(d / "sd")]) == 0
-    return db
-
-
 @pytest.fixture
 def app(demo_db, monkeypatch):
     monkeypatch.setenv("MEDVIZ_DB", demo_db)

@@ -7,9 +7,9 @@ import random
 import pandas as pd
 import pytest
 
-from medviz.annotations import (ADJUDICATOR, Annotation, close_writer, consensus, current_annotations,
+from medviz.annotations import (Annotation, close_writer, consensus, current_annotations,
                                 failure_mode_stats, get_writer)
-from medviz.annotations.identity import Reviewer
+from medviz import auth
 from medviz.annotations.stats import sync_consensus
 from medviz.errors import MedvizError
 from medviz.store import annotations as sql
@@ -21,6 +21,11 @@ TAGS = ["Refusal", "Perceptual error/Detail missed", "Visual confusion/Image ign
 def w(store):
     yield get_writer(store)
     close_writer(store)
+
+
+def save(w, a):
+    """Save ``a`` signed in as its own reviewer (local mode)."""
+    return w.save(a, auth.local(a.reviewer))
 
 
 def _materialised(store) -> pd.DataFrame:
@@ -41,27 +46,28 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_incremental_consensus_equals_full_recompute_on_random_histories(store, w, seed):
     rng = random.Random(seed)
     live: list[Annotation] = []
-    judge = Reviewer("eve", role=ADJUDICATOR)
+    judge = auth.local("eve", adjudicators=["eve"])
     for step in range(160):
         op = rng.random()
         if op < 0.45 or not live:
-            a = w.save(Annotation("b", rng.choice(["item", "pair"]), f"t{rng.randrange(8)}",
+            a = save(w, Annotation("b", rng.choice(["item", "pair"]), f"t{rng.randrange(8)}",
                                   rng.sample(TAGS, rng.randint(1, 3)), f"r{rng.randrange(4)}",
                                   model=rng.choice([None, "m1", "m2"])))
             live.append(a)
         elif op < 0.7:
             k = rng.randrange(len(live))
-            live[k] = w.save(live[k].edit(tags=rng.sample(TAGS, rng.randint(1, 3))))
+            live[k] = save(w, live[k].edit(tags=rng.sample(TAGS, rng.randint(1, 3))))
         elif op < 0.8:
             a = live.pop(rng.randrange(len(live)))
-            w.retract(a.annotation_id, a.reviewer)
+            w.retract(a.annotation_id, auth.local(a.reviewer))
         elif op < 0.88:
             base = rng.choice(live)
             w.adjudicate(base.edit(annotation_id=None, revision=None, tags=rng.sample(TAGS, 1)), judge,
                          settles=[base.annotation_id])
         else:                       # a batch of several saves in one transaction
             live += w.save_many([Annotation("b", "item", f"t{rng.randrange(8)}", [rng.choice(TAGS)],
-                                            f"r{rng.randrange(4)}") for _ in range(rng.randint(2, 5))])
+                                            f"r{rng.randrange(4)}") for _ in range(rng.randint(2, 5))],
+                                 auth.file_owner())     # an admin adds them under the reviewers' names
         if rng.random() < 0.15:     # readers sync at random points: the increments must add up
             sync_consensus(store)
             _same(_materialised(store), sql.full_consensus(store.cursor()))
@@ -100,46 +106,49 @@ def test_single_revision_units_and_the_rest_equal_the_full_recompute(store, w, s
 
 
 def test_a_save_does_not_touch_the_consensus_and_a_read_brings_it_up_to_date(store, w):
-    a = w.save(Annotation("b", "item", "x", ["Refusal"], "r1"))
+    a = save(w, Annotation("b", "item", "x", ["Refusal"], "r1"))
     synced, newest = sql.consensus_lag(store.cursor())
     assert newest > synced                     # the save left the consensus for the next reader
     c = consensus(store, "b")
     assert list(c["tags"]) == [["Refusal"]]
     assert sql.consensus_lag(store.cursor())[0] == sql.consensus_lag(store.cursor())[1]
-    w.retract(a.annotation_id, "r1")
+    w.retract(a.annotation_id, auth.local("r1"))
     assert failure_mode_stats(store, "b", by=("model",)).empty
     assert consensus(store, "b").empty
 
 
 def test_save_many_is_one_transaction_in_order(store, w):
     batches_before = w.stats["batches"]
-    out = w.save_many([Annotation("b", "item", f"i{k}", ["Refusal"], "bulk") for k in range(300)])
+    bulk = auth.local("bulk")
+    out = w.save_many([Annotation("b", "item", f"i{k}", ["Refusal"], "bulk") for k in range(300)], bulk)
     assert [a.target_id for a in out] == [f"i{k}" for k in range(300)]
     assert all(a.revision == 1 and a.annotation_id for a in out)
     assert w.stats["batches"] == batches_before + 1
     assert len(current_annotations(store, "b")) == 300
     assert sql.rev_id_summary(store.cursor()) == (300, 1, 300)
     # edits in a batch build on the saved revisions
-    again = w.save_many([a.edit(confidence=5) for a in out[:10]])
+    again = w.save_many([a.edit(confidence=5) for a in out[:10]], bulk)
     assert {a.revision for a in again} == {2}
 
 
 def test_save_many_is_all_or_nothing(store, w):
-    good = w.save(Annotation("b", "item", "keep", ["Refusal"], "alice"))
+    good = save(w, Annotation("b", "item", "keep", ["Refusal"], "alice"))
     with pytest.raises(MedvizError, match="unknown tag"):
-        w.save_many([Annotation("b", "item", "a", ["Refusal"], "bob"), Annotation("b", "item", "b", ["Nope"], "bob")])
+        w.save_many([Annotation("b", "item", "a", ["Refusal"], "bob"), Annotation("b", "item", "b", ["Nope"], "bob")],
+                    auth.local("bob"))
     with pytest.raises(MedvizError):        # bob may not edit alice's annotation: the whole list fails
-        w.save_many([Annotation("b", "item", "c", ["Refusal"], "bob"), good.edit(reviewer="bob")])
+        w.save_many([Annotation("b", "item", "c", ["Refusal"], "bob"), good.edit(reviewer="bob")], auth.local("bob"))
     assert list(current_annotations(store, "b")["target_id"]) == ["keep"]
-    nxt = w.save(Annotation("b", "item", "next", ["Refusal"], "bob"))   # rev ids stay dense after the failure
+    nxt = save(w, Annotation("b", "item", "next", ["Refusal"], "bob"))   # rev ids stay dense after the failure
     assert nxt.revision == 1 and sql.rev_id_summary(store.cursor()) == (2, 1, 2)
-    assert w.save_many([]) == []
+    assert w.save_many([], auth.local("bob")) == []
 
 
 def test_tag_targets_saves_one_annotation_per_target_in_one_transaction(store, w):
-    w.save(Annotation("b", "item", "before", ["Refusal"], "alice"))
+    save(w, Annotation("b", "item", "before", ["Refusal"], "alice"))
     batches = w.stats["batches"]
-    ids = w.tag_targets("b", "item", [f"i{k}" for k in range(500)], ["Visual confusion/Image ignored"], "bulk",
+    ids = w.tag_targets("b", "item", [f"i{k}" for k in range(500)], ["Visual confusion/Image ignored"],
+                        auth.local("bulk"),
                         model="m1", rationale="same reason", confidence=4)
     assert len(ids) == len(set(ids)) == 500 and w.stats["batches"] == batches + 1
     cur = current_annotations(store, "b")
@@ -151,7 +160,7 @@ def test_tag_targets_saves_one_annotation_per_target_in_one_transaction(store, w
     # a bulk-made annotation is edited like any other; the consensus sees all of them
     from medviz.annotations import Annotation as A
     first = A.from_row(bulk.reset_index().iloc[0])
-    assert w.save(first.edit(tags=["Refusal"])).revision == 2
+    assert save(w, first.edit(tags=["Refusal"])).revision == 2
     sync_consensus(store)
     _same(_materialised(store), sql.full_consensus(store.cursor()))
     assert len(consensus(store, "b")) == 501
@@ -159,21 +168,21 @@ def test_tag_targets_saves_one_annotation_per_target_in_one_transaction(store, w
 
 def test_tag_targets_checks_once_and_is_all_or_nothing(store, w):
     with pytest.raises(MedvizError, match="unknown tag"):
-        w.tag_targets("b", "item", ["a", "b"], ["Not a tag"], "bulk")
+        w.tag_targets("b", "item", ["a", "b"], ["Not a tag"], auth.local("bulk"))
     with pytest.raises(MedvizError, match="target id #2"):
-        w.tag_targets("b", "item", ["a", " "], ["Refusal"], "bulk")
+        w.tag_targets("b", "item", ["a", " "], ["Refusal"], auth.local("bulk"))
     with pytest.raises(MedvizError, match="target_type"):
-        w.tag_targets("b", "cell", ["a"], ["Refusal"], "bulk")
-    assert current_annotations(store, "b").empty and w.tag_targets("b", "item", [], ["Refusal"], "x") == []
+        w.tag_targets("b", "cell", ["a"], ["Refusal"], auth.local("bulk"))
+    assert current_annotations(store, "b").empty and w.tag_targets("b", "item", [], ["Refusal"], auth.local("x")) == []
 
 
 def test_bulk_calls_have_a_size_bound(store, w, monkeypatch):
     from medviz.annotations import writer as wmod
     monkeypatch.setattr(wmod, "MAX_BULK", 3)
     with pytest.raises(MedvizError, match="at most 3"):
-        w.tag_targets("b", "item", ["a", "b", "c", "d"], ["Refusal"], "bulk")
+        w.tag_targets("b", "item", ["a", "b", "c", "d"], ["Refusal"], auth.local("bulk"))
     with pytest.raises(MedvizError, match="at most 3"):
-        w.save_many([Annotation("b", "item", f"i{k}", ["Refusal"], "r") for k in range(4)])
+        w.save_many([Annotation("b", "item", f"i{k}", ["Refusal"], "r") for k in range(4)], auth.local("r"))
     assert current_annotations(store, "b").empty
 
 
@@ -181,7 +190,7 @@ def test_closing_the_writer_leaves_the_consensus_complete(tmp_path):
     from medviz.store import Store
     path = str(tmp_path / "c.duckdb")
     s = Store(path)
-    get_writer(s).save(Annotation("b", "item", "x", ["Refusal"], "r1"))
+    get_writer(s).save(Annotation("b", "item", "x", ["Refusal"], "r1"), auth.local("r1"))
     close_writer(s)
     s.close()
     with Store(path, read_only=True) as ro:              # a read-only reader finds it up to date

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from medviz import auth
 from medviz.readmodels import errors as views
 from medviz.annotations import Annotation, close_writer, get_writer
 from medviz.demo import SAMPLE_MC
@@ -14,17 +15,22 @@ from medviz.store import Store
 BLIND = "image-blind-baseline"
 
 
+def save(w, a):
+    """Save ``a`` signed in as its own reviewer (local mode)."""
+    return w.save(a, auth.local(a.reviewer))
+
+
 @pytest.fixture
 def tagged(sample_store_file, tmp_path):
     path = str(tmp_path / "t.duckdb")
     shutil.copy(sample_store_file, path)
     s = Store(path)
     w = get_writer(s)
-    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Refusal"], "alice"))                       # all models
-    w.save(Annotation(SAMPLE_MC, "pair", "s001", ["Visual confusion/Image ignored"], "bob", model=BLIND))
-    w.save(Annotation(SAMPLE_MC, "item", "s002-1", ["Perceptual error/Detail missed"], "carol", model=BLIND))
-    gone = w.save(Annotation(SAMPLE_MC, "pair", "s003", ["Refusal"], "dan"))
-    w.retract(gone.annotation_id, "dan")
+    save(w, Annotation(SAMPLE_MC, "pair", "s001", ["Refusal"], "alice"))                       # all models
+    save(w, Annotation(SAMPLE_MC, "pair", "s001", ["Visual confusion/Image ignored"], "bob", model=BLIND))
+    save(w, Annotation(SAMPLE_MC, "item", "s002-1", ["Perceptual error/Detail missed"], "carol", model=BLIND))
+    gone = save(w, Annotation(SAMPLE_MC, "pair", "s003", ["Refusal"], "dan"))
+    w.retract(gone.annotation_id, auth.local("dan"))
     yield s
     close_writer(s)
     s.close()

@@ -163,7 +163,9 @@ def test_mediconfusion_file_scores_equal_store_outcomes(store, tmp_path, seed, t
     assert set_ok == pytest.approx(res["set_accuracy"] * n, abs=1e-9)
     n_correct = cur.execute("SELECT count(*) FILTER (WHERE correct) FROM predictions").fetchone()[0]
     assert n_correct == pytest.approx(res["individual_accuracy"] * 2 * n, abs=1e-9)
-    assert evaluate.score_store(store, "mc")[f"judge{seed}_gpt4"]["image_blind"] == pytest.approx(res["image_blind"])
+    # the model is named without its mode (Results/<model>/<model>_<mode>.json); the mode is stored apart
+    assert evaluate.score_store(store, "mc")[f"judge{seed}"]["image_blind"] == pytest.approx(res["image_blind"])
+    assert cur.execute("SELECT mode FROM models").fetchone()[0] == "gpt4"
     assert cur.execute("SELECT tr FROM models").fetchone()[0] == tr
 
 

@@ -5,14 +5,14 @@ import pytest
 
 from medviz.annotations import Annotation, close_writer, get_writer
 from medviz.annotations import reading as R
-from medviz.annotations.identity import ADJUDICATOR, Reviewer
+from medviz import auth
 from medviz.errors import MedvizError
 
 B = "bench"
 DETAIL = "Perceptual error/Detail missed"
 IGNORED = "Visual confusion/Image ignored"
-ALICE, BOB, CAROL = Reviewer("alice"), Reviewer("bob"), Reviewer("carol")
-ADJ = Reviewer("dr-adj", role=ADJUDICATOR)
+ALICE, BOB, CAROL = (auth.local(n, adjudicators=[], admins=[]) for n in ("alice", "bob", "carol"))
+ADJ = auth.local("dr-adj", adjudicators=["dr-adj"], admins=[])
 UNITS = ["p1", "p2", "p3", "p4"]
 
 
@@ -24,7 +24,7 @@ def w(store):
 
 def read(w, who, target, tags=(DETAIL,), **kw):
     return w.save(Annotation(benchmark_id=B, target_type="pair", target_id=target, tags=list(tags),
-                             reviewer=who.name, **kw))
+                             reviewer=who.name, **kw), who)
 
 
 def test_plan_defaults_and_blind_default_follows_readers(store):
@@ -94,5 +94,5 @@ def test_disagreement_goes_to_adjudication_and_settling_takes_it_out(store, w):
     # a later change of a reading reopens the pair
     a = R.readings(store, B, "p1", ADJ).iloc[1]
     w.save(Annotation(benchmark_id=B, target_type="pair", target_id="p1", tags=[IGNORED, DETAIL], reviewer="bob",
-                      annotation_id=a["annotation_id"], revision=1))
+                      annotation_id=a["annotation_id"], revision=1), BOB)
     assert R.adjudication_targets(store, B) == ["p1"]

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from medviz import auth
 from medviz.annotations import Annotation, close_writer, current_annotations, get_writer
 from medviz.errors import MedvizError
 from medviz.store import annotations as sql
@@ -68,7 +69,7 @@ def test_write_functions_and_annotation_saves_interleave_without_loss(log_store)
     def saver(t):
         try:
             for j in range(60):
-                aw.save(Annotation("b", "item", f"i{t}-{j}", ["Refusal"], f"r{t}"))
+                aw.save(Annotation("b", "item", f"i{t}-{j}", ["Refusal"], f"r{t}"), auth.local(f"r{t}"))
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -97,14 +98,15 @@ def test_write_functions_and_annotation_saves_interleave_without_loss(log_store)
 
 def test_annotation_writer_rereads_its_state_after_a_write_function_touched_annotations(log_store):
     aw = get_writer(log_store)
-    a = aw.save(Annotation("b", "item", "x", ["Refusal"], "r"))
+    r = auth.local("r")
+    a = aw.save(Annotation("b", "item", "x", ["Refusal"], "r"), r)
     # a write function appends revision 2 directly (e.g. a server-side migration)
     execute_write_fn(log_store, lambda cur: cur.execute(
         "INSERT INTO annotation_revisions SELECT * REPLACE (rev_id + 1 AS rev_id, 2 AS revision) "
         "FROM annotation_revisions WHERE annotation_id = ?", [a.annotation_id]))
     with pytest.raises(MedvizError, match="changed since you opened it"):
-        aw.save(a.edit(confidence=3))             # built on revision 1: the cache must not hide revision 2
-    b = aw.save(Annotation("b", "item", "y", ["Refusal"], "r"))
+        aw.save(a.edit(confidence=3), r)             # built on revision 1: the cache must not hide revision 2
+    b = aw.save(Annotation("b", "item", "y", ["Refusal"], "r"), r)
     assert b.revision == 1 and len(current_annotations(log_store)) == 2
     assert sql.rev_id_summary(log_store.cursor()) == (3, 1, 3)
 

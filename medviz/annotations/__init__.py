@@ -9,7 +9,8 @@ Public API (what the app and CLI call):
 - ``agreement(store, benchmark_id)``, ``disagreement_queue(store, benchmark_id)``
 - ``failure_mode_stats(store, benchmark_id, by=...)``, ``blind_vs_tags(store, benchmark_id)``,
   ``disputed_items(store, benchmark_id)``
-- identity: ``Reviewer``, ``local_reviewer``, ``reviewer_from_user``, ``can_edit``, ``can_adjudicate``
+- identity: ``Reviewer`` (= ``medviz.auth.Principal``), ``local_reviewer``, ``reviewer_from_user``, ``can_edit``,
+  ``can_adjudicate``. Every write verb takes ``by``, a principal issued by ``medviz.auth``; see medviz/auth.py.
 """
 from .identity import (ADJUDICATOR, REVIEWER, SYNTHETIC_REVIEWER, Reviewer, can_adjudicate, can_edit,
                        can_edit_taxonomy, local_reviewer, reviewer_from_user)
@@ -22,9 +23,9 @@ from .stats import (blind_pairs, blind_vs_tags, consensus, disputed_items, encod
                     failure_mode_stats, rescore_without_disputed)
 
 
-def publish_taxonomy(store, taxonomy: Taxonomy, adjudicator: Reviewer) -> Taxonomy:
-    """Adjudicators: make an edited taxonomy (with a new version string) the active one of this store."""
-    return get_writer(store).publish_taxonomy(taxonomy, adjudicator)
+def publish_taxonomy(store, taxonomy: Taxonomy, by: Reviewer) -> Taxonomy:
+    """Admins: make an edited taxonomy (with a new version string) the active one of this store."""
+    return get_writer(store).publish_taxonomy(taxonomy, by)
 
 
 __all__ = [

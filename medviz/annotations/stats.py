@@ -125,6 +125,7 @@ def encoder_similarities(store, benchmark_id: str) -> pd.DataFrame:
             c2.close()
         col = f"sim_{enc}"
         sims[col] = np.nan
+        sims.attrs.setdefault("weights_sha256", {})[enc] = digest     # which weights these numbers come from
         if len(meta) == 0:
             continue
         v = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 
+from .. import auth
 from ..errors import MedvizError
 from ..writer import PerStore, WriteRequest, close_store_writer, store_writer
 from ..store import annotations as sql
@@ -55,36 +56,44 @@ class AnnotationWriter:
         self.stats = {"batches": 0, "requests": 0, "retried_alone": 0}
 
     # --- public verbs -------------------------------------------------------------------------------------
-    def save(self, annotation: Annotation) -> Annotation:
-        """Save a new annotation or the next revision of one; returns it with ids, after commit.
+    # Each takes ``by``: a principal issued by ``medviz.auth`` (the server passes the request's, the CLI
+    # without a server ``auth.file_owner()``). Anything else is refused with ``auth.AuthError``.
+    def save(self, annotation: Annotation, by: auth.Principal) -> Annotation:
+        """Save a new annotation or the next revision of one as ``by``; returns it with ids, after commit.
 
-        Raises MedvizError for invalid fields/tags, editing another reviewer's annotation, or an edit
-        based on a revision that is no longer current (``annotation.revision`` = the revision you edited).
+        ``annotation.reviewer`` is the author: ``None`` means ``by``; another name is refused (``Forbidden``)
+        except for an admin adding a *new* annotation on someone's behalf. Raises MedvizError for invalid
+        fields/tags, ``Forbidden`` for editing another reviewer's annotation, MedvizError for an edit based
+        on a revision that is no longer current (``annotation.revision`` = the revision you edited).
         """
+        p = auth.check(by)
         if annotation.kind != "annotation":
             raise MedvizError("use adjudicate() to save an adjudication", field="kind")
-        return self._submit("save", self._prepare(annotation))
+        return self._submit("save", self._prepare(_authored(annotation, p)))
 
-    def save_many(self, annotations: list[Annotation]) -> list[Annotation]:
-        """Save many annotations (new ones or next revisions) in ONE transaction, all or nothing; returns
-        them saved, in order. What bulk tagging, import and the API use: one caller, one commit."""
+    def save_many(self, annotations: list[Annotation], by: auth.Principal) -> list[Annotation]:
+        """Save many annotations (new ones or next revisions) as ``by`` in ONE transaction, all or nothing;
+        returns them saved, in order. What bulk tagging, import and the API use: one caller, one commit.
+        Authors are checked as in ``save``."""
+        p = auth.check(by)
         annotations = list(annotations)
         _check_bulk_size(len(annotations))
         prepared = []
         for a in annotations:
             if a.kind != "annotation":
                 raise MedvizError("use adjudicate() to save an adjudication", record=a.annotation_id, field="kind")
-            prepared.append(self._prepare(a))
+            prepared.append(self._prepare(_authored(a, p)))
         if not prepared:
             return []
         return self._submit("save_many", prepared)
 
     def tag_targets(self, benchmark_id: str, target_type: str, target_ids: list[str], tags: list[str],
-                    reviewer: str, *, model: str | None = None, rationale: str = "", confidence: int = 3,
+                    by: auth.Principal, *, model: str | None = None, rationale: str = "", confidence: int = 3,
                     proposed_answer: str | None = None) -> list[str]:
-        """Bulk tagging: one new annotation with the same tags on each of many targets, built as columns
-        and saved in ONE transaction (all or nothing). Checked like a save (once: the fields are shared;
-        every target id must be a non-empty string). Returns the new annotation ids, in target order."""
+        """Bulk tagging by ``by``: one new annotation of theirs with the same tags on each of many targets,
+        built as columns and saved in ONE transaction (all or nothing). Checked like a save (once: the fields
+        are shared; every target id must be a non-empty string). Returns the new annotation ids, in order."""
+        reviewer = auth.check(by).name
         ids = list(target_ids)
         if not ids:
             return []
@@ -109,40 +118,60 @@ class AnnotationWriter:
                 "settles": const([], pa.list_(pa.string())), "retracted": const(False, pa.bool_())}
         return self._submit("tag_targets", (cols, n))
 
-    def retract(self, annotation_id: str, reviewer) -> Annotation:
+    def retract(self, annotation_id: str, by: auth.Principal) -> Annotation:
         """Delete from the current view (a new revision with ``retracted``); only the author may."""
-        name = reviewer.name if isinstance(reviewer, identity.Reviewer) else reviewer
-        if not isinstance(name, str) or not name.strip():
-            raise MedvizError("reviewer is required", field="reviewer")
-        return self._submit("retract", (annotation_id, name))
+        p = auth.check(by)
+        return self._submit("retract", (annotation_id, p.name))
 
-    def adjudicate(self, annotation: Annotation, adjudicator: identity.Reviewer,
+    def adjudicate(self, annotation: Annotation, by: auth.Principal,
                    settles: list[str] | None = None) -> Annotation:
-        """Record an adjudicated consensus as its own annotation (kind 'adjudication').
+        """Record ``by``'s adjudicated consensus as its own annotation (kind 'adjudication').
 
         ``settles``: the annotation ids it resolves (all on the same target). Only adjudicators may.
         """
-        identity.require_adjudicator(adjudicator)
-        a = replace(annotation, kind="adjudication", reviewer=adjudicator.name,
+        p = identity.require_adjudicator(by)
+        a = replace(annotation, kind="adjudication", reviewer=p.name,
                     settles=list(settles if settles is not None else annotation.settles))
         return self._submit("save", self._prepare(a))
 
-    def import_rows(self, annotations: list[Annotation]) -> int:
-        """Restore exported annotations as they were (ids, revisions, times) in one transaction."""
+    def import_rows(self, annotations: list[Annotation], by: auth.Principal, *, source: str = "") -> int:
+        """Restore exported annotations as they were (ids, revisions, times) in one transaction, as ``by``.
+
+        Authors other than ``by`` are kept only when ``by`` is an admin; an adjudication must be by someone
+        who holds the adjudicator role. A new annotation may arrive at any revision (an export holds the
+        current revision); one already in the database only as its next revision, by its author (a jump is
+        a revision gap and is refused). ``source`` (the file) is recorded with who imported and when.
+        """
+        p = auth.check(by)
         if not annotations:
             return 0
-        return self._submit("import", list(annotations))
+        roles: dict[str, str] = {}
+        for a in annotations:
+            if a.reviewer != p.name and not p.is_admin:
+                raise auth.Forbidden(f"this annotation is by '{a.reviewer}'; only admins import annotations on "
+                                     f"others' behalf (you are '{p.name}', a {p.role})", record=a.annotation_id,
+                                     field="reviewer")
+            if a.kind == "adjudication":
+                if a.reviewer not in roles:
+                    roles[a.reviewer] = p.role if a.reviewer == p.name else auth.known_role(self.store, a.reviewer)
+                if roles[a.reviewer] not in (auth.ADJUDICATOR, auth.ADMIN):
+                    raise auth.Forbidden(f"forged adjudication: '{a.reviewer}' is not an adjudicator",
+                                         record=a.annotation_id, field="kind")
+            if not isinstance(a.revision, int) or a.revision < 1:
+                raise MedvizError("revision must be a whole number from 1", record=a.annotation_id,
+                                  field="revision")
+        return self._submit("import", (list(annotations), p.name, source))
 
-    def publish_taxonomy(self, taxonomy: Taxonomy, adjudicator: identity.Reviewer) -> Taxonomy:
-        """Make a new taxonomy version the active one for this store (adjudicators only).
+    def publish_taxonomy(self, taxonomy: Taxonomy, by: auth.Principal) -> Taxonomy:
+        """Make a new taxonomy version the active one for this store (admins only).
 
         Old annotations keep the version they used; the version string must be new.
         """
-        identity.require_adjudicator(adjudicator, "edit the taxonomy")
+        p = auth.require(by, auth.ADMIN, "publish a taxonomy")
         if taxonomy.version in self._taxonomies or taxonomy_for_version(self.store, taxonomy.version) is not None:
             raise MedvizError(f"taxonomy version '{taxonomy.version}' already exists; give the edited taxonomy a "
                               "new version", field="version")
-        self._submit("taxonomy", (taxonomy, adjudicator.name))
+        self._submit("taxonomy", (taxonomy, p.name))
         self.taxonomy = taxonomy
         self._taxonomies[taxonomy.version] = taxonomy
         return taxonomy
@@ -256,13 +285,12 @@ class AnnotationWriter:
             sql.publish_taxonomy(state.cur, tax.version, tax.to_json(), who, _utcnow())
             return tax.version, []
         if req.op == "import":
-            for a in req.payload:       # check everything first: an import is all or nothing
-                if state.latest(a.annotation_id) is not None:
-                    raise MedvizError("this annotation is already in the database (import restores annotations "
-                                      "into a database that does not have them)", record=a.annotation_id,
-                                      field="annotation_id")
-            rows = [state.add(_row(a)) for a in req.payload]
-            return len(rows), rows
+            anns, who, source = req.payload
+            ordered = _check_import(state, anns)        # everything first: an import is all or nothing
+            rows = [state.add(_row(a)) for a in ordered]
+            ids = sorted({a.annotation_id for a in anns})
+            sql.record_import(state.cur, who, _utcnow(), source, ids)
+            return len(ids), rows
         if req.op == "retract":
             annotation_id, name = req.payload
             prev = state.latest(annotation_id)
@@ -328,6 +356,66 @@ class AnnotationWriter:
         return _annotation(row), row
 
 
+def _authored(a: Annotation, p: auth.Principal) -> Annotation:
+    """``a`` with its author checked against the principal saving it."""
+    if a.reviewer is None:
+        return replace(a, reviewer=p.name)
+    if isinstance(a.reviewer, str) and a.reviewer.strip() and a.reviewer.strip() != p.name:
+        if a.annotation_id is not None:
+            identity.require_edit(p.name, a.reviewer.strip(), a.annotation_id)
+        if not p.is_admin:
+            raise auth.Forbidden(f"you are signed in as '{p.name}'; only admins add annotations under another "
+                                 f"name ('{a.reviewer.strip()}')", field="reviewer")
+    return a
+
+
+def _check_import(state: "_BatchState", anns: list[Annotation]) -> list[Annotation]:
+    """Inside the import's transaction: no overwrite, no revision gap, nobody else's annotation continued,
+    adjudications settle real annotations of their own target. Returns the rows in revision order."""
+    by_id: dict[str, list[Annotation]] = {}
+    for a in anns:
+        by_id.setdefault(a.annotation_id, []).append(a)
+    targets: dict[str, tuple] = {}
+    for aid, revs in by_id.items():
+        revs.sort(key=lambda a: a.revision)
+        nums = [a.revision for a in revs]
+        if nums != list(range(nums[0], nums[0] + len(nums))):
+            raise MedvizError(f"revision gap: the file has revisions {nums} of this annotation", record=aid,
+                              field="revision")
+        first = revs[0]
+        key = (first.benchmark_id, first.target_type, first.target_id)
+        for a in revs[1:]:
+            if (a.benchmark_id, a.target_type, a.target_id, a.kind, a.reviewer) != key + (first.kind, first.reviewer):
+                raise MedvizError("revisions of one annotation disagree on its target, kind or reviewer",
+                                  record=aid, field="reviewer")
+        prev = state.latest(aid)
+        if prev is not None:
+            if first.revision <= prev["revision"]:
+                raise MedvizError("this annotation is already in the database (import restores annotations "
+                                  "into a database that does not have them)", record=aid, field="annotation_id")
+            if first.revision != prev["revision"] + 1:
+                raise MedvizError(f"revision gap: the database has revision {prev['revision']} of this annotation "
+                                  f"and the file starts at revision {first.revision}; import the revisions in "
+                                  "between first", record=aid, field="revision")
+            identity.require_edit(first.reviewer, prev["reviewer"], aid)
+            for f in ("benchmark_id", "target_type", "target_id", "kind"):
+                if getattr(first, f) != prev[f]:
+                    raise MedvizError(f"'{f}' of an annotation cannot change", record=aid, field=f)
+        targets[aid] = key
+    for a in anns:
+        if a.kind != "adjudication":
+            continue
+        for sid in a.settles:
+            t = targets.get(sid)
+            if t is None and state.latest(sid) is not None:
+                s = state.latest(sid)
+                t = (s["benchmark_id"], s["target_type"], s["target_id"])
+            if t != (a.benchmark_id, a.target_type, a.target_id):
+                raise MedvizError(f"forged adjudication: it settles {sid}, which is not an annotation of the same "
+                                  "target in the database or the file", record=a.annotation_id, field="settles")
+    return [a for aid in sorted(by_id) for a in by_id[aid]]
+
+
 class _BatchState:
     """What one batch transaction has written so far, so later requests in it see earlier ones.
 
@@ -346,7 +434,8 @@ class _BatchState:
             if req.op == "retract":
                 ids.add(req.payload[0])
             elif req.op == "import":
-                ids.update(a.annotation_id for a in req.payload)
+                ids.update(a.annotation_id for a in req.payload[0])
+                ids.update(s for a in req.payload[0] for s in a.settles)
             elif req.op in ("save", "save_many"):
                 for a in (req.payload if req.op == "save_many" else [req.payload]):
                     if a.annotation_id:

@@ -5,6 +5,10 @@
 - ``ingest``: ``medviz ingest``, ``medviz predictions import``, ``medviz list``, ``medviz demo``
 - ``encoders``: ``medviz embed``, ``medviz explain``, ``medviz models list|check|prepare``
 - ``annotations``: ``medviz export annotations``, ``medviz import annotations``
+- ``tokens``: ``medviz tokens create|list|revoke``
+- ``serve``: ``medviz serve`` (app + REST API + jobs in one process)
+- ``remote``: the remote twin of each command that reads or writes the store, used when a server owns it
+  (``--server``/``MEDVIZ_SERVER``, or ``<db>.server.json`` names a running server)
 
 Thin: parse arguments, call medviz modules, print. Sub-command modules import helpers from ``_common``
 only, never from this module.
@@ -13,10 +17,10 @@ only, never from this module.
 # shadow the ``annotations`` sub-command module.
 import argparse
 
-from . import annotations, encoders, ingest, score
+from . import annotations, encoders, ingest, score, serve, tokens
 from ._common import run
 
-COMMAND_MODULES = (score, ingest, encoders, annotations)
+COMMAND_MODULES = (score, ingest, encoders, annotations, tokens, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

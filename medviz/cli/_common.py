@@ -8,8 +8,14 @@ import sys
 from ..errors import MedvizError
 
 
-def db_arg(p) -> None:
+def db_arg(p, *, remote: bool = False) -> None:
+    """``--db``; with ``remote``, also ``--server`` (the command then goes through a running server's API
+    when one owns the store: see ``medviz.cli.remote``)."""
     p.add_argument("--db", default=None, help="DuckDB file (default $MEDVIZ_DB or ./medviz.duckdb)")
+    if remote:
+        p.add_argument("--server", default=None,
+                       help="a running medviz server's URL (default $MEDVIZ_SERVER, or the server that owns --db); "
+                            "token in $MEDVIZ_TOKEN")
 
 
 def tr_arg(p) -> None:

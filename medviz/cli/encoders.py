@@ -11,6 +11,17 @@ from ..errors import MedvizError
 
 
 def cmd_embed(args) -> int:
+    from .remote import client_for
+    client = client_for(args)
+    if client is not None:
+        if args.probe:
+            raise MedvizError("--probe is not available through a server yet; run it where the database is",
+                              field="--probe")
+        from .remote import run_embed
+        return run_embed(client, args)
+    if args.images:
+        raise MedvizError("--images is for embedding on another machine: give --server URL (or $MEDVIZ_SERVER)",
+                          field="--images")
     from ..encoders import compute_embeddings, zero_shot_probe
     with open_store(args) as store:
         bar = progress_bar(f"embed {args.encoder}", unit="img")
@@ -134,7 +145,9 @@ def register(sub) -> None:
                         "also MEDVIZ_EXACT_DECODE=1)")
     s.add_argument("--probe", action="store_true",
                    help="also store the encoder's zero-shot choices as a model 'zero-shot <encoder>'")
-    db_arg(s)
+    s.add_argument("--images", default=None,
+                   help="with a server: embed HERE from this folder's copy of the images and push the vectors")
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_embed)
 
     s = sub.add_parser("explain", help="why does this pair confuse models? (encoder vs. visual difference)")

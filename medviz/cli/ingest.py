@@ -15,6 +15,11 @@ DEMO_HOOKS: list[str] = [
 
 
 def cmd_ingest(args) -> int:
+    from .remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from .remote import run_ingest
+        return run_ingest(client, args)
     from ..ingest import ingest_benchmark
     with open_store(args) as store:
         bar = progress_bar("ingest")
@@ -32,6 +37,11 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_predictions_import(args) -> int:
+    from .remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from .remote import run_predictions_import
+        return run_predictions_import(client, args)
     from ..ingest import import_predictions
     with open_store(args) as store:
         for path in args.paths:
@@ -55,6 +65,11 @@ def cmd_demo(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from .remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from .remote import run_list
+        return run_list(client, args)
     from ..store import core
     with open_store(args) as store:
         cur = store.cursor()
@@ -72,7 +87,7 @@ def register(sub) -> None:
     s.add_argument("--kind", choices=list(registry.BENCHMARK_KINDS))
     s.add_argument("--id", help="benchmark id (default from the file name)")
     s.add_argument("--images", help="images folder (MediConfusion: <dir>/<im_N_local>.jpg)")
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("predictions", help="prediction files")
@@ -85,7 +100,7 @@ def register(sub) -> None:
     s.add_argument("--result", help="VLMEvalKit judged *_result.xlsx with hit/log columns")
     s.add_argument("--synthetic", action="store_true", help="label these predictions as synthetic")
     tr_arg(s)
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_predictions_import)
 
     s = sub.add_parser("demo", help="build the sample benchmarks and database")
@@ -94,5 +109,5 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("list", help="list benchmarks and models in the store")
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_list)

@@ -64,19 +64,29 @@ def _item_report(res: dict, as_json: bool) -> None:
 
 
 def cmd_scores(args) -> int:
+    from .remote import client_for
+    client = client_for(args)
+    if client is not None:
+        from .remote import run_scores
+        return run_scores(client, args)
     from ..evaluate import score_store
     with open_store(args) as store:
         res = score_store(store, args.benchmark, args.model or None)
     if args.json:
         print(json.dumps(res, indent=2, default=float))
         return 0
+    print_scores(res)
+    return 0
+
+
+def print_scores(res: dict) -> None:
+    """One line per model (``medviz scores`` without ``--json``; also its remote twin)."""
     for model, m in res.items():
         if "set_accuracy" in m:
             print(f"{model:<40} set {fmt_pct(m['set_accuracy'])}  indiv {fmt_pct(m['individual_accuracy'])}  "
                   f"confusion {fmt_pct(m['confusion'])}  invalid {fmt_pct(m['invalid'])}")
         else:
             print(f"{model:<40} accuracy {fmt_pct(m['overall'])}  n={m['rows']}")
-    return 0
 
 
 
@@ -93,5 +103,5 @@ def register(sub) -> None:
     s.add_argument("benchmark")
     s.add_argument("--model", action="append")
     s.add_argument("--json", action="store_true")
-    db_arg(s)
+    db_arg(s, remote=True)
     s.set_defaults(func=cmd_scores)

@@ -19,9 +19,18 @@ MODES = ("mc", "greedy", "prefix", "gpt4")
 
 
 def model_and_mode(path: str) -> tuple[str, str | None]:
+    """(model, mode) from MediConfusion's layout ``Results/<model>/<model>_<mode>.json``: the file name
+    without its ``_<mode>`` (``mc``, ``greedy``, ``prefix``, ``gpt4``); for another mode, the folder's name
+    when the file is named after it (the rest is the mode). The mode is kept apart from the name.
+    ``llava_mc.json`` -> ("llava", "mc"); ``Results/llava-v1.5/llava-v1.5_gpt4.json`` -> ("llava-v1.5", "gpt4")."""
     stem = os.path.splitext(os.path.basename(path))[0]
     head, _, tail = stem.rpartition("_")
-    return (stem, tail) if head and tail in MODES else (stem, None)
+    if head and tail in MODES:
+        return head, tail
+    folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    if folder and stem.startswith(folder + "_") and len(stem) > len(folder) + 1:
+        return folder, stem[len(folder) + 1:]
+    return stem, None
 
 
 def _num(v, path, record, field):

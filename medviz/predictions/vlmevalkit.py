@@ -1,7 +1,7 @@
 """VLMEvalKit output: ``{model}_{dataset}.xlsx`` (or ``.tsv`` / ``.json``) with ``index`` and ``prediction``,
 optionally the judged ``{...}_result.xlsx`` whose ``hit``/``log`` columns are kept verbatim.
 
-The model name defaults to the part of the file name before ``_GMAI-MMBench`` (or the whole stem).
+The model name defaults to VLMEvalKit's ``{model}_{dataset}`` convention (see ``model_name``).
 
 Options are taken as VLMEvalKit's exact matching takes them: from the prediction file's own one-capital-
 letter columns *as pandas reads the file* (``build_choices``: every letter column that is not NA, then
@@ -25,10 +25,20 @@ from . import PREDICTION_COLUMNS
 
 
 def model_name(path: str) -> str:
+    """The model from VLMEvalKit's ``outputs/<model>[/<run id>]/<model>_<dataset>.xlsx`` convention: the part
+    before ``_GMAI-MMBench...``; for another dataset name, the output folder's name when the file is named
+    after it (VLMEvalKit nests runs as ``T<date>_G<commit>``); else the whole stem. Judge suffixes
+    (``_gpt4o_result``...) are dropped first."""
     stem = os.path.splitext(os.path.basename(path))[0]
     stem = re.sub(r"_(openai|gpt4o?|chatgpt\w*|exact_matching)?_?result$", "", stem)
     m = re.match(r"(.+?)_(GMAI[-_]MMBench.*)$", stem, flags=re.I)
-    return m.group(1) if m else stem
+    if m:
+        return m.group(1)
+    here = os.path.dirname(os.path.abspath(path))
+    for folder in (os.path.basename(here), os.path.basename(os.path.dirname(here))):
+        if folder and stem.startswith(folder + "_") and len(stem) > len(folder) + 1:
+            return folder
+    return stem
 
 
 def read_table(path: str) -> pd.DataFrame:

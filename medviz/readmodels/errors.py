@@ -13,6 +13,8 @@ from ..store import views as sqlv
 from ..thumbnails import thumbnail_uri
 
 PAGE_SIZE = 48
+OUTCOME_LABELS = {"error": "any error", "wrong": "wrong", "confused": "confused (same answer twice)",
+                  "invalid": "invalid (no letter)", "correct": "correct", "all": "everything"}
 
 
 @dataclass

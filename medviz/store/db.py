@@ -23,6 +23,8 @@ COMPONENTS = {
     "core": "medviz.store.core",
     "annotations": "medviz.store.annotations",
     "embeddings": "medviz.store.embeddings",
+    "tokens": "medviz.store.tokens",
+    "jobs": "medviz.store.jobs",
     "reading": "medviz.store.reading",
 }
 

@@ -32,6 +32,13 @@ _OUTCOME_SQL = {
 }
 
 
+def outcome_label_sql(alias: str) -> str:
+    """SQL for the one outcome label of a ``unit_outcomes`` row ``alias``: correct, else confused (the same
+    letter for both images), else invalid (a letter missing), else wrong. NULL without a row."""
+    return (f"CASE WHEN {alias}.all_correct THEN 'correct' WHEN {alias}.confused THEN 'confused' "
+            f"WHEN {alias}.any_invalid THEN 'invalid' WHEN {alias}.unit_id IS NOT NULL THEN 'wrong' END")
+
+
 _FACET = ("unit_no IN (SELECT unit_no FROM unit_facets WHERE benchmark_id = ? AND facet = '{facet}' "
           "AND value IN (SELECT unnest(?::VARCHAR[])))")
 
@@ -194,3 +201,48 @@ def item_outcomes(cur, benchmark_id: str, models: list[str] | None) -> pd.DataFr
         "AND (? OR list_contains(?, p.model)) WHERE i.benchmark_id = ? GROUP BY ALL ORDER BY i.item_id",
         [not models, list(models or []), benchmark_id]).df()
 
+
+# The outcomes export: one row per (unit, model) of a filter, typed like the annotation export (see
+# medviz.store.annotations.EXPORT_COLUMNS for the types).
+OUTCOME_EXPORT_COLUMNS: list[tuple[str, str]] = [
+    ("benchmark_id", "text"), ("unit_id", "text"), ("model", "text"), ("synthetic_model", "text"),
+    ("question", "text"), ("modality", "list: | "), ("categories", "list:; "), ("department", "text"),
+    ("n_images", "int"), ("outcome", "text"), ("answered_letters", "list:;"), ("correct_letters", "list:;"),
+    ("biomedclip_sim_benchmark", "float"), ("dino_sim_benchmark", "float"), ("review_url", "text"),
+]
+
+
+def outcome_export_query(benchmark_id: str, models: list[str] | None, f: dict, *, base_url: str,
+                         for_csv: bool) -> tuple[str, list]:
+    """(statement, params): every (unit, model) row matching ``f``, in Errors order, typed or as CSV text."""
+    from .annotations import typed_select
+    where, params = _where(f, benchmark_id)
+    hp = _cte_params(benchmark_id, models)
+    sql = _MATERIALISED_CTE + f""", r AS (
+        SELECT benchmark_id, unit_id, model, CASE WHEN synthetic THEN 'synthetic' ELSE '' END AS synthetic_model,
+               coalesce(question, '') AS question, list_sort(modalities) AS modality,
+               list_sort(categories) AS categories, coalesce(department, '') AS department, n_items AS n_images,
+               {outcome_label_sql("x")} AS outcome, letters AS answered_letters, answers AS correct_letters,
+               biomedclip_sim AS biomedclip_sim_benchmark, dino_sim AS dino_sim_benchmark,
+               ?::VARCHAR || '/review?b=' || url_encode(benchmark_id) || '&pair=' || url_encode(unit_id)
+                   || '&m=' || url_encode(model) AS review_url, unit_no
+        FROM x WHERE {where})
+    SELECT {typed_select(OUTCOME_EXPORT_COLUMNS, for_csv)} FROM r ORDER BY unit_no, model"""
+    return sql, hp + [base_url] + params
+
+
+def paired_outcomes(cur, benchmark_id: str, model_a: str, model_b: str) -> pd.DataFrame:
+    """Per unit both models answered: whether each got it fully right, with the unit's modalities and
+    categories (model vs model, McNemar)."""
+    return cur.execute(
+        "SELECT a.unit_id, a.unit_no, a.modalities, a.categories, coalesce(a.all_correct, FALSE) AS a_correct, "
+        "coalesce(b.all_correct, FALSE) AS b_correct FROM unit_outcomes a JOIN unit_outcomes b "
+        "ON b.benchmark_id = a.benchmark_id AND b.unit_no = a.unit_no AND b.model = ? "
+        "WHERE a.benchmark_id = ? AND a.model = ? ORDER BY a.unit_no", [model_b, benchmark_id, model_a]).df()
+
+
+def unit_target_types(cur, benchmark_id: str, unit_ids: list[str]) -> dict[str, str]:
+    """unit id -> 'pair' or 'item' for the ids that are units of the benchmark."""
+    return {u: ("pair" if is_pair else "item") for u, is_pair in cur.execute(
+        "SELECT DISTINCT coalesce(pair_id, item_id), pair_id IS NOT NULL FROM items WHERE benchmark_id = ? "
+        "AND list_contains(?, coalesce(pair_id, item_id))", [benchmark_id, list(unit_ids)]).fetchall()}

@@ -1,4 +1,5 @@
-"""The shared sidebar (database, benchmark, models, reviewer) and the ``Context`` every page reads.
+"""The shared sidebar (database, benchmark, models) and the ``Context`` every page reads (with the signed-in
+principal from ``medviz.ui.signin``).
 
 ``app.py`` calls ``sidebar()`` on every run before the page; pages call ``current()``. The benchmark and
 model choice also go into the URL (``?b=...&m=...``) so a copied link opens the same view.
@@ -11,7 +12,6 @@ import pandas as pd
 import streamlit as st
 
 from .. import registry
-from ..annotations import identity
 from ..errors import DatabaseInUse, MedvizError
 from ..store import Store
 from . import data
@@ -28,7 +28,12 @@ class Context:
     kind: str | None = None
     models: tuple[str, ...] = ()
     model_info: pd.DataFrame | None = None
-    reviewer: object | None = None          # medviz.annotations.identity.Reviewer when known
+    reviewer: object | None = None          # the signed-in medviz.auth.Principal, when known
+
+
+def models_key(benchmark_id: str) -> str:
+    """The session key of the sidebar's model selection for a benchmark."""
+    return f"models::{benchmark_id}"
 
 
 def current() -> Context:
@@ -39,45 +44,10 @@ def current() -> Context:
     return ctx
 
 
-def _auth_configured() -> bool:
-    try:
-        return "auth" in st.secrets
-    except Exception:  # noqa: BLE001 - no secrets file at all
-        return False
-
-
-def _reviewer_widget():
-    if _auth_configured():
-        if not st.user.is_logged_in:
-            st.sidebar.button("Sign in to annotate", on_click=st.login, key="signin")
-            return None
-        who = identity.reviewer_from_user(st.user)
-        st.sidebar.caption(f"Signed in as **{who.display_name}** ({who.role})")
-        st.sidebar.button("Sign out", on_click=st.logout, key="signout")
-        return who
-    name = st.session_state.get("reviewer_name_set")
-    if name:
-        who = identity.local_reviewer(name)
-        st.sidebar.caption(f"Reviewer: **{name}** ({who.role})")
-        if st.sidebar.button("Change reviewer", key="reviewer_change", icon=":material/person:"):
-            del st.session_state["reviewer_name_set"]
-            st.rerun()
-        return who
-    typed = st.sidebar.text_input("Your name (reviewer)", key="reviewer_name_input",
-                                  placeholder="e.g. Dr A. Rivera", help="Recorded with every tag you save.")
-    if typed:
-        try:
-            identity.local_reviewer(typed)
-            st.session_state["reviewer_name_set"] = " ".join(typed.split())
-            st.rerun()
-        except MedvizError as e:
-            st.sidebar.error(md(e))
-    return None
-
-
-def sidebar() -> Context:
-    """Render the shared sidebar; returns (and stores) the Context. Stops the page with a clear message
-    when the database cannot be opened."""
+def sidebar(principal=None) -> Context:
+    """Render the shared sidebar; returns (and stores) the Context. ``principal``: who is signed in
+    (``medviz.ui.signin.gate``, run by app.py before this). Stops the page with a clear message when the
+    database cannot be opened."""
     path = data.db_path()
     try:
         store = data.store(path)
@@ -88,7 +58,7 @@ def sidebar() -> Context:
         st.error(md(e))
         st.info("Start the app with a database: `make run` builds the demo one, or set MEDVIZ_DB=/path/to/file.duckdb.")
         st.stop()
-    ctx = Context(db_path=path, store=store)
+    ctx = Context(db_path=path, store=store, reviewer=principal)
     st.session_state[_KEY] = ctx
     benches = data.benchmarks(path)
     sb = st.sidebar
@@ -107,7 +77,7 @@ def sidebar() -> Context:
     minfo = data.models(path, bench)
     ctx.model_info = minfo
     names = list(minfo["model"])
-    mkey = f"models::{bench}"
+    mkey = models_key(bench)
     if mkey not in st.session_state:
         wanted = [m for m in qp.get_all("m") if m in names] if qp.get("b") == bench else []
         st.session_state[mkey] = wanted or names
@@ -117,8 +87,6 @@ def sidebar() -> Context:
     ctx.models = tuple(chosen)
     if not names:
         sb.info(f"No predictions for {bench}. Import some: `medviz predictions import {bench} FILE --db {path}`.")
-    sb.divider()
-    ctx.reviewer = _reviewer_widget()
     # the URL carries the benchmark and models so a copied link opens the same view
     if qp.get("b") != bench:
         qp["b"] = bench

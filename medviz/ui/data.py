@@ -41,7 +41,7 @@ def _warm_up(path: str) -> None:
 
     def run():
         try:
-            st_ = _store(path)
+            st_ = store(path)
             for bench in core.benchmarks(st_.cursor())["benchmark_id"]:
                 leaderboard(path, bench, tuple(core.models(st_.cursor(), bench)["model"]))
                 for enc in computed_encoders(path, bench)[:1]:
@@ -53,8 +53,17 @@ def _warm_up(path: str) -> None:
 
 
 def store(path: str | None = None) -> Store:
-    """The process-wide store for ``path`` (default $MEDVIZ_DB); MedvizError when it cannot be opened."""
-    return _store(path or db_path())
+    """The process-wide store for ``path`` (default $MEDVIZ_DB); MedvizError when it cannot be opened.
+
+    Under ``medviz serve`` this is the server's own store (one process, one store object)."""
+    from ..server import served_store
+    p = path or db_path()
+    return served_store(p) or _store(p)
+
+
+def warm_up(path: str) -> None:
+    """Build the slow caches in the background (``medviz serve`` calls this at startup)."""
+    _warm_up(path)
 
 
 @st.cache_data(show_spinner=False)
@@ -180,9 +189,13 @@ def blind_vs_tags(path: str, benchmark_id: str) -> pd.DataFrame:
     return annotations.blind_vs_tags(store(path), benchmark_id)
 
 
-@st.cache_data(show_spinner=False)
-def agreement(path: str, benchmark_id: str) -> dict:
-    return annotations.agreement(store(path), benchmark_id)
+@st.cache_data(show_spinner="Bootstrapping agreement intervals…")
+def agreement(path: str, benchmark_id: str, modality: str | None = None, model: str | None = None,
+              tag: str | None = None) -> dict:
+    from ..annotations.agreement import unit_keys
+    units = (unit_keys(store(path), benchmark_id, modality=modality, model=model, tag=tag)
+             if modality or model or tag else None)
+    return annotations.agreement(store(path), benchmark_id, units=units)
 
 
 @st.cache_data(show_spinner=False)
@@ -225,6 +238,23 @@ def item_paths(path: str, benchmark_id: str, item_ids: tuple) -> list:
     """Image paths in the order of ``item_ids`` (None where missing)."""
     rows = sqlv.item_rows(store(path).cursor(), benchmark_id, list(item_ids)).set_index("item_id")["image_path"]
     return [rows.get(i) for i in item_ids]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def list_unit_ids(path: str, benchmark_id: str, items: tuple) -> list[str]:
+    """The units of a Review list (``medviz.readmodels.lists``) given as ``ReviewList.items()``."""
+    from ..readmodels.lists import ReviewList
+    rl = ReviewList.from_items(items)
+    return [] if rl is None else rl.unit_ids(store(path), benchmark_id)
+
+
+ANNOTATION_CACHES.append(list_unit_ids)        # tag / reviewer filters read annotations
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def compare_models(path: str, benchmark_id: str, model_a: str, model_b: str, by: str) -> pd.DataFrame:
+    from ..readmodels.compare import compare_models as cm
+    return cm(store(path), benchmark_id, model_a, model_b, by)
 
 
 # --- Export page ---------------------------------------------------------------------------------------------

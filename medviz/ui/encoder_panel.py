@@ -22,9 +22,10 @@ def _fmt(v, pct=False):
 
 
 def not_computed(ctx) -> None:
-    st.info(f"Encoder similarities are not computed for **{md(ctx.benchmark_id)}**. Run:\n\n"
-            f"{code(f'medviz embed --db {ctx.db_path} {ctx.benchmark_id} --encoder pixels')}\n\n"
-            "(`pixels` needs no weights; use `biomedclip` where its weights are available), then reload.")
+    from . import jobs
+    st.info(f"Encoder similarities are not computed for **{md(ctx.benchmark_id)}**. Start the job here (`pixels` "
+            "needs no weights; other encoders are on the Data page):")
+    jobs.embed_button(ctx, "pixels", key="embed-review")
 
 
 def render(ctx, uv: UnitView) -> None:

@@ -5,17 +5,26 @@ from __future__ import annotations
 import streamlit as st
 
 from .. import limits
-from ..readmodels.errors import ErrorFilter
+from ..readmodels.errors import OUTCOME_LABELS, ErrorFilter
 from . import data
 
-OUTCOME_LABELS = {"error": "any error", "wrong": "wrong", "confused": "confused (same answer twice)",
-                  "invalid": "invalid (no letter)", "correct": "correct", "all": "everything"}
 TAGGED_LABELS = {"any": "tagged or not", "tagged": "tagged", "untagged": "untagged"}
 
 
+_URL_KEYS = ("outcome", "modalities", "categories", "departments", "tags", "reviewers", "tagged", "images", "q",
+             "biomedclip_sim_min", "biomedclip_sim_max", "dino_sim_min", "dino_sim_max")
+
+
 def _init_from_url(ctx, facets, ann, ranges) -> None:
-    f = ErrorFilter.from_query(st.query_params)
+    """Set the widgets from the URL's filter, or, when the URL carries none (the page was opened from the
+    sidebar), from the filter last used in this session on this benchmark."""
     ss = st.session_state
+    saved = ss.get("errors_filter")
+    url_has_filter = any(k in st.query_params for k in _URL_KEYS)
+    if not url_has_filter and saved is not None and ss.get("_ef_bench") == ctx.benchmark_id:
+        f = saved
+    else:
+        f = ErrorFilter.from_query(st.query_params)
     ss["ef_outcome"] = f.outcome or "all"
     ss["ef_modalities"] = [m for m in f.modalities if m in facets["modalities"]]
     ss["ef_categories"] = [c for c in f.categories if c in facets["categories"]]
@@ -39,7 +48,9 @@ def filter_bar(ctx) -> ErrorFilter:
     ann = data.annotation_index(ctx.db_path, ctx.benchmark_id)
     ranges = data.sim_ranges(ctx.db_path, ctx.benchmark_id)
     sig = (ctx.benchmark_id, str(sorted(st.query_params.to_dict().items())))
-    if st.session_state.get("_ef_bench") != ctx.benchmark_id:
+    # the widgets' state is dropped when another page runs: set them again from the URL (a link with a
+    # filter) or from this session's last filter (the sidebar), and whenever the benchmark changes
+    if st.session_state.get("_ef_bench") != ctx.benchmark_id or "ef_outcome" not in st.session_state:
         _init_from_url(ctx, facets, ann, ranges)
         st.session_state["_ef_bench"] = ctx.benchmark_id
     c = st.columns([1.3, 1.2, 1.2, 1.2])
@@ -86,8 +97,7 @@ def filter_bar(ctx) -> ErrorFilter:
 def _write_url(f: ErrorFilter) -> None:
     qp = st.query_params
     want = f.to_query()
-    for k in ("outcome", "modalities", "categories", "departments", "tags", "reviewers", "tagged", "images", "q",
-              "biomedclip_sim_min", "biomedclip_sim_max", "dino_sim_min", "dino_sim_max"):
+    for k in _URL_KEYS:
         if k in want:
             v = want[k]
             cur = qp.get_all(k) if isinstance(v, list) else qp.get(k)

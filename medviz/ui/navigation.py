@@ -13,8 +13,8 @@ import streamlit as st
 
 PAGES_DIR = "app_pages"          # relative to app.py; not ``pages/``, which Streamlit would auto-discover
 
-LEADERBOARD, REVIEW, ERRORS, EMBEDDINGS, STATISTICS, EXPORT = (
-    "leaderboard", "review", "errors", "embeddings", "statistics", "export")
+LEADERBOARD, REVIEW, ERRORS, EMBEDDINGS, STATISTICS, COMPARE, EXPORT, DATA = (
+    "leaderboard", "review", "errors", "embeddings", "statistics", "compare", "export", "data")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ SPECS: dict[str, PageSpec] = {
     ERRORS: PageSpec("errors.py", "Errors", ":material/error:", "errors"),
     EMBEDDINGS: PageSpec("embeddings.py", "Embeddings", ":material/scatter_plot:", "embeddings"),
     STATISTICS: PageSpec("statistics.py", "Statistics", ":material/monitoring:", "statistics"),
+    COMPARE: PageSpec("compare.py", "Model vs model", ":material/difference:", "compare"),
     EXPORT: PageSpec("export.py", "Export", ":material/download:", "export"),
+    DATA: PageSpec("data.py", "Data", ":material/database:", "data"),
 }
 
 _KEY = "_medviz_pages"

@@ -1,5 +1,7 @@
 """Review navigation: which unit is open (``?pair=ID`` deep links), previous / next, the "next untagged
-error" queue, and their keyboard shortcuts (K / J / N)."""
+error" queue, and their keyboard shortcuts (K / J / N). When Review was opened from a list (an Errors filter
+or a model-vs-model slice; ``?list=...``, see ``medviz.readmodels.lists``) previous / next step through that
+list, the bar says where the unit sits in it, and a link goes back to the same page of the list."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,6 +9,7 @@ import streamlit as st
 from .. import limits
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
+from ..readmodels.lists import ReviewList, position
 from ..readmodels.review import UnitView, neighbour, next_untagged
 from ..annotations import reading
 from . import data, pair_viewer, reading_panel, review_keys
@@ -30,7 +33,16 @@ class Navigator:
         self.ukey = f"unit::{ctx.benchmark_id}"
 
     # --- queues ---------------------------------------------------------------------------------------
+    def review_list(self) -> ReviewList | None:
+        """The list Review was opened from (URL), if any, unless a reader's own queue is chosen in Options."""
+        if st.session_state.get("review_queue", "all") not in ("all", "errors"):
+            return None
+        return ReviewList.from_query(st.query_params)
+
     def queue(self) -> list[str]:
+        rl = self.review_list()
+        if rl is not None:
+            return data.list_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, rl.items())
         q = st.session_state.get("review_queue", "all")
         if q == "mine":
             if self.ctx.reviewer is None:
@@ -135,7 +147,15 @@ class Navigator:
     # --- widgets --------------------------------------------------------------------------------------
     def render_bar(self, uv: UnitView) -> None:
         q = self.queue()
-        pos = f"{q.index(uv.unit_id) + 1} / {len(q)}" if uv.unit_id in q else f"– / {len(q)}"
+        i, n = position(q, uv.unit_id)
+        pos = f"{i if i is not None else '–'} / {n}"
+        rl = self.review_list()
+        if rl is not None:
+            pos += f" of: {rl.label()}"
+            page_name, query = rl.back()
+            from . import navigation
+            st.page_link(navigation.page(page_name), label="Back to the list", icon=":material/arrow_upward:",
+                         query_params={"b": self.ctx.benchmark_id, **query})
         kind = "Pair" if uv.is_pair else "Item"
         c = st.columns([2.3, 1.05, 1.0, 1.45, 1.25], vertical_alignment="center")
         c[0].markdown(f"## {kind} {code(uv.unit_id)} <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"

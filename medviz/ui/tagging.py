@@ -172,7 +172,7 @@ def _save(ctx, uv, name, mine, k, on_saved) -> None:
                        annotation_id=None if base is None else base["annotation_id"],
                        revision=None if base is None else int(base["revision"]))
     try:
-        saved = ann.get_writer(ctx.store).save(a)
+        saved = ann.get_writer(ctx.store).save(a, ctx.reviewer)
     except MedvizError as e:
         ss[f"_save_err::{k}"] = str(e)
         return
@@ -195,10 +195,10 @@ def _undo(ctx, name, on_undo) -> None:
     w = ann.get_writer(ctx.store)
     try:
         if last["before"] is None:
-            w.retract(last["annotation_id"], name)
+            w.retract(last["annotation_id"], ctx.reviewer)
         else:
             prev = ann.Annotation.from_row(last["before"])
-            w.save(prev.edit(revision=last["revision"], created_at=None, updated_at=None))
+            w.save(prev.edit(revision=last["revision"], created_at=None, updated_at=None), ctx.reviewer)
     except MedvizError as e:
         ss["_nav_msg"] = f"Could not undo: {e}"
         return

@@ -60,5 +60,15 @@ def _import(ctx) -> None:
                          "to this benchmark, then upload it again.")
             return
     st.cache_data.clear()
+    select_models(ctx.benchmark_id, list(counts))
     st.session_state["_upload_msg"] = ("ok", "Imported " + ", ".join(f"{n} predictions for {m}"
-                                                                        for m, n in counts.items()))
+                                                                        for m, n in counts.items())
+                                       + " — selected in the sidebar.")
+
+
+def select_models(benchmark_id: str, new: list[str]) -> None:
+    """Add freshly imported models to the sidebar's model selection (from a callback, before it is drawn)."""
+    from .context import models_key
+    key = models_key(benchmark_id)
+    chosen = list(st.session_state.get(key) or [])
+    st.session_state[key] = chosen + [m for m in new if m not in chosen]

@@ -19,6 +19,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--no-first-run"]
 
 
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")     # screenshots of the browser tests (not committed)
+
+
 def build_demo_db(directory) -> str:
     """``medviz demo`` into ``directory``; returns the database path (the store is closed again)."""
     db = os.path.join(str(directory), "demo.duckdb")
@@ -97,3 +100,14 @@ def wait_ready(page, timeout: float = 30_000) -> None:
 
 def page_text(page) -> str:
     return page.inner_text("[data-testid='stApp']")
+
+
+def open_first_error_row(page) -> None:
+    """On the Errors page: tick the first row of the table (which opens it in Review) and wait for Review."""
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.wait_for(timeout=20_000)
+    page.wait_for_timeout(500)
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)   # the selection checkbox of the first row
+    page.wait_for_url("**/review?*", timeout=20_000)
+    wait_ready(page)

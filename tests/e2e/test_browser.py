@@ -11,15 +11,15 @@ import os
 
 import pytest
 
-from .harness import ROOT, browser, build_demo_db, chromium_available, page_text, streamlit_server, wait_ready
+from .harness import (ARTIFACTS, ROOT, browser, build_demo_db, chromium_available, open_first_error_row,
+                      page_text, streamlit_server, wait_ready)
 
 pytestmark = pytest.mark.skipif(not chromium_available(),
                                 reason="/usr/bin/chromium is absent (make browser installs it)")
 pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 PAGES = {"leaderboard": "", "review": "review", "errors": "errors", "embeddings": "embeddings",
-         "statistics": "statistics", "export": "export"}
+         "statistics": "statistics", "compare": "compare", "export": "export"}
 BENCH = "sample-mediconfusion"
 REVIEWER = "E2E Reviewer"
 
@@ -48,6 +48,18 @@ def page(app_url):
     with browser((1500, 1800)) as ctx:
         p = ctx.new_page()
         yield p
+
+
+def sign_in_as(page, reviewer: str) -> None:
+    """Local mode: type the reviewer name (the browser remembers the last one: change it first if shown)."""
+    box = page.get_by_role("textbox", name="Your name (reviewer)")
+    change = page.get_by_role("button", name="Change reviewer")
+    box.or_(change).first.wait_for(timeout=20_000)
+    if change.count():
+        change.click()
+    box.fill(reviewer)
+    box.press("Enter")
+    page.wait_for_selector(f"text=Reviewer: {reviewer}", timeout=20_000)
 
 
 def blur(page):
@@ -95,10 +107,7 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
 
     goto(page, f"{app_url}/review?pair={target}&b={BENCH}")
     assert f"Pair\n{target}" in page_text(page) or target in page.inner_text("h2")
-    name = page.get_by_role("textbox", name="Your name (reviewer)")
-    name.fill(REVIEWER)
-    name.press("Enter")
-    page.wait_for_selector(f"text=Reviewer: {REVIEWER}", timeout=20_000)
+    sign_in_as(page, REVIEWER)
     wait_ready(page)
     blur(page)                                            # focus out of any input: keys go to shortcuts
     page.keyboard.press("1")
@@ -127,28 +136,20 @@ def test_deep_link_keyboard_tag_statistics_and_csv(page, app_url, demo_db):
     rows = list(csv.DictReader(io.StringIO(body)))
     mine = [r for r in rows if r.get("reviewer") == REVIEWER]
     assert len(mine) == 1, body[:1000]
-    assert mine[0]["target_id"] == target and tag in mine[0]["tag"]
+    from medviz.export import full_tag                      # the export splits the tag into group and sub-tag
+    assert mine[0]["target_id"] == target and full_tag(mine[0]["tag_group"], mine[0]["tag"]) == tag
 
 
 def test_errors_row_opens_review(page, app_url):
     goto(page, f"{app_url}/errors?b={BENCH}&outcome=confused")
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.wait_for(timeout=20_000)
-    page.wait_for_timeout(500)
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)   # the selection checkbox of the first row
-    page.wait_for_url("**/review?*", timeout=20_000)
-    wait_ready(page)
+    open_first_error_row(page)
     assert "pair=" in page.url
     assert_no_traceback(page)
 
 
 def test_readme_screenshot_of_review(page, app_url):
     goto(page, f"{app_url}/review?pair=s004&b={BENCH}")
-    name = page.get_by_role("textbox", name="Your name (reviewer)")
-    name.fill("Dr A. Rivera")
-    name.press("Enter")
-    page.wait_for_selector("text=Reviewer: Dr A. Rivera", timeout=20_000)
+    sign_in_as(page, "Dr A. Rivera")
     wait_ready(page)
     blur(page)
     page.keyboard.press("8")                              # a quick tag, to show the form in use

@@ -46,10 +46,8 @@ def goto(page, url):
 
 
 def sign_in(page, name):
-    box = page.get_by_role("textbox", name="Your name (reviewer)")
-    box.fill(name)
-    box.press("Enter")
-    page.wait_for_selector(f"text=Reviewer: {name}", timeout=20_000)
+    from .test_browser import sign_in_as          # one helper: the browser may remember another name
+    sign_in_as(page, name)
     wait_ready(page)
 
 
@@ -189,12 +187,12 @@ def test_viewer_presets_fit_monochrome1_multiframe_and_captions(pw, viewer_url):
 def demo(tmp_path_factory):
     db = build_demo_db(tmp_path_factory.mktemp("e2e-flow"))
     from medviz.annotations import reading
-    from medviz.annotations.identity import ADJUDICATOR, Reviewer
+    from medviz import auth
     from medviz.store import Store
     with Store(db) as s:
         ids = sorted(s.cursor().execute("SELECT DISTINCT pair_id FROM items WHERE benchmark_id = ? AND pair_id "
                                         "IS NOT NULL", [MC]).df()["pair_id"])
-        reading.set_plan(s, MC, 2, by=Reviewer("Dr Adj", role=ADJUDICATOR))
+        reading.set_plan(s, MC, 2, by=auth.local("Dr Adj", adjudicators=["dr adj"]))
         read = reading.readers_by_target(s, MC)
         unread = [i for i in ids if i not in read]           # pairs nobody has read yet
     assert len(ids) >= 4 and unread
@@ -301,7 +299,7 @@ def test_blind_reading_and_adjudication_with_two_reviewers(pw, demo):
         wait_ready(b)
         b.keyboard.press("Control+Enter")
         b.wait_for_selector(f"text=Saved {target}", timeout=20_000)
-        goto(b, f"{url}/review?b={MC}&pair={target}")             # a new browser session: sign in again
+        goto(b, f"{url}/review?b={MC}&pair={target}")             # a new session: the browser remembers Bob
         sign_in(b, "Dr Bob")
         b.get_by_text("annotation(s) on this pair").click()
         b.wait_for_selector("text=alice saw the detail", timeout=10_000)  # visible once Bob has read it

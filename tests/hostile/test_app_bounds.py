@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("streamlit.testing.v1")
 
 from medviz.demo import SAMPLE_MC  # noqa: E402
-from tests.test_app_pages import app, assert_clean, demo_db  # noqa: E402,F401  (fixtures)
+from tests.test_app_pages import app, assert_clean  # noqa: E402,F401  (fixtures; demo_db is in conftest)
 
 from .test_app_text import PAGES_DIR  # noqa: E402
 

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from medviz import auth
 from medviz.annotations import Annotation, close_writer, get_writer
 from medviz.export import export_annotations, neutralise, unneutralise
 from medviz.store import Store
@@ -26,7 +27,7 @@ def test_export_of_a_nul_led_rationale(sample_store_file, tmp_path):
     s = Store(path)
     try:
         get_writer(s).save(Annotation(MC, "pair", "s001", ["Visual confusion/Image ignored"], "rev",
-                                      rationale=HOSTILE[0]))
+                                      rationale=HOSTILE[0]), auth.local("rev"))
         data = export_annotations(s, None, fmt="csv", benchmark_id=MC)
     finally:
         close_writer(s)
