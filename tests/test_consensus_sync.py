@@ -81,23 +81,23 @@ def test_single_revision_units_and_the_rest_equal_the_full_recompute(store, w, s
     """Most units of a tagging pass have one revision (written by one grouping); the others (edited,
     retracted, several reviewers, adjudicated, proposed answers) by the full query: together, the full recompute."""
     rng = random.Random(seed)
-    judge = Reviewer("eve", role=ADJUDICATOR)
+    judge = auth.local("eve", adjudicators=["eve"])
     for step in range(120):
-        a = w.save(Annotation("b", rng.choice(["item", "pair"]), f"t{rng.randrange(60)}",
+        a = save(w, Annotation("b", rng.choice(["item", "pair"]), f"t{rng.randrange(60)}",
                               rng.sample(TAGS, rng.randint(1, 3)), f"r{rng.randrange(3)}",
                               model=rng.choice([None, "m1"]), proposed_answer=rng.choice([None, None, "B"])))
         r = rng.random()
         if r < 0.05:
-            w.retract(a.annotation_id, a.reviewer)
+            w.retract(a.annotation_id, auth.local(a.reviewer))
         elif r < 0.1:
-            w.save(a.edit(tags=[rng.choice(TAGS)]))
+            save(w, a.edit(tags=[rng.choice(TAGS)]))
         elif r < 0.13:
             w.adjudicate(a.edit(annotation_id=None, revision=None, tags=[rng.choice(TAGS)]), judge,
                          settles=[a.annotation_id])
         if rng.random() < 0.1:
             sync_consensus(store)
             _same(_materialised(store), sql.full_consensus(store.cursor()))
-    w.tag_targets("b", "item", [f"bulk{k}" for k in range(50)], [TAGS[2], TAGS[0]], "bulk-reviewer")
+    w.tag_targets("b", "item", [f"bulk{k}" for k in range(50)], [TAGS[2], TAGS[0]], auth.local("bulk-reviewer"))
     sync_consensus(store)
     got = _materialised(store)
     _same(got, sql.full_consensus(store.cursor()))
