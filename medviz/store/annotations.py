@@ -224,7 +224,10 @@ def _item_or_pair(item: str, pair: str) -> str:
 # name -> (SQL expression, type). Types: text, int, float, ts (timestamp), list:<sep> (a list of text; the CSV
 # joins it with <sep>). Parquet keeps the native type; the CSV writes every cell as text ('' for missing).
 # a: annotation x tag; i / p: an item target's item and prediction; pc / pp: a pair's items and predictions
-# (lists in slot order); uo_label: the target's unit outcome for the annotation's model; s: encoder similarity.
+# (lists in slot order); uo: the target's unit_outcomes row for the annotation's model (its label is computed in
+# export_query from medviz.store.views.outcome_label_sql, for the joined rows only); s: encoder similarity.
+# options JSON {"A": "...", ...} -> ["A: ...", ...] in letter order
+_OPTIONS_LIST = "list_transform(json_keys({o}), lambda k: k || ': ' || json_extract_string({o}, '$.\"' || k || '\"'))"
 _SEMI, _CAT_SEP, _OPT_SEP = "list:;", "list:; ", "list: | "
 EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "benchmark_id": ("a.benchmark_id", "text"), "target_type": ("a.target_type", "text"),
@@ -238,7 +241,7 @@ EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "department": (_item_or_pair("i.department", "pc.department"), "text"),
     "model": (f"coalesce(a.model, '{ALL_MODELS_LABEL}')", "text"),
     "question": (_item_or_pair("i.question", "pc.question"), "text"),
-    "options": (_item_or_pair("i.options_list", "pc.options_list"), _OPT_SEP),
+    "options": (_item_or_pair(_OPTIONS_LIST.format(o="i.options"), "pc.options_list"), _OPT_SEP),
     "raw_answer": (_item_or_pair("CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.raw, '')] END", "pp.raw"), _SEMI),
     "parsed_answer": (_item_or_pair("CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.parsed, '')] END",
                                     "pp.parsed"), _SEMI),
@@ -261,8 +264,6 @@ EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "medviz_version": ("ver.v", "text"),
 }
 _TIME_SQL = "%Y-%m-%dT%H:%M:%S.%f"
-# options JSON {"A": "...", ...} -> ["A: ...", ...] in letter order
-_OPTIONS_LIST = "list_transform(json_keys({o}), lambda k: k || ': ' || json_extract_string({o}, '$.\"' || k || '\"'))"
 
 
 def _csv_text(name: str, typ: str) -> str:
@@ -309,6 +310,8 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
     inner = []
     for c in columns:
         expr, typ = EXPORT_COLUMNS[c]
+        if c == "outcome":      # the label of the joined row only (not of every unit_outcomes row)
+            expr = outcome_label_sql("uo")
         if c.startswith("encoder_") and not sims_table:
             expr = "NULL::DOUBLE" if typ == "float" else "NULL"
         if typ == "text":
@@ -348,15 +351,14 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
         SELECT {", ".join(inner)},
                a.created_at AS _k_created, a.tag_pos AS _k_tag
         FROM a CROSS JOIN ver
-        LEFT JOIN (SELECT *, {_OPTIONS_LIST.format(o="options")} AS options_list FROM items) i
+        LEFT JOIN items i
                ON a.target_type = 'item' AND i.benchmark_id = a.benchmark_id AND i.item_id = a.target_id
         LEFT JOIN predictions p ON a.target_type = 'item' AND p.benchmark_id = a.benchmark_id
                                AND p.item_id = a.target_id AND p.model = a.model
         LEFT JOIN pc ON a.target_type = 'pair' AND pc.benchmark_id = a.benchmark_id AND pc.target_id = a.target_id
         LEFT JOIN pp ON a.target_type = 'pair' AND pp.benchmark_id = a.benchmark_id AND pp.target_id = a.target_id
                     AND pp.model = a.model
-        LEFT JOIN (SELECT benchmark_id, unit_id, model, {outcome_label_sql("unit_outcomes")} AS uo_label
-                   FROM unit_outcomes) uo
+        LEFT JOIN unit_outcomes uo
                ON uo.benchmark_id = a.benchmark_id AND uo.unit_id = a.target_id AND uo.model = a.model
         LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id
                           AND pr.pair_id = a.target_id
