@@ -113,3 +113,24 @@ def demo_db(tmp_path_factory):
     db = str(d / "demo.duckdb")
     assert main(["demo", "--db", db, "--out", str(d / "sd")]) == 0
     return db
+
+
+# --- interpreter teardown ------------------------------------------------------------------------------
+# DuckDB 2.0's nanobind bindings print "leaked instance" reports at interpreter exit, and when a daemon thread
+# (the app's prefetch/warm-up threads that AppTest leaves behind) still holds a cursor, the teardown can abort
+# the process after every test has passed — turning a green run red. Once pytest has written its summary, end
+# the process with pytest's own exit status and skip that teardown. Nothing about any test's result changes.
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if _EXIT_STATUS and os.environ.get("MEDVIZ_TEST_FAST_EXIT", "1") == "1":
+        import sys
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1])

@@ -516,3 +516,15 @@ def test_agreement_intervals_and_filters_on_a_store(demo):
     keys = unit_keys(demo, MC, modality=mods[0][0])
     assert any("|s001|" in k for k in keys)
     assert agreement(demo, MC, units=set())["cohen"].empty
+
+
+@pytest.mark.parametrize("n_reviewers", [1, 2])
+def test_agreement_with_a_single_reviewer_or_target_reports_nothing_to_compare(store, w, n_reviewers):
+    """One reviewer (or one reviewed unit) is a normal early state of a study: no pairs, no crash."""
+    for r in ["alice", "bob"][:n_reviewers]:
+        save(w, ann(target="p1", tags=[DETAIL], reviewer=r))
+    save(w, ann(target="p2", tags=[DETAIL, "Refusal"], reviewer="alice"))
+    got = agreement(store, MC)
+    assert got["n_units"] == 2 and got["n_multi"] == (1 if n_reviewers == 2 else 0)
+    if n_reviewers == 1:
+        assert got["cohen"].empty

@@ -4,14 +4,11 @@ from __future__ import annotations
 import os
 
 from ._common import db_arg, open_store
+from .remote import through_server
 
 
+@through_server("run_export_annotations")
 def cmd_export(args) -> int:
-    from .remote import client_for
-    client = client_for(args)
-    if client is not None:
-        from .remote import run_export_annotations
-        return run_export_annotations(client, args)
     from ..export import export_annotations
     fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "csv")
     with open_store(args) as store:
@@ -44,12 +41,8 @@ def cmd_export_failure_modes(args) -> int:
     return 0
 
 
+@through_server("run_import_annotations")
 def cmd_import(args) -> int:
-    from .remote import client_for
-    client = client_for(args)
-    if client is not None:
-        from .remote import run_import_annotations
-        return run_import_annotations(client, args)
     from ..annotations.writer import close_writer
     from ..auth import file_owner
     from ..export import import_annotations

@@ -6,6 +6,7 @@ import sys
 
 from .. import registry
 from ._common import db_arg, open_store, progress_bar, tr_arg
+from .remote import through_server
 
 # Modules with demo_hook(store) that add their own example data (annotations, embeddings) to the demo.
 DEMO_HOOKS: list[str] = [
@@ -14,12 +15,8 @@ DEMO_HOOKS: list[str] = [
 ]
 
 
+@through_server("run_ingest")
 def cmd_ingest(args) -> int:
-    from .remote import client_for
-    client = client_for(args)
-    if client is not None:
-        from .remote import run_ingest
-        return run_ingest(client, args)
     from ..ingest import ingest_benchmark
     with open_store(args) as store:
         bar = progress_bar("ingest")
@@ -36,12 +33,8 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+@through_server("run_predictions_import")
 def cmd_predictions_import(args) -> int:
-    from .remote import client_for
-    client = client_for(args)
-    if client is not None:
-        from .remote import run_predictions_import
-        return run_predictions_import(client, args)
     from ..ingest import import_predictions
     with open_store(args) as store:
         for path in args.paths:
@@ -64,12 +57,8 @@ def cmd_demo(args) -> int:
     return 0
 
 
+@through_server("run_list")
 def cmd_list(args) -> int:
-    from .remote import client_for
-    client = client_for(args)
-    if client is not None:
-        from .remote import run_list
-        return run_list(client, args)
     from ..store import core
     with open_store(args) as store:
         cur = store.cursor()

@@ -7,6 +7,7 @@ login name). Each ``run_*`` function is the remote twin of a CLI command and pri
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -25,6 +26,20 @@ def server_url(args) -> tuple[str | None, bool]:
     from ..store.db import default_db_path
     url = running_server(getattr(args, "db", None) or default_db_path())
     return url, url is not None
+
+
+def through_server(runner: str):
+    """Decorator for a CLI command: when a server should be used, run this module's ``runner(client, args)``
+    (the command's remote twin) instead of the command's own body, which opens the file."""
+    def decorate(local):
+        @functools.wraps(local)
+        def command(args) -> int:
+            client = client_for(args)
+            if client is not None:
+                return globals()[runner](client, args)
+            return local(args)
+        return command
+    return decorate
 
 
 def client_for(args):

@@ -12,6 +12,7 @@ import json
 from .. import registry
 from ..errors import MedvizError
 from ._common import db_arg, fmt_pct, open_store, tr_arg
+from .remote import through_server
 
 
 def cmd_score(args) -> int:
@@ -63,12 +64,8 @@ def _item_report(res: dict, as_json: bool) -> None:
             print(f"  {k[:40]:<40}{fmt_pct(v):>9}  [{fmt_pct(c['ci_low'])}, {fmt_pct(c['ci_high'])}]  n={c['n']}")
 
 
+@through_server("run_scores")
 def cmd_scores(args) -> int:
-    from .remote import client_for
-    client = client_for(args)
-    if client is not None:
-        from .remote import run_scores
-        return run_scores(client, args)
     from ..evaluate import score_store
     with open_store(args) as store:
         res = score_store(store, args.benchmark, args.model or None)
