@@ -156,6 +156,9 @@ def _csv_digest(path: str) -> list:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     keys = ("target_id", "modality", "model", "raw_answer", "parsed_answer", "correct_answer", "tag", "reviewer")
+    for r in rows:      # medviz's export splits the tag path into tag_group + tag (issue 13): compare full paths
+        if "tag_group" in r:
+            r["tag"] = r["tag_group"] + ("/" + r["tag"] if r["tag"] else "")
     return [len(rows), sorted(tuple(r[k] for k in keys) for r in rows)[:: max(1, len(rows) // 500)]]
 
 

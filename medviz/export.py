@@ -16,7 +16,7 @@ CSV injection (OWASP): a text cell a spreadsheet would run as a formula (startin
 ``-``, ``@``, tab, CR or NUL) is written with a leading ``'``. So that import can undo this exactly, a cell
 that already starts with quotes followed by such a character gets one more quote; import removes one quote
 from every cell matching ``'+[=+\\-@\\t\\r\\x00]``. Export -> import -> export gives identical files.
-The export is one SQL statement (medviz.store.annotations.export_query): neutralising, time formatting and
+The export is one SQL statement (medviz.store.annotation_export.export_query): neutralising, time formatting and
 the CSV writing happen in DuckDB.
 """
 from __future__ import annotations
@@ -35,11 +35,11 @@ from . import __version__
 from .annotations.model import Annotation
 from .annotations.queries import ALL_MODELS
 from .errors import MedvizError
-from .store import annotations as sql
+from .store import annotation_export as xsql
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 _NEUTRALISED = re.compile(r"^'+[=+\-@\t\r\x00]")
-_NEEDS_QUOTE = re.compile(sql.NEEDS_QUOTE_RE)      # the same rule the export applies in SQL
+_NEEDS_QUOTE = re.compile(xsql.NEEDS_QUOTE_RE)      # the same rule the export applies in SQL
 NO_COMPUTED_SIM = "encoder_similarity"   # the computed-encoder similarity (empty when medviz computed none)
 DEFAULT_BASE_URL = "http://localhost:8501"   # where review_url points; MEDVIZ_BASE_URL or base_url= change it
 
@@ -102,7 +102,7 @@ def _export(store, *, benchmark_id, model, modality, for_csv: bool, out_csv: str
             encoder: str | None = None, base: str | None = None):
     """Run the one export statement: to a CSV file (``out_csv``) or as an Arrow table."""
     sims = _computed_sims(store, benchmark_id, encoder)
-    query, params = sql.export_query(benchmark_id=benchmark_id, model=model, modality=modality, columns=COLUMNS,
+    query, params = xsql.export_query(benchmark_id=benchmark_id, model=model, modality=modality, columns=COLUMNS,
                                      version=__version__, base_url=(base or default_base_url()).rstrip("/"),
                                      sims_table="_export_sims" if sims is not None else None, for_csv=for_csv)
     cur = store.new_cursor()
@@ -288,7 +288,7 @@ def read_export(path: str) -> pd.DataFrame:
 
 def _parquet_as_text(df: pd.DataFrame) -> pd.DataFrame:
     """Parquet cells (native types) as the text the CSV export writes for them."""
-    types = {c: t for c, (_, t) in sql.EXPORT_COLUMNS.items()}
+    types = {c: t for c, (_, t) in xsql.EXPORT_COLUMNS.items()}
 
     def cell(v, typ):
         if v is None or v is pd.NaT or (isinstance(v, float) and v != v):

@@ -66,8 +66,11 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
                                       field="index")
             else:
                 items, pairs = spec.load(path, images_dir)
-                for start in range(0, len(items), BATCH):
-                    core.append_items(tx, core.items_to_arrow(benchmark_id, items[start:start + BATCH]))
+                if isinstance(items, pa.Table):  # columns (generic): one Arrow table, no object per item
+                    core.append_items(tx, core.item_table_to_arrow(benchmark_id, items))
+                else:
+                    for start in range(0, len(items), BATCH):
+                        core.append_items(tx, core.items_to_arrow(benchmark_id, items[start:start + BATCH]))
                 if pairs:
                     core.append_pairs(tx, core.pairs_to_arrow(benchmark_id, pairs))
             n_items, n_pairs = core.finish_benchmark(tx, benchmark_id)

@@ -131,8 +131,8 @@ def app_data_changed(what: str = "data") -> None:
     if what == "annotations":
         data.after_write()
     else:
-        import streamlit as st
-        st.cache_data.clear()
+        from .ui.asgi import clear_cached_queries
+        clear_cached_queries()
 
 
 def close_state(state: ServerState) -> None:
@@ -160,14 +160,6 @@ def _warm_caches(state: ServerState) -> None:
         _log.debug("cache warm-up failed", exc_info=True)
 
 
-def _secrets() -> dict:
-    try:
-        import streamlit as st
-        return st.secrets.to_dict()
-    except Exception:  # noqa: BLE001 - no secrets file
-        return {}
-
-
 def _secrets_file() -> dict:
     """.streamlit/secrets.toml (cwd, then home) before Streamlit has started, for the mode check."""
     import tomllib
@@ -184,7 +176,6 @@ def _secrets_file() -> dict:
 
 def build_app(state: ServerState, script: str | None = None):
     """The ASGI app: Streamlit (``script``, default the repository's app.py) + ``/api/v1``."""
-    import streamlit as st
     from starlette.routing import Mount
 
     from .api import create_api
@@ -199,7 +190,8 @@ def build_app(state: ServerState, script: str | None = None):
     async def lifespan(_app):
         if state.store is None:          # started by uvicorn directly rather than serve()
             from .store import Store
-            state.secrets = _secrets()
+            from .ui.asgi import secrets
+            state.secrets = secrets()
             state.store = Store(state.db_path)
             _check_mode(state)
         open_state(state)
@@ -209,7 +201,8 @@ def build_app(state: ServerState, script: str | None = None):
         finally:
             close_state(state)
 
-    return st.App(script, routes=[Mount(API_PREFIX, app=api)], lifespan=lifespan)
+    from .ui.asgi import streamlit_app
+    return streamlit_app(script, routes=[Mount(API_PREFIX, app=api)], lifespan=lifespan)
 
 
 def _check_mode(state: ServerState) -> None:
@@ -244,20 +237,11 @@ def serve(db_path: str, *, host: str = "127.0.0.1", port: int = 8501, max_upload
 
 
 def run_uvicorn(app, host: str, port: int, options: dict) -> None:
-    """Serve the ``st.App`` with uvicorn (Streamlit's documented ``uvicorn module:app`` route), with
-    Streamlit's config options and websocket settings. (``st.App.run()`` binds its own socket; on this
-    machine every response through it took ~40 ms longer, so uvicorn binds the port itself.)"""
-    import uvicorn
-    from streamlit.web import bootstrap
-    bootstrap.load_config_options(options)
-    try:
-        from streamlit.web.server.starlette.starlette_server import _get_uvicorn_config_kwargs
-        kwargs = _get_uvicorn_config_kwargs()
-    except ImportError:            # a Streamlit without that helper: uvicorn's own websocket defaults
-        kwargs = {"access_log": False}
-    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
+    """Serve the ``st.App`` with uvicorn, which binds the port itself (``st.App.run()`` binds its own socket;
+    on this machine every response through it took ~40 ms longer)."""
+    from .ui.asgi import run
     print(f"medviz serve: app {state_url(host, port)}/  API {state_url(host, port)}{API_PREFIX}/docs", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", **kwargs)
+    run(app, host, port, options)
 
 
 def state_url(host: str, port: int) -> str:

@@ -13,6 +13,7 @@ from medviz import auth
 from medviz.annotations.stats import sync_consensus
 from medviz.errors import MedvizError
 from medviz.store import annotations as sql
+from medviz.store import consensus as csql
 
 TAGS = ["Refusal", "Perceptual error/Detail missed", "Visual confusion/Image ignored", "Knowledge deficiency"]
 
@@ -70,19 +71,48 @@ def test_incremental_consensus_equals_full_recompute_on_random_histories(store, 
                                  auth.file_owner())     # an admin adds them under the reviewers' names
         if rng.random() < 0.15:     # readers sync at random points: the increments must add up
             sync_consensus(store)
-            _same(_materialised(store), sql.full_consensus(store.cursor()))
+            _same(_materialised(store), csql.full_consensus(store.cursor()))
     assert sync_consensus(store) >= 0
-    _same(_materialised(store), sql.full_consensus(store.cursor()))
+    _same(_materialised(store), csql.full_consensus(store.cursor()))
     assert sync_consensus(store) == 0          # nothing new: no work
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_single_revision_units_and_the_rest_equal_the_full_recompute(store, w, seed):
+    """Most units of a tagging pass have one revision (written by one grouping); the others (edited,
+    retracted, several reviewers, adjudicated, proposed answers) by the full query: together, the full recompute."""
+    rng = random.Random(seed)
+    judge = auth.local("eve", adjudicators=["eve"])
+    for step in range(120):
+        a = save(w, Annotation("b", rng.choice(["item", "pair"]), f"t{rng.randrange(60)}",
+                              rng.sample(TAGS, rng.randint(1, 3)), f"r{rng.randrange(3)}",
+                              model=rng.choice([None, "m1"]), proposed_answer=rng.choice([None, None, "B"])))
+        r = rng.random()
+        if r < 0.05:
+            w.retract(a.annotation_id, auth.local(a.reviewer))
+        elif r < 0.1:
+            save(w, a.edit(tags=[rng.choice(TAGS)]))
+        elif r < 0.13:
+            w.adjudicate(a.edit(annotation_id=None, revision=None, tags=[rng.choice(TAGS)]), judge,
+                         settles=[a.annotation_id])
+        if rng.random() < 0.1:
+            sync_consensus(store)
+            _same(_materialised(store), csql.full_consensus(store.cursor()))
+    w.tag_targets("b", "item", [f"bulk{k}" for k in range(50)], [TAGS[2], TAGS[0]], auth.local("bulk-reviewer"))
+    sync_consensus(store)
+    got = _materialised(store)
+    _same(got, csql.full_consensus(store.cursor()))
+    one = got[got["target_id"] == "bulk0"].iloc[0]
+    assert list(one["tags"]) == sorted([TAGS[2], TAGS[0]]) and one["n_reviewers"] == 1 and not one["adjudicated"]
 
 
 def test_a_save_does_not_touch_the_consensus_and_a_read_brings_it_up_to_date(store, w):
     a = save(w, Annotation("b", "item", "x", ["Refusal"], "r1"))
-    synced, newest = sql.consensus_lag(store.cursor())
+    synced, newest = csql.consensus_lag(store.cursor())
     assert newest > synced                     # the save left the consensus for the next reader
     c = consensus(store, "b")
     assert list(c["tags"]) == [["Refusal"]]
-    assert sql.consensus_lag(store.cursor())[0] == sql.consensus_lag(store.cursor())[1]
+    assert csql.consensus_lag(store.cursor())[0] == csql.consensus_lag(store.cursor())[1]
     w.retract(a.annotation_id, auth.local("r1"))
     assert failure_mode_stats(store, "b", by=("model",)).empty
     assert consensus(store, "b").empty
@@ -133,7 +163,7 @@ def test_tag_targets_saves_one_annotation_per_target_in_one_transaction(store, w
     first = A.from_row(bulk.reset_index().iloc[0])
     assert save(w, first.edit(tags=["Refusal"])).revision == 2
     sync_consensus(store)
-    _same(_materialised(store), sql.full_consensus(store.cursor()))
+    _same(_materialised(store), csql.full_consensus(store.cursor()))
     assert len(consensus(store, "b")) == 501
 
 
@@ -165,5 +195,5 @@ def test_closing_the_writer_leaves_the_consensus_complete(tmp_path):
     close_writer(s)
     s.close()
     with Store(path, read_only=True) as ro:              # a read-only reader finds it up to date
-        synced, newest = sql.consensus_lag(ro.cursor())
+        synced, newest = csql.consensus_lag(ro.cursor())
         assert synced == newest and list(consensus(ro, "b")["tags"]) == [["Refusal"]]

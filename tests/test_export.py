@@ -228,7 +228,7 @@ def test_leading_nul_is_neutralised_in_sql_and_undone_on_import(demo_file, tmp_p
 
 
 def sql_rule() -> str:
-    from medviz.store.annotations import NEEDS_QUOTE_RE
+    from medviz.store.annotation_export import NEEDS_QUOTE_RE
     return NEEDS_QUOTE_RE
 
 

@@ -130,3 +130,51 @@ def test_unit_outcomes_follow_reimports(store, sample_files):
     import_predictions(store, "mc", p, model="m")
     rows = cur.execute("SELECT confused, all_correct FROM unit_outcomes WHERE model = 'm'").fetchall()
     assert len(rows) == 8 and all(not c and ok for c, ok in rows)
+
+
+def test_image_files_are_read_whole_in_one_call_and_bounded(tmp_path, monkeypatch):
+    """_read_bounded reads the fstat size (+1 byte) in one call; short reads are continued to the end;
+    a file over MAX_IMAGE_BYTES is refused before reading."""
+    from medviz import images, limits
+    blobs = {"empty": b"", "one": b"x", "big": bytes(range(256)) * 300}
+    for name, data in blobs.items():
+        (tmp_path / name).write_bytes(data)
+        assert images._read_bounded(str(tmp_path / name)) == data
+    real_read, calls = os.read, []
+
+    def short_read(fd, n):             # at most 7 bytes per call: the loop must read on to the end
+        calls.append(n)
+        return real_read(fd, min(n, 7))
+    monkeypatch.setattr(images.os, "read", short_read)
+    assert images._read_bounded(str(tmp_path / "big")) == blobs["big"]
+    assert len(calls) > 1000
+    monkeypatch.setattr(images.os, "read", real_read)
+    monkeypatch.setattr(limits, "MAX_IMAGE_BYTES", 100)
+    res = images.check_file(str(tmp_path / "big"))
+    assert res.status == images.UNREADABLE and "limit" in res.reason
+
+
+def test_generic_loader_gives_arrow_columns_and_pairs(tmp_path):
+    """The generic loader builds the items as Arrow columns (no object per item): letters from A.. or
+    option_A.., slots inferred in order of appearance, images checked once per path."""
+    import pyarrow as pa
+    from medviz.benchmarks import generic
+    (tmp_path / "a.png").write_bytes(b"not an image")
+    rows = [{"item_id": "x1", "question": "Q1", "option_A": "one", "option_B": "two", "answer": "b",
+             "pair_id": "p", "image_path": "a.png", "category": "c1; c2"},
+            {"item_id": "x2", "question": "Q2", "A": "one", "B": "two", "C": "three", "answer": "C",
+             "pair_id": "p", "image_path": "a.png"},
+            {"item_id": "x3", "question": "Q3", "A": "one", "B": "two", "answer": "A", "image_path": "gone.png"}]
+    path = tmp_path / "b.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table, pairs = generic.load(str(path))
+    assert isinstance(table, pa.Table) and table.num_rows == 3
+    d = table.to_pydict()
+    assert d["item_id"] == ["x1", "x2", "x3"] and d["answer"] == ["B", "C", "A"]
+    assert [json.loads(o) for o in d["options"]] == [{"A": "one", "B": "two"}, {"A": "one", "B": "two", "C": "three"},
+                                                     {"A": "one", "B": "two"}]
+    assert d["n_options"] == [2, 3, 2] and d["slot"] == [1, 2, None] and d["pair_id"] == ["p", "p", None]
+    assert d["categories"] == [["c1", "c2"], [], []]
+    assert d["image_status"] == ["unreadable", "unreadable", "missing"]
+    assert d["image_reason"][2] == "no file 'gone.png' in the images folder"
+    assert [(p.pair_id, p.item_1, p.item_2) for p in pairs] == [("p", "x1", "x2")]

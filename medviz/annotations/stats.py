@@ -16,6 +16,7 @@ import pandas as pd
 
 from .. import scoring
 from ..store import annotations as sql
+from ..store import consensus as csql
 from .agreement import cohen_kappa
 from .queries import ALL_MODELS
 from .taxonomy import active_taxonomy
@@ -27,7 +28,7 @@ ENCODER_BLIND_THRESHOLD = 0.90
 def sync_consensus(store) -> int:
     """Bring the materialised consensus up to date with every saved revision (on the store's writer, only
     when something was saved since the last sync); returns the number of revisions applied."""
-    synced, newest = sql.consensus_lag(store.cursor())
+    synced, newest = csql.consensus_lag(store.cursor())
     if synced == newest:
         return 0
     if getattr(store, "read_only", False):
@@ -35,7 +36,7 @@ def sync_consensus(store) -> int:
         raise MedvizError("the annotation consensus in this database is out of date and it is open read-only; "
                           "open it once for writing (any medviz command) to bring it up to date", file=store.path)
     from ..writer import execute_write_fn
-    return execute_write_fn(store, sql.sync_consensus)
+    return execute_write_fn(store, csql.sync_consensus)
 
 
 def consensus(store, benchmark_id: str) -> pd.DataFrame:
@@ -44,7 +45,7 @@ def consensus(store, benchmark_id: str) -> pd.DataFrame:
     at least half of its reviewers applied. Read from the materialised table, brought up to date first.
     """
     sync_consensus(store)
-    df = sql.consensus(store.cursor(), benchmark_id)
+    df = csql.consensus(store.cursor(), benchmark_id)
     if len(df):
         df["tags"] = df["tags"].map(list)
         df["proposed_answers"] = df["proposed_answers"].map(list)

@@ -26,7 +26,9 @@ from .. import auth
 from ..errors import MedvizError
 from ..writer import PerStore, WriteRequest, close_store_writer, store_writer
 from ..store import annotations as sql
-from . import identity
+from ..store import consensus as csql
+from . import identity, rules
+from .batch import BatchState, annotation as batch_annotation, row as batch_row
 from .model import Annotation, check_fields
 from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
 
@@ -69,7 +71,7 @@ class AnnotationWriter:
         p = auth.check(by)
         if annotation.kind != "annotation":
             raise MedvizError("use adjudicate() to save an adjudication", field="kind")
-        return self._submit("save", self._prepare(_authored(annotation, p)))
+        return self._submit("save", self._prepare(rules.authored(annotation, p)))
 
     def save_many(self, annotations: list[Annotation], by: auth.Principal) -> list[Annotation]:
         """Save many annotations (new ones or next revisions) as ``by`` in ONE transaction, all or nothing;
@@ -82,7 +84,7 @@ class AnnotationWriter:
         for a in annotations:
             if a.kind != "annotation":
                 raise MedvizError("use adjudicate() to save an adjudication", record=a.annotation_id, field="kind")
-            prepared.append(self._prepare(_authored(a, p)))
+            prepared.append(self._prepare(rules.authored(a, p)))
         if not prepared:
             return []
         return self._submit("save_many", prepared)
@@ -239,7 +241,7 @@ class AnnotationWriter:
                 self._next_rev = sql.max_rev_id(cur) + 1
             if len(self._known) > _CACHE_MAX:
                 self._known.clear()
-            state = _BatchState(cur, self._next_rev, self._known)
+            state = BatchState(cur, self._next_rev, self._known)
             state.prefetch(batch)
             tables: list[pa.Table] = []           # column-built rows (tag_targets)
             for req in batch:
@@ -277,7 +279,7 @@ class AnnotationWriter:
         for req, (res, err) in zip(batch, outcomes):
             req.finish(res, err)
 
-    def _apply(self, state: "_BatchState", req: _Request):
+    def _apply(self, state: "BatchState", req: _Request):
         if req.op == "noop":
             return None, []
         if req.op == "taxonomy":
@@ -286,8 +288,8 @@ class AnnotationWriter:
             return tax.version, []
         if req.op == "import":
             anns, who, source = req.payload
-            ordered = _check_import(state, anns)        # everything first: an import is all or nothing
-            rows = [state.add(_row(a)) for a in ordered]
+            ordered = rules.check_import(state, anns)        # everything first: an import is all or nothing
+            rows = [state.add(batch_row(a)) for a in ordered]
             ids = sorted({a.annotation_id for a in anns})
             sql.record_import(state.cur, who, _utcnow(), source, ids)
             return len(ids), rows
@@ -300,7 +302,7 @@ class AnnotationWriter:
             if prev["retracted"]:
                 raise MedvizError("this annotation is already retracted", record=annotation_id)
             row = dict(prev, revision=prev["revision"] + 1, retracted=True, updated_at=_utcnow())
-            return _annotation(row), [state.add(row)]
+            return batch_annotation(row), [state.add(row)]
         if req.op == "tag_targets":           # new annotations only: nothing to look up
             cols, n = req.payload
             first = state.next_rev
@@ -325,7 +327,7 @@ class AnnotationWriter:
         res, row = self._apply_save(state, req.payload)   # save (annotation or adjudication)
         return res, [row]
 
-    def _apply_save(self, state: "_BatchState", a: Annotation):
+    def _apply_save(self, state: "BatchState", a: Annotation):
         now = _utcnow()
         if a.kind == "adjudication":
             for sid in a.settles:
@@ -352,130 +354,13 @@ class AnnotationWriter:
                                   record=a.annotation_id, field="revision")
             a = replace(a, revision=prev["revision"] + 1, created_at=prev["created_at"], updated_at=now,
                         retracted=False)
-        row = state.add(_row(a))
-        return _annotation(row), row
-
-
-def _authored(a: Annotation, p: auth.Principal) -> Annotation:
-    """``a`` with its author checked against the principal saving it."""
-    if a.reviewer is None:
-        return replace(a, reviewer=p.name)
-    if isinstance(a.reviewer, str) and a.reviewer.strip() and a.reviewer.strip() != p.name:
-        if a.annotation_id is not None:
-            identity.require_edit(p.name, a.reviewer.strip(), a.annotation_id)
-        if not p.is_admin:
-            raise auth.Forbidden(f"you are signed in as '{p.name}'; only admins add annotations under another "
-                                 f"name ('{a.reviewer.strip()}')", field="reviewer")
-    return a
-
-
-def _check_import(state: "_BatchState", anns: list[Annotation]) -> list[Annotation]:
-    """Inside the import's transaction: no overwrite, no revision gap, nobody else's annotation continued,
-    adjudications settle real annotations of their own target. Returns the rows in revision order."""
-    by_id: dict[str, list[Annotation]] = {}
-    for a in anns:
-        by_id.setdefault(a.annotation_id, []).append(a)
-    targets: dict[str, tuple] = {}
-    for aid, revs in by_id.items():
-        revs.sort(key=lambda a: a.revision)
-        nums = [a.revision for a in revs]
-        if nums != list(range(nums[0], nums[0] + len(nums))):
-            raise MedvizError(f"revision gap: the file has revisions {nums} of this annotation", record=aid,
-                              field="revision")
-        first = revs[0]
-        key = (first.benchmark_id, first.target_type, first.target_id)
-        for a in revs[1:]:
-            if (a.benchmark_id, a.target_type, a.target_id, a.kind, a.reviewer) != key + (first.kind, first.reviewer):
-                raise MedvizError("revisions of one annotation disagree on its target, kind or reviewer",
-                                  record=aid, field="reviewer")
-        prev = state.latest(aid)
-        if prev is not None:
-            if first.revision <= prev["revision"]:
-                raise MedvizError("this annotation is already in the database (import restores annotations "
-                                  "into a database that does not have them)", record=aid, field="annotation_id")
-            if first.revision != prev["revision"] + 1:
-                raise MedvizError(f"revision gap: the database has revision {prev['revision']} of this annotation "
-                                  f"and the file starts at revision {first.revision}; import the revisions in "
-                                  "between first", record=aid, field="revision")
-            identity.require_edit(first.reviewer, prev["reviewer"], aid)
-            for f in ("benchmark_id", "target_type", "target_id", "kind"):
-                if getattr(first, f) != prev[f]:
-                    raise MedvizError(f"'{f}' of an annotation cannot change", record=aid, field=f)
-        targets[aid] = key
-    for a in anns:
-        if a.kind != "adjudication":
-            continue
-        for sid in a.settles:
-            t = targets.get(sid)
-            if t is None and state.latest(sid) is not None:
-                s = state.latest(sid)
-                t = (s["benchmark_id"], s["target_type"], s["target_id"])
-            if t != (a.benchmark_id, a.target_type, a.target_id):
-                raise MedvizError(f"forged adjudication: it settles {sid}, which is not an annotation of the same "
-                                  "target in the database or the file", record=a.annotation_id, field="settles")
-    return [a for aid in sorted(by_id) for a in by_id[aid]]
-
-
-class _BatchState:
-    """What one batch transaction has written so far, so later requests in it see earlier ones.
-
-    ``known``: committed latest revisions (the writer's cache, topped up with one query per batch).
-    """
-
-    def __init__(self, cur, next_rev: int, known: dict[str, dict]):
-        self.cur = cur
-        self.next_rev = next_rev
-        self.known = known
-        self.pending: dict[str, dict] = {}
-
-    def prefetch(self, batch: list[_Request]) -> None:
-        ids: set[str] = set()
-        for req in batch:
-            if req.op == "retract":
-                ids.add(req.payload[0])
-            elif req.op == "import":
-                ids.update(a.annotation_id for a in req.payload[0])
-                ids.update(s for a in req.payload[0] for s in a.settles)
-            elif req.op in ("save", "save_many"):
-                for a in (req.payload if req.op == "save_many" else [req.payload]):
-                    if a.annotation_id:
-                        ids.add(a.annotation_id)
-                    ids.update(a.settles)
-        missing = [i for i in ids if i not in self.known]
-        found = sql.latest_revisions(self.cur, missing)
-        for i in missing:
-            self.known[i] = found.get(i)       # None = no such annotation (yet)
-
-    def latest(self, annotation_id: str):
-        if annotation_id in self.pending:
-            return self.pending[annotation_id]
-        return self.known.get(annotation_id)
-
-    def add(self, row: dict) -> dict:
-        row = dict(row, rev_id=self.next_rev)
-        self.next_rev += 1
-        prev = self.latest(row["annotation_id"])
-        if prev is None or row["revision"] > prev["revision"]:
-            self.pending[row["annotation_id"]] = row
-        return row
+        row = state.add(batch_row(a))
+        return batch_annotation(row), row
 
 
 def _check_bulk_size(n: int) -> None:
     if n > MAX_BULK:
         raise MedvizError(f"{n:,} annotations in one call; at most {MAX_BULK:,} (split the list)", field="annotations")
-
-
-def _row(a: Annotation) -> dict:
-    return {"rev_id": None, "annotation_id": a.annotation_id, "revision": a.revision,
-            "benchmark_id": a.benchmark_id, "target_type": a.target_type, "target_id": a.target_id,
-            "model": a.model, "tags": list(a.tags), "rationale": a.rationale, "confidence": a.confidence,
-            "reviewer": a.reviewer, "proposed_answer": a.proposed_answer, "taxonomy_version": a.taxonomy_version,
-            "kind": a.kind, "settles": list(a.settles), "retracted": bool(a.retracted),
-            "created_at": a.created_at, "updated_at": a.updated_at}
-
-
-def _annotation(row: dict) -> Annotation:
-    return Annotation.from_row(row)
 
 
 # --- one writer per Store (the store writer's thread finishes pending writes at exit) ----------------------
@@ -495,9 +380,9 @@ def close_writer(store) -> None:
         w.close()
     if not getattr(store, "read_only", False):
         try:
-            synced, newest = sql.consensus_lag(store.cursor())
+            synced, newest = csql.consensus_lag(store.cursor())
             if synced != newest:
-                store_writer(store).execute_write_fn(sql.sync_consensus)
+                store_writer(store).execute_write_fn(csql.sync_consensus)
         except duckdb.Error:        # the store is already closed: the next writable open's first read syncs it
             pass
     close_store_writer(store)

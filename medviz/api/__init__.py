@@ -11,7 +11,7 @@ from . import errors
 
 def create_api(state) -> FastAPI:
     from .. import __version__
-    from . import annotations, routes
+    from . import annotations, jobs, routes
     api = FastAPI(title="medviz API", version=__version__, openapi_url="/openapi.json", docs_url="/docs",
                   redoc_url=None, responses=errors.ERROR_RESPONSES,
                   description="Benchmarks, scores, errors, review units, annotations, jobs and embeddings of one "
@@ -21,5 +21,6 @@ def create_api(state) -> FastAPI:
     api.state.medviz = state
     errors.install(api)
     api.include_router(routes.router)
+    api.include_router(jobs.router)
     api.include_router(annotations.router)
     return api

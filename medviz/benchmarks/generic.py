@@ -8,16 +8,20 @@ images folder (default: the file's folder) and may not escape it.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import string
+
+import pyarrow as pa
 
 from .. import limits, textfiles
 from ..errors import MedvizError
 from ..images import ImageCheck, ImageFolder
-from ..item import Item
+from ..store.core import ITEM_COLUMNS, ITEM_COLUMNS_SCHEMA, item_columns_batch
 from ..pair import Pair
 
 REQUIRED = ("item_id", "question", "answer")
+CHUNK = 4096
 
 
 def _rows(path: str):
@@ -46,13 +50,26 @@ def _s(v) -> str | None:
     return v or None
 
 
-def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pair]]:
+def _option_keys(keys) -> list[tuple[str, str]]:
+    """(letter, the record's key for it) in letter order: ``A`` if the record has it, else ``option_A``."""
+    return [(ch, ch if ch in keys else f"option_{ch}") for ch in string.ascii_uppercase
+            if ch in keys or f"option_{ch}" in keys]
+
+
+def load(path: str, images_dir: str | None = None) -> tuple[pa.Table, list[Pair]]:
+    """The items as an Arrow table (``medviz.store.core.ITEM_COLUMNS_SCHEMA``: built as columns, moved to Arrow
+    every CHUNK rows; no object per item) and the pairs. Every row is checked; the first problem raises MedvizError naming the file, line and field."""
     folder = ImageFolder(images_dir or os.path.dirname(os.path.abspath(path)))
-    items: list[Item] = []
-    by_pair: dict[str, list[Item]] = {}
+    cols: dict[str, list] = {name: [] for name in ITEM_COLUMNS}
+    by_pair: dict[str, list[tuple[int, str]]] = {}
     seen: set[str] = set()
     checked: dict[str, ImageCheck] = {}   # image path -> result, so shared images are read once
+    option_keys: dict[tuple, list[tuple[str, str]]] = {}   # per set of record keys (one for a CSV)
     is_json = path.lower().endswith((".jsonl", ".ndjson"))
+    batches: list[pa.RecordBatch] = []
+    (c_item, c_pair, c_slot, c_question, c_options, c_n_options, c_answer, c_ref, c_path, c_status, c_sha,
+     c_reason, c_modality, c_categories, c_department, c_task, c_granularity, c_caption, c_extra) = (
+        cols[name] for name in ITEM_COLUMNS)
     for record, rec in _rows(path):
         for f in REQUIRED:
             if f not in rec:
@@ -67,9 +84,13 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
         if item_id in seen:
             raise MedvizError("duplicate item_id", file=path, record=record, field="item_id")
         seen.add(item_id)
+        shape = tuple(rec)
+        keys = option_keys.get(shape)
+        if keys is None:
+            keys = option_keys[shape] = _option_keys(set(shape))
         options = {}
-        for ch in string.ascii_uppercase:
-            v = _s(rec.get(ch, rec.get(f"option_{ch}")))
+        for ch, key in keys:
+            v = _s(rec[key])
             if v is not None:
                 options[ch] = v
         if len(options) < 2:
@@ -82,35 +103,54 @@ def load(path: str, images_dir: str | None = None) -> tuple[list[Item], list[Pai
         cats = rec.get("category") or rec.get("categories") or []
         if isinstance(cats, str):
             cats = [c.strip() for c in cats.split(";") if c.strip()]
-        item = Item(item_id=item_id, question=_s(rec["question"]), options=options, answer=answer,
-                    modality=_s(rec.get("modality")), categories=list(cats), department=_s(rec.get("department")),
-                    task=_s(rec.get("task")), granularity=_s(rec.get("granularity")), caption=_s(rec.get("caption")))
         rel = _s(rec.get("image_path"))
         if rel:
-            item.image_ref = rel
             res = checked.get(rel)
             if res is None:
                 res = checked[rel] = folder.check(rel)
-            item.image_status, item.image_reason, item.image_sha256 = res.status, res.reason, res.sha256
-            item.image_path = res.path if res.status == "ok" else None
-            if res.status == "missing":
-                item.image_reason = f"no file {limits.quote(rel)} in the images folder"
+            status, sha = res.status, res.sha256
+            reason = f"no file {limits.quote(rel)} in the images folder" if status == "missing" else res.reason
+            c_path.append(res.path if status == "ok" else None)
         else:
-            item.image_reason = "no image_path given"
+            status, sha, reason = "missing", None, "no image_path given"
+            c_path.append(None)
         pid = _s(rec.get("pair_id"))
+        slot = None
         if pid:
-            item.pair_id = pid
-            slot = _s(rec.get("slot"))
-            item.slot = int(slot) if slot and slot in ("1", "2") else len(by_pair.get(pid, [])) + 1
-            by_pair.setdefault(pid, []).append(item)
-        items.append(item)
-    if not items:
+            s_ = _s(rec.get("slot"))
+            slot = int(s_) if s_ and s_ in ("1", "2") else len(by_pair.get(pid, [])) + 1
+            by_pair.setdefault(pid, []).append((slot, item_id))
+        c_item.append(item_id)
+        c_pair.append(pid or None)
+        c_slot.append(slot)
+        c_question.append(_s(rec["question"]))
+        c_options.append(json.dumps(options, ensure_ascii=False))
+        c_n_options.append(len(options))
+        c_answer.append(answer)
+        c_ref.append(rel)
+        c_status.append(status)
+        c_sha.append(sha)
+        c_reason.append(reason)
+        c_modality.append(_s(rec.get("modality")))
+        c_categories.append(list(cats))
+        c_department.append(_s(rec.get("department")))
+        c_task.append(_s(rec.get("task")))
+        c_granularity.append(_s(rec.get("granularity")))
+        c_caption.append(_s(rec.get("caption")))
+        c_extra.append(None)
+        if len(c_item) == CHUNK:
+            batches.append(item_columns_batch(cols))
+            for c in cols.values():
+                c.clear()
+    if c_item:
+        batches.append(item_columns_batch(cols))
+    if not batches:
         raise MedvizError("contains no items", file=path)
     pairs = []
     for pid, members in by_pair.items():
-        if len(members) != 2 or {m.slot for m in members} != {1, 2}:
+        if len(members) != 2 or {slot for slot, _ in members} != {1, 2}:
             raise MedvizError(f"pair must have exactly two items with slots 1 and 2, found {len(members)}",
                               file=path, record=f"pair {pid}", field="pair_id")
-        members.sort(key=lambda m: m.slot)
-        pairs.append(Pair(pair_id=pid, item_1=members[0].item_id, item_2=members[1].item_id))
-    return items, pairs
+        members.sort(key=lambda m: m[0])
+        pairs.append(Pair(pair_id=pid, item_1=members[0][1], item_2=members[1][1]))
+    return pa.Table.from_batches(batches, ITEM_COLUMNS_SCHEMA), pairs

@@ -6,7 +6,8 @@ adjudicated consensus is an annotation of ``kind = 'adjudication'``. The current
 revision of each annotation. ``annotation_taxonomies`` keeps every taxonomy version adjudicators publish.
 
 Only the store's one writer calls the write functions (``medviz.annotations.writer`` inside its one
-transaction per batch; ``sync_consensus`` through ``execute_write_fn``).
+transaction per batch; the consensus, ``medviz.store.consensus``, through ``execute_write_fn``). The export
+statement lives in ``medviz.store.annotation_export``.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ MIGRATIONS = [
         version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, published_by VARCHAR, published_at TIMESTAMP)
     """,
     # v2: the consensus of every judged unit (see sync_consensus)
-    lambda tx: _create_consensus(tx),
+    lambda tx: _create_consensus(tx),   # medviz.store.consensus (imported on use: it imports this module)
     # v3: the consensus is brought up to date on read, not in each save's transaction: it covers every
     # revision up to synced_rev (the writer's rev_ids only grow)
     """
@@ -72,6 +73,11 @@ ALL_MODELS_LABEL = "(all models)"     # the model column of an annotation for al
 
 _CURRENT = ("SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "
             "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1")
+
+
+def _create_consensus(tx) -> None:
+    from .consensus import create_consensus
+    create_consensus(tx)
 
 
 # --- writes (the annotation writer's transaction) -----------------------------------------------------
@@ -206,169 +212,6 @@ def target_predictions(cur, benchmark_id: str | None = None) -> pd.DataFrame:
     return cur.execute(f"WITH {_TARGET_ITEMS}, {_TARGET_PREDICTIONS} SELECT * FROM tp", [benchmark_id]).df()
 
 
-# A cell a spreadsheet would run as a formula (RE2 syntax; medviz.export states the rule): any leading
-# quotes, then = + - @ tab CR or NUL. Neutralising adds one quote in front; reading an export removes one.
-NEEDS_QUOTE_RE = r"^('*[=+\-@\t\r\x00])"
-_NEEDS_QUOTE_SQL = NEEDS_QUOTE_RE.replace("'", "''")    # as a SQL string literal (a constant)
-
-
-# Export cells medviz itself writes from constants: they cannot start a formula (numbers and times are
-# never neutralised).
-_MEDVIZ_MADE = frozenset({"target_type", "kind", "medviz_version", "outcome", "synthetic_model"})
-
-
-def _item_or_pair(item: str, pair: str) -> str:
-    return f"CASE WHEN a.target_type = 'item' THEN {item} ELSE {pair} END"
-
-
-# name -> (SQL expression, type). Types: text, int, float, ts (timestamp), list:<sep> (a list of text; the CSV
-# joins it with <sep>). Parquet keeps the native type; the CSV writes every cell as text ('' for missing).
-# a: annotation x tag; i / p: an item target's item and prediction; pc / pp: a pair's items and predictions
-# (lists in slot order); uo_label: the target's unit outcome for the annotation's model; s: encoder similarity.
-_SEMI, _CAT_SEP, _OPT_SEP = "list:;", "list:; ", "list: | "
-EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
-    "benchmark_id": ("a.benchmark_id", "text"), "target_type": ("a.target_type", "text"),
-    "target_id": ("a.target_id", "text"),
-    "item_ids": (_item_or_pair("CASE WHEN i.item_id IS NOT NULL THEN [i.item_id] END", "pc.item_ids"), _SEMI),
-    "image_ids": (_item_or_pair("CASE WHEN i.item_id IS NOT NULL THEN [coalesce(i.image_ref, '')] END",
-                                "pc.image_ids"), _SEMI),
-    "modality": (_item_or_pair("i.modality", "pc.modality"), "text"),
-    "categories": (_item_or_pair("list_sort(list_distinct(coalesce(i.categories, []::VARCHAR[])))",
-                                 "pc.categories"), _CAT_SEP),
-    "department": (_item_or_pair("i.department", "pc.department"), "text"),
-    "model": (f"coalesce(a.model, '{ALL_MODELS_LABEL}')", "text"),
-    "question": (_item_or_pair("i.question", "pc.question"), "text"),
-    "options": (_item_or_pair("i.options_list", "pc.options_list"), _OPT_SEP),
-    "raw_answer": (_item_or_pair("CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.raw, '')] END", "pp.raw"), _SEMI),
-    "parsed_answer": (_item_or_pair("CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.parsed, '')] END",
-                                    "pp.parsed"), _SEMI),
-    "correct_answer": (_item_or_pair("CASE WHEN i.item_id IS NOT NULL THEN [coalesce(i.answer, '')] END",
-                                     "pc.answers"), _SEMI),
-    "outcome": ("uo.uo_label", "text"),
-    "tag_group": ("split_part(a.tag, '/', 1)", "text"),
-    "tag": ("CASE WHEN strpos(a.tag, '/') > 0 THEN substr(a.tag, strpos(a.tag, '/') + 1) ELSE '' END", "text"),
-    "taxonomy_version": ("a.taxonomy_version", "text"), "reviewer": ("a.reviewer", "text"),
-    "confidence": ("a.confidence", "int"), "rationale": ("a.rationale", "text"),
-    "proposed_answer": ("a.proposed_answer", "text"), "kind": ("a.kind", "text"),
-    "settles": ("a.settles", _SEMI), "annotation_id": ("a.annotation_id", "text"), "revision": ("a.revision", "int"),
-    "created_at_utc": ("a.created_at", "ts"), "updated_at_utc": ("a.updated_at", "ts"),
-    "biomedclip_sim_benchmark": ("pr.biomedclip_sim", "float"), "dino_sim_benchmark": ("pr.dino_sim", "float"),
-    "encoder_id": ("s.encoder_id", "text"), "encoder_weights_sha256": ("s.encoder_weights_sha256", "text"),
-    "encoder_similarity": ("s.encoder_similarity", "float"),
-    "review_url": ("ver.base || '/review?b=' || url_encode(a.benchmark_id) || '&pair=' || "
-                   "url_encode(coalesce(i.pair_id, a.target_id)) || "
-                   "CASE WHEN a.model IS NOT NULL THEN '&m=' || url_encode(a.model) ELSE '' END", "text"),
-    "medviz_version": ("ver.v", "text"),
-}
-_TIME_SQL = "%Y-%m-%dT%H:%M:%S.%f"
-# options JSON {"A": "...", ...} -> ["A: ...", ...] in letter order
-_OPTIONS_LIST = "list_transform(json_keys({o}), lambda k: k || ': ' || json_extract_string({o}, '$.\"' || k || '\"'))"
-
-
-def _csv_text(name: str, typ: str) -> str:
-    """A native export column as the text the CSV writes ('' for missing)."""
-    c = f'"{name}"'
-    if typ == "ts":
-        c = f"strftime({c}, '{_TIME_SQL}')"
-    elif typ == "float":
-        c = f"printf('%.6g', {c})"
-    elif typ.startswith("list:"):
-        c = f"array_to_string(list_transform({c}, lambda x: coalesce(x, '')), '{typ[5:]}')"
-    return f"coalesce(({c})::VARCHAR, '')"
-
-
-def typed_select(columns: list[tuple[str, str]], for_csv: bool) -> str:
-    """The SELECT list that writes typed columns (name, type as in ``EXPORT_COLUMNS``) as they are, or for a
-    CSV: every cell as text ('' for missing), text and lists neutralised against formula injection."""
-    out = []
-    for c, typ in columns:
-        if not for_csv:
-            out.append(f'"{c}"')
-            continue
-        e = _csv_text(c, typ)
-        if (typ == "text" or typ.startswith("list:")) and c not in _MEDVIZ_MADE:
-            # every character that can start a formula (and the quote) sorts before 'A': a byte comparison
-            # keeps the regex off almost every cell (RE2 on every cell cost more than the rest of the export)
-            e = f"CASE WHEN {e} < 'A' THEN regexp_replace({e}, '{_NEEDS_QUOTE_SQL}', '''\\1') ELSE {e} END"
-        out.append(f'{e} AS "{c}"')
-    return ", ".join(out)
-
-
-def export_query(*, benchmark_id: str | None, model: str | None, modality: str | None, columns: list[str],
-                 version: str, base_url: str, sims_table: str | None, for_csv: bool) -> tuple[str, list]:
-    """(statement, params) giving the annotation export rows: current annotation x tag, in export order.
-
-    ``columns``: names from ``EXPORT_COLUMNS`` (constants). ``encoder_*`` come from ``sims_table``, a
-    registered relation (benchmark_id, pair_id, encoder_id, encoder_weights_sha256, encoder_similarity), or are
-    NULL without it; ``medviz_version`` is ``version``; ``review_url`` starts with ``base_url``. Native types
-    (lists, integers, timestamps) unless ``for_csv``: then every cell is text ('' for missing), text
-    neutralised, floats printed like ``%.6g``. ``model`` keeps that model's annotations and those for all
-    models; ``modality`` matches one of the target's modalities, any case.
-    """
-    from .views import outcome_label_sql
-    inner = []
-    for c in columns:
-        expr, typ = EXPORT_COLUMNS[c]
-        if c.startswith("encoder_") and not sims_table:
-            expr = "NULL::DOUBLE" if typ == "float" else "NULL"
-        if typ == "text":
-            expr = f"coalesce(({expr})::VARCHAR, '')"
-        inner.append(f'{expr} AS "{c}"')
-    outer = typed_select([(c, EXPORT_COLUMNS[c][1]) for c in columns], for_csv)
-    sims_join = (f"LEFT JOIN {sims_table} s ON a.target_type = 'pair' AND s.benchmark_id = a.benchmark_id "
-                 "AND s.pair_id = a.target_id") if sims_table else ""
-    # Item targets join their item and prediction directly (one row each, like a plain join); only pair
-    # targets go through the per-pair aggregation of their two items.
-    sql = f"""
-    WITH ver AS (SELECT ?::VARCHAR AS v, ?::VARCHAR AS base),
-    cur AS (SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id)
-            QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
-    a AS (SELECT *, unnest(tags) AS tag, generate_subscripts(tags, 1) AS tag_pos FROM cur
-          WHERE NOT retracted AND (?::VARCHAR IS NULL OR model IS NULL OR model = ?)),
-    t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM a WHERE target_type = 'pair'),
-    it AS (SELECT t.benchmark_id, t.target_id, i.item_id, i.slot, i.image_ref, i.answer, i.modality,
-                  i.categories, i.department, i.question, i.options
-           FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id),
-    pc AS (SELECT benchmark_id, target_id,
-                  list(item_id ORDER BY slot, item_id) AS item_ids,
-                  list(coalesce(image_ref, '') ORDER BY slot, item_id) AS image_ids,
-                  list(coalesce(answer, '') ORDER BY slot, item_id) AS answers,
-                  string_agg(DISTINCT modality, ' | ' ORDER BY modality) AS modality,
-                  list_sort(list_distinct(flatten(list(categories)))) AS categories,
-                  string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
-                  string_agg(DISTINCT question, ' | ' ORDER BY question) AS question,
-                  {_OPTIONS_LIST.format(o="min(options)")} AS options_list
-           FROM it GROUP BY benchmark_id, target_id),
-    pp AS (SELECT it.benchmark_id, it.target_id, p.model,
-                  list(coalesce(p.raw, '') ORDER BY it.slot, it.item_id) AS raw,
-                  list(coalesce(p.parsed, '') ORDER BY it.slot, it.item_id) AS parsed
-           FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
-           GROUP BY it.benchmark_id, it.target_id, p.model),
-    rows AS (
-        SELECT {", ".join(inner)},
-               a.created_at AS _k_created, a.tag_pos AS _k_tag
-        FROM a CROSS JOIN ver
-        LEFT JOIN (SELECT *, {_OPTIONS_LIST.format(o="options")} AS options_list FROM items) i
-               ON a.target_type = 'item' AND i.benchmark_id = a.benchmark_id AND i.item_id = a.target_id
-        LEFT JOIN predictions p ON a.target_type = 'item' AND p.benchmark_id = a.benchmark_id
-                               AND p.item_id = a.target_id AND p.model = a.model
-        LEFT JOIN pc ON a.target_type = 'pair' AND pc.benchmark_id = a.benchmark_id AND pc.target_id = a.target_id
-        LEFT JOIN pp ON a.target_type = 'pair' AND pp.benchmark_id = a.benchmark_id AND pp.target_id = a.target_id
-                    AND pp.model = a.model
-        LEFT JOIN (SELECT benchmark_id, unit_id, model, {outcome_label_sql("unit_outcomes")} AS uo_label
-                   FROM unit_outcomes) uo
-               ON uo.benchmark_id = a.benchmark_id AND uo.unit_id = a.target_id AND uo.model = a.model
-        LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id
-                          AND pr.pair_id = a.target_id
-        {sims_join})
-    SELECT {outer} FROM rows
-    WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split("modality", '|'),
-                                                             lambda x: lower(trim(x))), lower(trim(?)))
-    ORDER BY benchmark_id, target_type, target_id, _k_created, annotation_id, _k_tag
-    """
-    return sql, [version, base_url, benchmark_id, model, model, modality, modality]
-
-
 def pair_similarities(cur, benchmark_id: str | None = None) -> pd.DataFrame:
     """Similarities the benchmark authors shipped with each pair (BiomedCLIP, DINOv2)."""
     return cur.execute("SELECT benchmark_id, pair_id, biomedclip_sim, dino_sim FROM pairs "
@@ -422,103 +265,6 @@ def rev_id_summary(cur) -> tuple[int, int, int]:
                              "FROM annotation_revisions").fetchall()[0])
 
 
-# --- consensus, materialised ----------------------------------------------------------------------------
-# A unit is (target, model or all models). Its consensus: the latest adjudication's tags if it was
-# adjudicated, else the tags at least half of its reviewers applied (each reviewer counted once per tag).
-# Targets never change within an annotation's history, so a write only touches the units of its targets;
-# readers bring those up to date first (sync_consensus, on the store writer): a save stays one small insert.
-_TARGET_KEY = "benchmark_id || '|' || target_type || '|' || target_id"
-_CONSENSUS_DDL = """
-CREATE TABLE annotation_consensus (
-    unit VARCHAR NOT NULL, benchmark_id VARCHAR NOT NULL, target_type VARCHAR NOT NULL, target_id VARCHAR NOT NULL,
-    model VARCHAR, model_key VARCHAR NOT NULL, tags VARCHAR[] NOT NULL, n_reviewers INTEGER NOT NULL,
-    adjudicated BOOLEAN NOT NULL, proposed_answers VARCHAR[] NOT NULL)
-"""
-
-
-def _consensus_select(source: str) -> str:
-    """The consensus of the units whose revisions come from ``source`` (a constant FROM fragment)."""
-    return f"""
-    WITH cur AS (SELECT * FROM {source}
-                 QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
-    u AS (SELECT *, coalesce(model, '{ALL_MODELS_LABEL}') AS model_key,
-                 {_TARGET_KEY} || '|' || coalesce(model, '{ALL_MODELS_LABEL}') AS unit
-          FROM cur WHERE NOT retracted),
-    nrev AS (SELECT unit, count(DISTINCT reviewer) AS n FROM u WHERE kind = 'annotation' GROUP BY unit),
-    votes AS (SELECT unit, tag, count(DISTINCT reviewer) AS c
-              FROM (SELECT unit, reviewer, unnest(tags) AS tag FROM u WHERE kind = 'annotation')
-              GROUP BY unit, tag),
-    voted AS (SELECT v.unit, list(v.tag ORDER BY v.tag) AS tags FROM votes v JOIN nrev USING (unit)
-              WHERE 2 * v.c >= nrev.n GROUP BY v.unit),
-    adj AS (SELECT unit, list_sort(list_distinct(tags)) AS tags FROM u WHERE kind = 'adjudication'
-            QUALIFY row_number() OVER (PARTITION BY unit ORDER BY updated_at DESC, created_at DESC,
-                                       annotation_id DESC) = 1),
-    prop AS (SELECT unit, list_sort(list_distinct(list(proposed_answer))) AS proposed FROM u
-             WHERE proposed_answer IS NOT NULL GROUP BY unit),
-    first AS (SELECT unit, benchmark_id, target_type, target_id, model, model_key FROM u
-              QUALIFY row_number() OVER (PARTITION BY unit ORDER BY created_at, annotation_id) = 1)
-    SELECT f.unit, f.benchmark_id, f.target_type, f.target_id, f.model, f.model_key,
-           coalesce(adj.tags, voted.tags, []::VARCHAR[]) AS tags, coalesce(nrev.n, 0)::INTEGER AS n_reviewers,
-           adj.unit IS NOT NULL AS adjudicated, coalesce(prop.proposed, []::VARCHAR[]) AS proposed_answers
-    FROM first f LEFT JOIN adj USING (unit) LEFT JOIN voted USING (unit) LEFT JOIN nrev USING (unit)
-         LEFT JOIN prop USING (unit)
-    """
-
-
-def _create_consensus(tx) -> None:
-    tx.execute(_CONSENSUS_DDL)
-    tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
-
-
-_TOUCHED = ("(SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions "
-            "WHERE rev_id > ? AND rev_id <= ?)")
-_FULL_REBUILD_SHARE = 0.25      # above this share of stale units, recomputing everything is cheaper
-
-
-def consensus_lag(cur) -> tuple[int, int]:
-    """(synced_rev, newest rev_id): the consensus is current when they are equal (two tiny reads)."""
-    synced = cur.execute("SELECT max(synced_rev) FROM annotation_consensus_state").fetchone()[0] or 0
-    newest = cur.execute("SELECT coalesce(max(rev_id), 0) FROM annotation_revisions").fetchone()[0]
-    return synced, newest
-
-
-def sync_consensus(tx) -> int:
-    """Bring the materialised consensus up to date with every revision saved since it was last synced:
-    recompute the units of the targets those revisions touch (or everything, when most are touched).
-    Runs on the store's writer (``execute_write_fn``), inside its transaction. Returns revisions applied."""
-    synced, newest = consensus_lag(tx)
-    if newest == synced:
-        return 0
-    full = synced == 0
-    if not full:
-        n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchone()[0]
-        n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchone()[0]
-        full = n_touched > _FULL_REBUILD_SHARE * max(n_units, 1)
-    if full:
-        tx.execute("DELETE FROM annotation_consensus")
-        tx.execute("INSERT INTO annotation_consensus " + _consensus_select("annotation_revisions"))
-    else:
-        tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
-                   "AND c.target_type = t.target_type AND c.target_id = t.target_id", [synced, newest])
-        tx.execute("INSERT INTO annotation_consensus " + _consensus_select(
-            f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"),
-            [synced, newest])
-    tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [newest])
-    return newest - synced
-
-
-def full_consensus(cur) -> "pd.DataFrame":
-    """The consensus recomputed from every revision (what ``sync_consensus`` must always equal)."""
-    return cur.execute(_consensus_select("annotation_revisions") + " ORDER BY unit").df()
-
-
-def consensus(cur, benchmark_id: str) -> pd.DataFrame:
-    """The materialised consensus of one benchmark's units."""
-    return cur.execute("SELECT * FROM annotation_consensus WHERE benchmark_id = ? ORDER BY unit",
-                       [benchmark_id]).df()
-
-
-# Grouping dimensions of failure-mode statistics -> SQL expressions over the unit rows (constants only).
 STAT_DIMENSIONS = {"modality": "modality", "model": "model", "category": "category", "department": "department",
                    "task": "task", "target_type": "target_type"}
 
@@ -527,47 +273,47 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
                         exclude_tag: str | None) -> pd.DataFrame:
     """Per group of ``by`` (keys of STAT_DIMENSIONS) x tag: units with the tag (``count``) and reviewed units
     (``n``), over the materialised consensus joined with each target's modality/department/task/categories.
-    Missing context reads '(none)'; ``category`` counts a unit once toward each of its categories."""
+    Missing context reads '(none)'; ``category`` counts a unit once toward each of its categories. Every
+    group gets a row for every tag counted anywhere (``count`` 0 where no unit of the group has it)."""
     dims = [STAT_DIMENSIONS[b] for b in by] or ["'all'"]
-    cols = ", ".join(f"{d} AS g{i}" for i, d in enumerate(dims))
     gs = ", ".join(f"g{i}" for i in range(len(dims)))
-    tags = ("list_distinct(list_transform(tags, lambda x: split_part(x, '/', 1)))" if top_level else "tags")
-    unnest_cat = ", unnest(categories) AS category" if "category" in by else ""
-    # only the context the grouping needs (each aggregate costs a pass over the targets' items)
-    ctx_cols = ", ".join(
-        [f"string_agg(DISTINCT {d}, ' | ' ORDER BY {d}) AS {d}" for d in ("modality", "department", "task")
-         if d in by] + (["list_sort(list_distinct(flatten(list(categories)))) AS categories"] if "category" in by
-                        else []) + ["count(*) AS n_items"])
-    ctx_select = ", ".join(
-        [f"coalesce(ctx.{d}, '(none)') AS {d}" for d in ("modality", "department", "task") if d in by]
-        + (["CASE WHEN ctx.categories IS NULL OR len(ctx.categories) = 0 THEN ['(none)'] "
-            "ELSE ctx.categories END AS categories"] if "category" in by else []) + ["ctx.n_items"])
+    tags = ("list_distinct(list_transform(c.tags, lambda x: split_part(x, '/', 1)))" if top_level else "c.tags")
+    text = [d for d in ("modality", "department", "task") if d in by]
+    ctx = text + (["categories"] if "category" in by else [])
+    # Only the context the grouping needs. An item target is its one item, joined directly (no aggregation:
+    # an ordered string_agg per target is what cost); a pair target aggregates its items.
+    src = "c"
+    if ctx:
+        item_ctx = ", ".join([f"i.{d}" for d in text] + (
+            ["list_distinct(coalesce(i.categories, []::VARCHAR[])) AS categories"] if "category" in by else []))
+        pair_ctx = ", ".join([f"string_agg(DISTINCT i.{d}, ' | ' ORDER BY i.{d}) AS {d}" for d in text] + (
+            ["list_distinct(flatten(list(i.categories))) AS categories"] if "category" in by else []))
+        pick = ", ".join(f"CASE WHEN c.target_type = 'item' THEN xi.{d} ELSE xp.{d} END AS {d}" for d in ctx)
+        src = f"""(SELECT c.*, {pick} FROM c
+            LEFT JOIN (SELECT i.item_id, {item_ctx} FROM items i WHERE i.benchmark_id = $1) xi
+                   ON c.target_type = 'item' AND xi.item_id = c.target_id
+            LEFT JOIN (SELECT i.pair_id, {pair_ctx} FROM items i WHERE i.benchmark_id = $1 AND i.pair_id IS NOT NULL
+                       GROUP BY i.pair_id) xp ON c.target_type = 'pair' AND xp.pair_id = c.target_id)"""
+    value = {d: f"coalesce(x.{d}, '(none)')" for d in text}
+    value.update(model="x.model_key", target_type="x.target_type", category="x.category")
+    cols = ", ".join(f"{value.get(d, d)} AS g{i}" for i, d in enumerate(dims))
+    if "category" in by:
+        src = (f"(SELECT *, unnest(CASE WHEN categories IS NULL OR len(categories) = 0 THEN ['(none)'] "
+               f"ELSE categories END) AS category FROM {src})")
     sql = f"""
-    WITH c AS (SELECT * FROM annotation_consensus WHERE benchmark_id = ?
-               AND (? IS NULL OR NOT list_contains(tags, ?))),
-    t AS (SELECT DISTINCT target_type, target_id FROM c),
-    it AS (SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
-           FROM t JOIN items i ON i.benchmark_id = ? AND i.item_id = t.target_id WHERE t.target_type = 'item'
-           UNION ALL
-           SELECT t.target_type, t.target_id, i.modality, i.department, i.task, i.categories
-           FROM t JOIN items i ON i.benchmark_id = ? AND i.pair_id = t.target_id WHERE t.target_type = 'pair'),
-    ctx AS (SELECT target_type, target_id, {ctx_cols}
-            FROM it GROUP BY target_type, target_id),
-    u0 AS (SELECT c.unit, c.target_type, c.model_key AS model, {tags} AS tags,
-                  {ctx_select}
-           FROM c LEFT JOIN ctx USING (target_type, target_id)),
-    u AS (SELECT *{unnest_cat} FROM u0),
-    g AS (SELECT {cols}, tags FROM u),
-    n AS (SELECT {gs}, count(*) AS n FROM g GROUP BY {gs}),
-    k AS (SELECT {gs}, tag, count(*) AS count FROM (SELECT {gs}, unnest(tags) AS tag FROM g) GROUP BY {gs}, tag),
-    tg AS (SELECT DISTINCT tag FROM k)
-    SELECT n.*, tg.tag, coalesce(k.count, 0) AS count
-    FROM n CROSS JOIN tg LEFT JOIN k USING ({gs}, tag)
+    WITH c AS (SELECT target_type, target_id, model_key, {tags} AS tags FROM annotation_consensus c
+               WHERE benchmark_id = $1 AND ($2::VARCHAR IS NULL OR NOT list_contains(c.tags, $2))),
+    g AS (SELECT {cols}, x.tags FROM {src} x),
+    k AS (SELECT {gs}, tag, count(*) AS count FROM (SELECT {gs}, unnest(tags) AS tag FROM g) GROUP BY ALL)
+    SELECT n.*, t.tag, coalesce(k.count, 0) AS count
+    FROM (SELECT {gs}, count(*) AS n FROM g GROUP BY ALL) n CROSS JOIN (SELECT DISTINCT tag FROM k) t
+         LEFT JOIN k USING ({gs}, tag)
     ORDER BY {gs}, tag
     """
-    df = cur.execute(sql, [benchmark_id, exclude_tag, exclude_tag, benchmark_id, benchmark_id]).df()
+    df = cur.execute(sql, [benchmark_id, exclude_tag]).df()
     df = df.rename(columns={f"g{i}": b for i, b in enumerate(by)})
     return df.drop(columns=[f"g{i}" for i in range(len(dims)) if f"g{i}" in df.columns])
+
 
 def reviewer_tags(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:
     """(unit, reviewer, tags) of every current reviewer annotation (adjudications excluded): what agreement

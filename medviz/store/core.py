@@ -175,10 +175,24 @@ def _now():
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+ITEM_COLUMNS = ITEM_SCHEMA.names[1:]      # what a loader gives per item (benchmark_id is the load's)
+ITEM_COLUMNS_SCHEMA = pa.schema(list(ITEM_SCHEMA)[1:])
+
+
+def item_columns_batch(cols: dict[str, list]) -> pa.RecordBatch:
+    """Items given as columns (one list per name in ITEM_COLUMNS) -> one Arrow batch (ITEM_COLUMNS_SCHEMA)."""
+    return pa.record_batch([cols[name] for name in ITEM_COLUMNS], schema=ITEM_COLUMNS_SCHEMA)
+
+
+def item_table_to_arrow(benchmark_id: str, table: pa.Table) -> pa.Table:
+    """A loader's item table (ITEM_COLUMNS_SCHEMA) with the benchmark id in front: ITEM_SCHEMA."""
+    return table.add_column(0, ITEM_SCHEMA.field(0), pa.array([benchmark_id] * table.num_rows, pa.string()))
+
+
 def items_to_arrow(benchmark_id: str, items) -> pa.Table:
-    cols = {name: [] for name in ITEM_SCHEMA.names}
+    """Item objects (MediConfusion, GMAI loaders) -> an Arrow table in ITEM_SCHEMA."""
+    cols = {name: [] for name in ITEM_COLUMNS}
     for it in items:
-        cols["benchmark_id"].append(benchmark_id)
         cols["item_id"].append(it.item_id)
         cols["pair_id"].append(it.pair_id)
         cols["slot"].append(it.slot)
@@ -198,7 +212,7 @@ def items_to_arrow(benchmark_id: str, items) -> pa.Table:
         cols["granularity"].append(it.granularity)
         cols["caption"].append(it.caption)
         cols["extra"].append(json.dumps(it.extra, ensure_ascii=False) if it.extra else None)
-    return pa.table(cols, schema=ITEM_SCHEMA)
+    return item_table_to_arrow(benchmark_id, pa.Table.from_batches([item_columns_batch(cols)]))
 
 
 def pairs_to_arrow(benchmark_id: str, pairs) -> pa.Table:

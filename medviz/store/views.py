@@ -203,7 +203,7 @@ def item_outcomes(cur, benchmark_id: str, models: list[str] | None) -> pd.DataFr
 
 
 # The outcomes export: one row per (unit, model) of a filter, typed like the annotation export (see
-# medviz.store.annotations.EXPORT_COLUMNS for the types).
+# medviz.store.annotation_export.EXPORT_COLUMNS for the types).
 OUTCOME_EXPORT_COLUMNS: list[tuple[str, str]] = [
     ("benchmark_id", "text"), ("unit_id", "text"), ("model", "text"), ("synthetic_model", "text"),
     ("question", "text"), ("modality", "list: | "), ("categories", "list:; "), ("department", "text"),
@@ -215,7 +215,7 @@ OUTCOME_EXPORT_COLUMNS: list[tuple[str, str]] = [
 def outcome_export_query(benchmark_id: str, models: list[str] | None, f: dict, *, base_url: str,
                          for_csv: bool) -> tuple[str, list]:
     """(statement, params): every (unit, model) row matching ``f``, in Errors order, typed or as CSV text."""
-    from .annotations import typed_select
+    from .annotation_export import typed_select
     where, params = _where(f, benchmark_id)
     hp = _cte_params(benchmark_id, models)
     sql = _MATERIALISED_CTE + f""", r AS (
