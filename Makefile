@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,auth]'
+	$(BIN)/pip install -q -e '.[test,auth,dicom]'
 	touch $(STAMP)
 
 setup: $(STAMP)
