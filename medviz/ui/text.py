@@ -33,6 +33,7 @@ _MD_INLINE = re.compile(r"[\\`*_\[\]<>|~$&]|:(?=[\w/])|@(?=\w)|(?<=\b[wW]{3})\."
 # Constructs that only count at the start of a line: headings, quotes, list items, setext/thematic rules.
 _MD_LINE_START = re.compile(r"(?m)^([ \t]*\d*)([#>+=\-](?<!\d[#>+=\-])|(?<=\d)[.)])")
 MAX_SHOWN = 20_000          # characters of one value shown; the rest is cut with its length said
+_C0 = re.compile("[\x00-\x08\x0b-\x1f]")       # C0 controls incl. NUL (newline and tab are kept)
 
 
 def visible_controls(text: str) -> str:
@@ -45,7 +46,7 @@ def _text(value, *, controls: bool = True) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_SHOWN:
         text = f"{text[:MAX_SHOWN]}… ({len(text):,} characters)"
-    text = "".join(c if c in "\n\t" or c >= " " else "\ufffd" for c in text)      # C0 controls incl. NUL
+    text = _C0.sub("\ufffd", text)
     return visible_controls(text) if controls else text
 
 
