@@ -33,15 +33,6 @@ DICOM_MAGIC_OFFSET = 128
 EXT = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
 ESCAPES = "outside the images folder"          # every containment reason starts with this
 
-# Window/level presets (centre, width) in Hounsfield units for CT, relative for others.
-WINDOW_PRESETS = {
-    "auto": None,
-    "CT brain": (40, 80),
-    "CT soft tissue": (50, 400),
-    "CT lung": (-600, 1500),
-    "CT bone": (400, 1800),
-    "MR auto (1-99%)": "percentile",
-}
 
 
 @dataclass
@@ -357,23 +348,27 @@ def verify_content(path: str, data: bytes | None = None, expected: str | None = 
                           "since); ingest the benchmark again", file=path, record=record, field="image")
 
 
+def window_names() -> tuple[str, ...]:
+    """The named windows ``load_image`` takes: "auto" (the file's own) and the viewer's (``medviz.display``)."""
+    from . import display
+    return ("auto", *display.GENERIC_PRESETS, *display.CT_PRESETS)
+
+
 def _dicom_view(path: str, window):
-    """``load_image``'s window argument as a ``display.View``: "auto"/None = the file's own window (its VOI LUT,
-    else the full range), a preset name of ``WINDOW_PRESETS`` or ``display.CT_PRESETS``, or (centre, width);
+    """``load_image``'s window as a ``display.View``: "auto"/None/the file window = the file's own window (its VOI
+    LUT, else the full range), a preset of ``display`` (OHIF's CT presets, "Auto (1-99%)"), or (centre, width);
     multi-frame files show their middle frame."""
     from . import display
     n = display.metadata(path).n_frames
     frame = n // 2 if n > 1 else 0
-    if isinstance(window, str) and window in display.CT_PRESETS:
-        return display.View(preset=window, frame=frame)
-    win = WINDOW_PRESETS.get(window, window) if isinstance(window, str) else window
-    if win is None:
+    if window is None or window in ("auto", display.FILE_WINDOW):
         return display.View(frame=frame)
-    if win == "percentile":
-        return display.View(preset=display.AUTO, frame=frame)
-    if isinstance(win, str):
-        raise MedvizError(f"unknown window preset '{win}' ({', '.join(WINDOW_PRESETS)})", file=path, field="window")
-    centre, width = win
+    if isinstance(window, str):
+        if window not in window_names():
+            raise MedvizError(f"unknown window preset '{window}' ({', '.join(window_names())})", file=path,
+                              field="window")
+        return display.View(preset=window, frame=frame)
+    centre, width = window
     return display.View(window=(float(width), float(centre)), frame=frame)
 
 

@@ -13,7 +13,7 @@ import os
 import threading
 
 from .errors import MedvizError
-from .images import WINDOW_PRESETS, load_image
+from .images import load_image, window_names
 
 
 def _cache_name(path: str, size: int, window) -> str:
@@ -25,7 +25,7 @@ def _cache_name(path: str, size: int, window) -> str:
 def cached_image_bytes(store, path: str, *, size: int = 96, window: str | None = "auto",
                        fmt: str = "JPEG") -> bytes:
     """A resized copy of an image, built once into ``<db>_files/thumbs`` and read from there afterwards."""
-    if window not in (None, "auto") and window not in WINDOW_PRESETS:
+    if window is not None and window not in window_names():
         raise MedvizError(f"unknown window preset '{window}'")
     path = store.image_file(path)          # relative paths are under the store's files folder
     if not path or not os.path.exists(path):

@@ -170,7 +170,7 @@ def test_load_image_dicom_goes_through_the_display_pipeline(tmp_path):
                           display.to_uint8(display.decode(CT), View(preset="Lung")).astype(int))
     assert np.array_equal(gray(images.load_image(CT, window=(40, 80))),            # (centre, width)
                           display.to_uint8(display.decode(CT), View(window=(80, 40))).astype(int))
-    assert np.array_equal(gray(images.load_image(CT, window="CT brain")), gray(images.load_image(CT, window=(40, 80))))
+    assert np.array_equal(gray(images.load_image(CT, window="Brain")), gray(images.load_image(CT, window=(40, 80))))
     ds = pydicom.dcmread(MR)
     ds.PhotometricInterpretation = "MONOCHROME1"
     p = tmp_path / "mono1.dcm"

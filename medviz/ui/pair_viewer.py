@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 from .. import display
 from ..display import View
 from ..errors import MedvizError
-from ..readmodels.review import Answer, Slot, UnitView
+from ..readmodels.review import Slot, UnitView
 from .text import html_text, md
 
 DISPLAY_SIZE = 768          # the panel box (plot units); images larger than this are reduced to it
@@ -337,34 +337,7 @@ def placeholder_html(uv: UnitView, s: Slot) -> str:
             + f"<div class='mv-ph-cmd'>{esc(supply_hint(uv))}</div></div>")
 
 
-def render_metadata(uv: UnitView) -> None:
-    metas = [(s, slot_meta(s)) for s in uv.slots]
-    if not any(m for _s, m in metas):
-        return
-    with st.expander("Image details (size; DICOM: modality, body part, series, spacing, window)", expanded=False):
-        cols = st.columns(len(metas))
-        for col, (s, m) in zip(cols, metas):
-            with col:
-                st.markdown(f"**Image {s.slot}**")
-                if m is None:
-                    st.caption("no image")
-                    continue
-                st.html("<table class='mv-meta'>" + "".join(
-                    f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in m.rows()) + "</table>")
-
-
-def _answer_line(a: Answer, answer: str | None) -> str:
-    mark = "–" if a.correct is None else ("✓" if a.correct else "✗")
-    letter = a.parsed or "no letter (invalid)"
-    syn = " <span class='mv-syn'>synthetic</span>" if a.synthetic else ""
-    raw = html_text((a.raw or "").strip().replace("\n", " "))
-    if len(raw) > 220:
-        raw = raw[:220] + "…"
-    cls = "mv-wrong" if a.correct is False or a.parsed is None else "mv-right"
-    return (f"<div class='mv-ans {cls}'><span class='mv-mark'>{mark}</span> <b>{html_text(a.model)}</b>{syn} → <b>{html_text(letter)}</b>"
-            f"<br><span class='mv-raw'>“{raw}”</span></div>")
-
-
+# the review page's stylesheet: answers and options under the images (slot_details), missing-image placeholders
 CSS = """<style>
 .mv-ans {font-size: 0.9rem; padding: 4px 8px; margin: 3px 0; border-radius: 6px; border-left: 4px solid #ccc;}
 .mv-wrong {border-left-color: #d62728; background: #fdecea;}
@@ -385,27 +358,3 @@ CSS = """<style>
 .mv-ph-cmd {color: #555; font-family: monospace; font-size: 0.78rem; margin-top: 4px; word-break: break-all;}
 .mv-meta td {padding: 1px 8px 1px 0; font-size: 0.85rem;}
 </style>"""
-
-
-def render_slot_details(uv: UnitView) -> None:
-    st.html(CSS)
-    cols = st.columns(len(uv.slots))
-    for col, s in zip(cols, uv.slots):
-        with col:
-            meta = " · ".join(x for x in [s.modality, ", ".join(s.categories), s.department] if x)
-            if meta:
-                st.caption(md(meta))
-            opts = []
-            for letter, text in s.options.items():
-                ok = letter == s.answer
-                opts.append(f"<div class='mv-opt{' mv-correct' if ok else ''}'>{'✔ ' if ok else ''}"
-                            f"<b>{html_text(letter)}</b>. {html_text(text)}</div>")
-            st.html("".join(opts))
-            if s.answer:
-                st.markdown(f"**Correct: {md(s.answer, inline=True)}** — {md(s.options.get(s.answer, ''), inline=True)}")
-            else:
-                st.markdown("**Correct answer withheld** (test split)")
-            if s.answers:
-                st.html("".join(_answer_line(a, s.answer) for a in s.answers))
-            else:
-                st.caption("No predictions from the selected models.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, review_nav, tagging
+from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, review_nav, slot_details, tagging
 from .context import current
 from .text import md
 
@@ -29,8 +29,8 @@ def render() -> None:
     st.markdown(f"### {md(uv.slots[0].question, inline=True)}")
     views, fit = pair_viewer.render_controls(uv) if any(s.image_ok for s in uv.slots) else (None, pair_viewer.FIT)
     pair_viewer.render_images(ctx.store, uv, views, fit, key=f"fig::{unit}")
-    pair_viewer.render_metadata(uv)
-    pair_viewer.render_slot_details(uv)
+    slot_details.render_metadata(uv)
+    slot_details.render_slot_details(uv)
     st.divider()
     left, right = st.columns([1, 1], gap="large")
     with left:
