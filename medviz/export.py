@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
+from . import __version__, limits
 from .annotations.model import Annotation
 from .annotations.queries import ALL_MODELS
 from .errors import MedvizError
@@ -376,6 +376,7 @@ def import_annotations(store, path: str, *, by) -> int:
     from .annotations.model import check_fields
     from .annotations.taxonomy import taxonomy_for_version
     from .annotations.writer import get_writer
+    limits.check_file_size(path, what="annotation file")
     anns = annotations_from_export(read_export(path), path)
     known: dict = {}
     for a in anns:

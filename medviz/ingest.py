@@ -135,6 +135,9 @@ def read_predictions(path: str, kind: str, *, fmt: str | None = None, model: str
                      result_path: str | None = None) -> tuple[pd.DataFrame, str | None]:
     if not os.path.exists(path):
         raise MedvizError("file not found", file=path)
+    for f in (path, result_path):
+        if f:
+            limits.check_file_size(f, what="prediction file")
     fmt = fmt or registry.detect_prediction_format(path, kind)
     return registry.get_prediction_format(fmt).read(path, model, result_path)
 

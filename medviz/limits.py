@@ -58,9 +58,22 @@ MAX_XLSX_CELLS = _env_int("MAX_XLSX_CELLS", 5_000_000)
 MAX_JSON_BYTES = _env_int("MAX_JSON_BYTES", 512 << 20)       # a JSON benchmark or prediction file
 MAX_JSON_DEPTH = _env_int("MAX_JSON_DEPTH", 64)              # nesting of objects/arrays
 MAX_TSV_LINE = _env_int("MAX_TSV_LINE", 512 << 20)           # one TSV record (base64 image included)
+MAX_TABLE_BYTES = _env_int("MAX_TABLE_BYTES", 1 << 30)      # a prediction or annotation file (CSV/TSV/xlsx/Parquet)
 MAX_QUOTE = 80                                               # characters of a value an error message quotes
 MAX_NAME = 255                                               # an uploaded file's name, in characters
 MAX_PARAM = 200                                              # a URL query parameter (?pair=, ?item=)
+
+
+def check_file_size(path: str, limit: int | None = None, *, what: str = "file") -> None:
+    """Refuse a file over ``limit`` bytes (default ``MAX_TABLE_BYTES``) before any parser reads it."""
+    limit = MAX_TABLE_BYTES if limit is None else limit
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return                      # a missing file gets its own message from the reader
+    if size > limit:
+        raise MedvizError(f"{what} is {human_bytes(size)}; at most {human_bytes(limit)} "
+                          f"(set MEDVIZ_MAX_TABLE_BYTES to raise the limit)", file=path)
 
 
 # --- spreadsheets ---------------------------------------------------------------------------------------

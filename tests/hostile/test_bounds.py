@@ -185,3 +185,25 @@ def test_a_limit_can_be_changed_by_environment(tmp_path):
     out = subprocess.run([sys.executable, "-c", "import medviz.limits"], capture_output=True, text=True, env=env,
                          timeout=60)
     assert "MEDVIZ_MAX_PIXELS must be a whole number, found 'lots'" in out.stderr
+
+
+def test_prediction_and_annotation_files_are_bounded_before_parsing(gmai_store, tmp_path, monkeypatch):
+    """CSV/TSV/xlsx/Parquet files read by pandas get a size bound (MEDVIZ_MAX_TABLE_BYTES) checked before any
+    parser runs; the store is unchanged."""
+    from medviz.annotations import close_writer
+    from medviz.auth import file_owner
+    from medviz.export import import_annotations
+    p = tmp_path / "m_GMAI-MMBench_SAMPLE.tsv"
+    pd.DataFrame({"index": range(200), "prediction": ["A"] * 200}).to_csv(p, sep="\t", index=False)
+    ann = tmp_path / "tags.csv"
+    ann.write_text("benchmark_id,target_type,target_id\n" + "g,item,0\n" * 200)
+    before = snapshot(gmai_store)
+    monkeypatch.setattr(limits, "MAX_TABLE_BYTES", 1000)
+    with pytest.raises(MedvizError, match="prediction file is .*; at most 1,000 bytes") as e:
+        import_predictions(gmai_store, "g", str(p))
+    assert e.value.file == str(p) and "MEDVIZ_MAX_TABLE_BYTES" in str(e.value)
+    with pytest.raises(MedvizError, match="annotation file is") as e:
+        import_annotations(gmai_store, str(ann), by=file_owner())
+    close_writer(gmai_store)
+    assert e.value.file == str(ann)
+    assert snapshot(gmai_store) == before
