@@ -271,3 +271,20 @@ def test_next_untagged_key_follows_the_read_model_queue(embedded_db, monkeypatch
         at.button(key="nav_untagged").click().run()
         assert_clean(at)
         assert f"`{want}`" in texts(at)
+
+
+def test_an_empty_database_says_how_to_load_one_for_the_file_and_under_medviz_serve(tmp_path, monkeypatch):
+    """Opened as a file, the advice is the CLI on that file; under `medviz serve` (which owns the file, so
+    `medviz demo --db` would be refused) it is the Data page and the CLI through the server."""
+    from medviz import server
+    from medviz.store import Store
+    db = str(tmp_path / "empty.duckdb")
+    Store(db).close()
+    monkeypatch.setenv("MEDVIZ_DB", db)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert_clean(at)
+    assert f"medviz demo --db {db}" in texts(at)
+    monkeypatch.setattr(server, "current", lambda: object())
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert_clean(at)
+    assert "Data" in texts(at) and "medviz demo" not in texts(at)

@@ -64,7 +64,12 @@ def sidebar(principal=None) -> Context:
     sb = st.sidebar
     sb.caption(f"Database: `{path}`")
     if benches.empty:
-        sb.warning("No benchmark loaded. Run `medviz demo --db " + path + "` or `medviz ingest FILE --db " + path + "`.")
+        from ..server import current as served
+        if served() is not None:      # medviz serve owns the file: the CLI goes through it, `medviz demo` cannot
+            sb.warning("No benchmark loaded. Load one on the **Data** page, or run `medviz ingest FILE` "
+                       "(the command goes through this server).")
+        else:
+            sb.warning(f"No benchmark loaded. Run `medviz demo --db {path}` or `medviz ingest FILE --db {path}`.")
         return ctx
     benches = benches.assign(_o=benches["kind"].map(registry.kind_order)).sort_values(["_o", "benchmark_id"])
     ids = list(benches["benchmark_id"])
