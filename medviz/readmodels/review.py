@@ -54,9 +54,16 @@ class UnitView:
     dino_sim: float | None = None
     kind: str | None = None              # benchmark kind and images folder: where missing images come from
     images_dir: str | None = None
+    confused: list[str] | None = None    # confused_models(), computed once when the view is built
 
     def confused_models(self) -> list[str]:
-        """Models that gave the same letter for both images of the pair (image-blind on this pair)."""
+        """Models that gave the same letter for both images of the pair (image-blind on this pair); computed
+        once per view (``unit_view`` does it, so a cached view costs nothing on the next page run)."""
+        if self.confused is None:
+            self.confused = self._confused()
+        return list(self.confused)
+
+    def _confused(self) -> list[str]:
         if len(self.slots) != 2:
             return []
         first = {x.model: x.parsed for x in self.slots[0].answers}
@@ -109,6 +116,7 @@ def unit_view(store, benchmark_id: str, unit_id: str, models: list[str] | None =
     if pair is not None:
         uv.biomedclip_sim = None if pd.isna(pair["biomedclip_sim"]) else float(pair["biomedclip_sim"])
         uv.dino_sim = None if pd.isna(pair["dino_sim"]) else float(pair["dino_sim"])
+    uv.confused_models()
     return uv
 
 

@@ -149,6 +149,40 @@ def after_write() -> None:
 ANNOTATION_CACHES: list = []
 
 
+# --- Review page: the tagging form's reads, per annotation generation -------------------------------------
+# Keyed by ``generation()`` (bumped by ``after_write``, which every UI save / undo / settle / plan change and
+# every API write calls), never by time: a tag toggle or a page run after no write reads no database.
+
+def generation() -> int:
+    return _GENERATION["n"]
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def taxonomy(path: str, gen: int):
+    """The store's active taxonomy (``annotations.active_taxonomy``)."""
+    return annotations.active_taxonomy(store(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def reading_plan(path: str, benchmark_id: str, gen: int):
+    from ..annotations import reading
+    return reading.get_plan(store(path), benchmark_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def unit_annotations(path: str, benchmark_id: str, unit_id: str, gen: int) -> pd.DataFrame:
+    """The current annotations on one pair / item (every reviewer), newest last."""
+    return annotations.current_annotations(store(path), benchmark_id, target_id=unit_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def visible_annotations(path: str, benchmark_id: str, unit_id: str, _who, who_key: tuple, gen: int):
+    """``reading.visible_annotations`` for the principal ``_who`` (``who_key``: its name and role)."""
+    from ..annotations import reading
+    return reading.visible_annotations(store(path), benchmark_id, _who, unit_id,
+                                       reading_plan(path, benchmark_id, gen))
+
+
 def filter_json(f: rm_errors.ErrorFilter) -> str:
     d = {k: getattr(f, k) for k in rm_errors.ErrorFilter.__dataclass_fields__}
     return json.dumps(d, sort_keys=True)

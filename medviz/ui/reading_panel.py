@@ -36,6 +36,7 @@ def _save_plan(ctx) -> None:
     blind = {"default": None, "on": True, "off": False}[ss.get("plan_blind", "default")]
     try:
         p = reading.set_plan(ctx.store, ctx.benchmark_id, int(ss.get("plan_readers", 1)), blind, by=ctx.reviewer)
+        data.after_write()          # the cached plan and blind-mode reads (data.reading_plan) are per generation
         ss["_nav_msg"] = f"Reading plan saved: {p.readers} reader(s) per pair, {'blind' if p.is_blind else 'open'}."
     except MedvizError as e:
         ss["_nav_msg"] = str(e)

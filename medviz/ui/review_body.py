@@ -11,32 +11,44 @@ import streamlit as st
 
 from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, review_nav, slot_details, tagging
 from .context import current
+from .timing import step
 from .text import md
 
 
 def render() -> None:
     ctx = current()
-    nav = review_nav.Navigator(ctx)
-    unit = nav.current_unit()
+    with step("nav.current_unit"):
+        nav = review_nav.Navigator(ctx)
+        unit = nav.current_unit()
     if unit is None:
         st.title("Review")
         st.info("This benchmark has no items to review.")
         return
-    uv = data.unit_view(ctx.db_path, ctx.benchmark_id, unit, ctx.models)
-    review_keys.install(f"{ctx.benchmark_id}/{unit}")      # R, ?, and back to the top when a new pair opens
-    st.html("<style>.stMainBlockContainer{padding-top:2.6rem}</style>")
-    nav.render_bar(uv)
+    with step("unit_view"):
+        uv = data.unit_view(ctx.db_path, ctx.benchmark_id, unit, ctx.models)
+    with step("keys"):
+        review_keys.install(f"{ctx.benchmark_id}/{unit}")      # R, ?, and back to the top when a new pair opens
+        st.html("<style>.stMainBlockContainer{padding-top:2.6rem}</style>")
+    with step("bar"):
+        nav.render_bar(uv)
     st.markdown(f"### {md(uv.slots[0].question, inline=True)}")
-    views, fit = pair_viewer.render_controls(uv) if any(s.image_ok for s in uv.slots) else (None, pair_viewer.FIT)
-    pair_viewer.render_images(ctx.store, uv, views, fit, key=f"fig::{unit}")
-    slot_details.render_metadata(uv)
-    slot_details.render_slot_details(uv)
+    with step("controls"):
+        views, fit = pair_viewer.render_controls(uv) if any(s.image_ok for s in uv.slots) else (None, pair_viewer.FIT)
+    with step("images"):
+        pair_viewer.render_images(ctx.store, uv, views, fit, key=f"fig::{unit}")
+    with step("details"):
+        slot_details.render_metadata(uv)
+        slot_details.render_slot_details(uv)
     st.divider()
     left, right = st.columns([1, 1], gap="large")
     with left:
         st.markdown("#### Could the encoder tell the images apart?")
-        encoder_panel.render(ctx, uv)
+        with step("encoder"):
+            encoder_panel.render(ctx, uv)
     with right:
-        reading_panel.render_adjudication(ctx, uv)
-        tagging.render(ctx, uv, on_saved=nav.after_save, on_undo=nav.go)
-    nav.prefetch(unit)
+        with step("adjudication"):
+            reading_panel.render_adjudication(ctx, uv)
+        with step("tagging"):
+            tagging.render(ctx, uv, on_saved=nav.after_save, on_undo=nav.go)
+    with step("prefetch"):
+        nav.prefetch(unit)

@@ -3,8 +3,9 @@ confidence, model scope and answer-key dispute. Saving goes through the annotati
 writer and returns after the commit; an existing annotation of the same reviewer and scope is revised
 (a new revision), never overwritten.
 
-The form is an ``st.fragment``: a tag toggle reruns only the form (the images are not redrawn); a save or
-an undo reruns the page (to open the next pair). What is typed on a pair but not saved is kept as a draft
+The form is an ``st.fragment``: a tag toggle reruns only the form (the images are not redrawn) and reads no
+database (its reads are cached per annotation generation, ``data.generation``). Save and Undo sit under the
+fragment, outside it: their click runs the page once, which opens the next pair. What is typed on a pair but not saved is kept as a draft
 per pair (restored when the pair is opened again). ``U`` undoes the reviewer's last save of this session:
 a new annotation is retracted, an edit goes back to the revision before it. A small badge shows the tags
 toggled on this pair wherever the page is scrolled."""
@@ -16,7 +17,6 @@ import pandas as pd
 import streamlit as st
 
 from .. import annotations as ann
-from ..annotations import reading
 from ..errors import MedvizError
 from ..readmodels.review import UnitView
 from . import data, review_keys
@@ -26,11 +26,13 @@ ALL_MODELS = "(all models)"
 QUICK_KEYS = "123456789"
 
 
-def existing(ctx, unit_ids: list[str]) -> pd.DataFrame:
-    cur = data.current_annotations(ctx.db_path, ctx.benchmark_id)
-    if cur is None or len(cur) == 0:
-        return pd.DataFrame()
-    return cur[cur["target_id"].isin(unit_ids)]
+def existing(ctx, unit_id: str) -> pd.DataFrame:
+    """The current annotations on one unit (cached until the next write)."""
+    return data.unit_annotations(ctx.db_path, ctx.benchmark_id, unit_id, data.generation())
+
+
+def _who_key(who) -> tuple:
+    return (getattr(who, "name", who), getattr(who, "role", None), getattr(who, "source", None))
 
 
 def quick_tags(tax) -> list[str]:
@@ -65,24 +67,42 @@ def _restore_draft(k: str) -> bool:
     return True
 
 
-@st.fragment
 def render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
-    if st.session_state.pop("_rerun_app", False):
-        st.rerun(scope="app")
-    _render(ctx, uv, on_saved, on_undo)
+    """The form (a fragment: a tag toggle reruns only it), then Save / Undo outside the fragment: a save or an
+    undo opens the next pair, a whole-page run that their click starts directly (a button inside the
+    fragment would first rerun the fragment, then ask for a second, whole-page run)."""
+    _form(ctx, uv)
+    _actions(ctx, uv, on_saved, on_undo)
 
 
-def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
-    store = ctx.store
-    tax = ann.active_taxonomy(store)
+@st.fragment
+def _form(ctx, uv: UnitView) -> None:
+    from . import timing
+    fragment_run = timing.enabled() and getattr(timing._local, "run", None) is None
+    if fragment_run:
+        timing.begin("fragment")
+    try:
+        _render(ctx, uv)
+    finally:
+        if fragment_run:
+            timing.end()
+
+
+def _render(ctx, uv: UnitView) -> None:
+    from .timing import step
+    gen = data.generation()
+    with step("t.taxonomy"):
+        tax = data.taxonomy(ctx.db_path, gen)
     unit = uv.unit_id
     target_type = "pair" if uv.is_pair else "item"
-    target_id = unit
-    prev = existing(ctx, [target_id])
+    with step("t.existing"):
+        prev = existing(ctx, unit)
     who = ctx.reviewer
-    plan = reading.get_plan(store, ctx.benchmark_id)
+    with step("t.plan"):
+        plan = data.reading_plan(ctx.db_path, ctx.benchmark_id, gen)
     if who is not None:      # blind reading: the domain decides what this reviewer may see
-        shown, hidden = reading.visible_annotations(store, ctx.benchmark_id, who, target_id, plan)
+        with step("t.visible"):
+            shown, hidden = data.visible_annotations(ctx.db_path, ctx.benchmark_id, unit, who, _who_key(who), gen)
     else:
         shown, hidden = (prev.iloc[0:0], len(prev)) if plan.is_blind else (prev, 0)
     if not shown.empty:
@@ -101,7 +121,7 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     name = getattr(who, "name", who)
     k = f"{ctx.benchmark_id}::{unit}"
     tags_key, scope_key = f"tags::{k}", f"scope::{k}"
-    mine = prev[prev["reviewer"] == name] if not prev.empty else prev
+    mine = _mine(prev, name)
     restored = _restore_draft(k)
     if tags_key not in st.session_state and not mine.empty:   # edit mode: start from my latest annotation
         last = mine.iloc[-1]
@@ -146,21 +166,43 @@ def _render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
     msg = st.session_state.pop(f"_save_err::{k}", None)
     if msg:
         st.error(md(msg))
-    b1, b2 = st.columns([1.3, 1])
-    b1.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
-              on_click=_save, args=(ctx, uv, name, mine, k, on_saved), width="stretch")
-    last = st.session_state.get("_last_save")
-    b2.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
-              disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo),
-              help="Retract the annotation you saved last (or restore the revision before your edit)"
-                   + (f" — {md(last['unit'])}" if last else ""))
     saved_tags = list(mine.iloc[-1]["tags"]) if not mine.empty else []
     now = list(st.session_state.get(tags_key, []))
     st.html(review_keys.tag_status_html([tax.label(t) for t in now], dirty=sorted(now) != sorted(saved_tags)))
 
 
-def _save(ctx, uv, name, mine, k, on_saved) -> None:
+def _mine(prev: pd.DataFrame, name: str) -> pd.DataFrame:
+    return prev[prev["reviewer"] == name] if not prev.empty else prev
+
+
+def _actions(ctx, uv: UnitView, on_saved, on_undo) -> None:
+    """Save (Ctrl+Enter) and Undo (U), drawn under the form."""
+    who = ctx.reviewer
+    if who is None:
+        return
+    name = getattr(who, "name", who)
+    k = f"{ctx.benchmark_id}::{uv.unit_id}"
+    b1, b2 = st.columns([1.3, 1])
+    b1.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
+              on_click=_save, args=(ctx, uv, name, k, on_saved), width="stretch")
+    last = st.session_state.get("_last_save")
+    b2.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
+              disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo),
+              help="Retract the annotation you saved last (or restore the revision before your edit)"
+                   + (f" — {md(last['unit'])}" if last else ""))
+
+
+def _save(ctx, uv, name, k, on_saved) -> None:
     """Button callback (runs before the next script run, so the page re-renders already saved/moved on)."""
+    from . import timing
+    timing.begin("save_cb")
+    try:
+        _save_inner(ctx, uv, name, k, on_saved)
+    finally:
+        timing.end()
+
+
+def _save_inner(ctx, uv, name, k, on_saved) -> None:
     ss = st.session_state
     tags = list(ss.get(f"tags::{k}", []))
     if not tags:
@@ -168,6 +210,7 @@ def _save(ctx, uv, name, mine, k, on_saved) -> None:
         return
     scope = ss.get(f"scope::{k}", ALL_MODELS)
     model = None if scope == ALL_MODELS else scope
+    mine = _mine(existing(ctx, uv.unit_id), name)
     base = None
     if not mine.empty:
         same = mine[mine["model"].map(lambda m: (m if isinstance(m, str) else None) == model)]
@@ -189,7 +232,6 @@ def _save(ctx, uv, name, mine, k, on_saved) -> None:
                         "revision": saved.revision, "before": None if base is None else base.to_dict()}
     ss.pop(f"draft::{k}", None)
     ss["_saved_msg"] = f"Saved {uv.unit_id}: " + ", ".join(t.rsplit("/", 1)[-1] for t in tags)
-    ss["_rerun_app"] = True
     if on_saved:
         on_saved()
 
@@ -215,6 +257,5 @@ def _undo(ctx, name, on_undo) -> None:
     for f in _FIELDS:
         ss.pop(f"{f}::{ctx.benchmark_id}::{last['unit']}", None)
     ss["_saved_msg"] = f"Undid your last save on {last['unit']}"
-    ss["_rerun_app"] = True
     if on_undo:
         on_undo(last["unit"])
