@@ -33,7 +33,8 @@ def run(app, host: str, port: int, options: dict) -> None:
     import streamlit as st
     import uvicorn
     from streamlit.web import bootstrap
-    bootstrap.load_config_options(options)
+    # no full gc.collect(2) after every script run (.streamlit/config.toml says why); a caller may override
+    bootstrap.load_config_options({"runner.postScriptGC": False, **options})
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, use_colors=False,
                 ws_max_size=int(st.get_option("server.maxMessageSize")) * 1024 * 1024,
