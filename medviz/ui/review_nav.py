@@ -4,6 +4,8 @@ or a model-vs-model slice; ``?list=...``, see ``medviz.readmodels.lists``) previ
 list, the bar says where the unit sits in it, and a link goes back to the same page of the list."""
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from .. import limits
@@ -25,6 +27,37 @@ def next_in(ids: list[str], current: str | None) -> str | None:
         return None
     after = [u for u in ids if current is None or u > current]
     return after[0] if after else ids[0]
+
+
+class _Prefetcher:
+    """One long-lived background thread that runs the newest prefetch job. A new page run replaces a job not
+    yet started (J pressed three times warms only the last pair's neighbours), prefetches never run two at a
+    time (each competes with the page runs for the GIL), and the thread keeps its per-thread resources (the
+    in-memory DuckDB connection of ``scoring``) instead of opening new ones for every page run."""
+
+    def __init__(self):
+        self._lock = threading.Condition()
+        self._job = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job) -> None:
+        with self._lock:
+            self._job = job
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name="medviz-prefetch")
+                self._thread.start()
+            self._lock.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._job is None:
+                    self._lock.wait()
+                job, self._job = self._job, None
+            job()
+
+
+_PREFETCHER = _Prefetcher()
 
 
 class Navigator:
@@ -114,9 +147,9 @@ class Navigator:
         self.go(self.next_untagged_from(cur))
 
     def prefetch(self, current: str) -> None:
-        """Warm the caches (unit view, figure, encoder panel) of the pairs most likely opened next, in a
-        background thread: where "save" (or N) goes first, then J. Save / J then draw from caches."""
-        import threading
+        """Warm the caches (unit view, figure, encoder panel) of the pairs most likely opened next: where "save"
+        (or N) goes first, then J. Done by one background worker per process (``_Prefetcher``); save / J then
+        draw from caches."""
         if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
             first = next_in([u for u in self.queue() if u != current], current)
         else:
@@ -149,7 +182,7 @@ class Navigator:
                             encoder_panel.warm(ctx, nxt, enc)
                 except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
                     pass
-        threading.Thread(target=warm, daemon=True, name="medviz-prefetch").start()
+        _PREFETCHER.submit(warm)
 
     def after_save(self) -> None:
         """Called from the save callback: move on to the next untagged error (unless switched off)."""

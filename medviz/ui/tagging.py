@@ -95,15 +95,15 @@ def _render(ctx, uv: UnitView) -> None:
         tax = data.taxonomy(ctx.db_path, gen)
     unit = uv.unit_id
     target_type = "pair" if uv.is_pair else "item"
-    with step("t.existing"):
-        prev = existing(ctx, unit)
     who = ctx.reviewer
     with step("t.plan"):
         plan = data.reading_plan(ctx.db_path, ctx.benchmark_id, gen)
-    if who is not None:      # blind reading: the domain decides what this reviewer may see
+    if who is not None:      # blind reading: the domain decides what this reviewer may see (mine included)
         with step("t.visible"):
             shown, hidden = data.visible_annotations(ctx.db_path, ctx.benchmark_id, unit, who, _who_key(who), gen)
     else:
+        with step("t.existing"):
+            prev = existing(ctx, unit)
         shown, hidden = (prev.iloc[0:0], len(prev)) if plan.is_blind else (prev, 0)
     if not shown.empty:
         with st.expander(f"{len(shown)} annotation(s) on this {target_type}", expanded=False):
@@ -121,7 +121,7 @@ def _render(ctx, uv: UnitView) -> None:
     name = getattr(who, "name", who)
     k = f"{ctx.benchmark_id}::{unit}"
     tags_key, scope_key = f"tags::{k}", f"scope::{k}"
-    mine = _mine(prev, name)
+    mine = _mine(shown, name)        # my own readings are never hidden from me
     restored = _restore_draft(k)
     if tags_key not in st.session_state and not mine.empty:   # edit mode: start from my latest annotation
         last = mine.iloc[-1]
@@ -210,7 +210,9 @@ def _save_inner(ctx, uv, name, k, on_saved) -> None:
         return
     scope = ss.get(f"scope::{k}", ALL_MODELS)
     model = None if scope == ALL_MODELS else scope
-    mine = _mine(existing(ctx, uv.unit_id), name)
+    shown, _hidden = data.visible_annotations(ctx.db_path, ctx.benchmark_id, uv.unit_id, ctx.reviewer,
+                                              _who_key(ctx.reviewer), data.generation())
+    mine = _mine(shown, name)
     base = None
     if not mine.empty:
         same = mine[mine["model"].map(lambda m: (m if isinstance(m, str) else None) == model)]
