@@ -2,7 +2,8 @@
 
 Builds a generic-CSV benchmark of 10,000 generated pairs (20,000 small PNGs) and three prediction runs,
 loads them with the normal importers (`medviz ingest`, `medviz predictions import`, `medviz embed --encoder
-pixels`), starts `streamlit run app.py` and measures, in the same run:
+pixels`), starts `medviz serve` (what `make run` starts: app + API + jobs in one process, whose lifespan warms the
+caches) and measures, in the same run:
 
 - baseline: loading Streamlit's bare health page in the same browser (the floor of any page load);
 - each page's ready time (script run finished and its main content drawn), by full page load (goto) and by
@@ -13,8 +14,9 @@ pixels`), starts `streamlit run app.py` and measures, in the same run:
 - J / K between pairs on Review (until the new pair is drawn).
 
 The four budgets of issue 12 are the RESULT lines ui_save_to_next_p50, ui_tag_toggle_p50,
-ui_first_visit_after_start (the first page load after the server started) and ui_nav_max (the slowest in-app
-navigation: sidebar links and J/K). The load average is printed with them: these are wall-clock timings.
+ui_first_visit_after_start (the first page load, Leaderboard, as soon as `medviz serve` answers its health check)
+and ui_nav_max (the slowest in-app navigation: sidebar links and J/K). The same first visit under a plain
+`streamlit run app.py` (no start-up hook, so no warm-up before the first request) is printed for reference. The load average is printed with them: these are wall-clock timings.
 
 Ends with RESULT lines. Generated data is synthetic (random images and answers) and lives in bench/out/.
 """
@@ -33,7 +35,7 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from harness import browser, chromium_available, streamlit_server, wait_ready  # noqa: E402
+from harness import browser, chromium_available, medviz_server, streamlit_server, wait_ready  # noqa: E402
 
 N_PAIRS = int(os.environ.get("MEDVIZ_BENCH_PAIRS", "10000"))
 OUT = os.path.join(ROOT, "bench", "out", f"ui_{N_PAIRS}")
@@ -88,13 +90,41 @@ def build(db: str) -> None:
     medviz("embed", BENCH, "--encoder", "pixels", "--db", db)
 
 
+# Drawn, not only sent: no element of the page is still a loading skeleton (Streamlit shows one while an
+# element's code is fetched), every plotly chart has drawn its SVG and every dataframe its canvas.
+DRAWN = """() => {
+  const main = document.querySelector("[data-testid='stMain']");
+  if (!main || main.querySelector("[data-testid^='stSkeleton']")) return false;
+  for (const c of main.querySelectorAll("[data-testid='stPlotlyChart']"))
+    if (!c.querySelector('.main-svg')) return false;
+  for (const d of main.querySelectorAll("[data-testid='stDataFrame']"))
+    if (!d.querySelector('canvas')) return false;
+  return true; }"""
+# Review: the pair named in the heading is the one the image figure shows (plotly's uirevision is the unit id),
+# with its images in the SVG.
+PAIR_DRAWN = """() => {
+  const h = document.querySelector('h2'); const m = h && h.innerText.match(/^(?:Pair|Item)\\s+(\\S+)/);
+  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+  return !!(m && gd && gd.layout && gd.layout.uirevision === m[1] && gd.querySelector('g.imagelayer image')); }"""
+
+
 def ready_content(page, heading: str | None, timeout=60_000) -> None:
     wait_ready(page, timeout)
     if heading:
         page.wait_for_selector(f"h1:has-text('{heading}')", timeout=timeout)
     else:
         page.wait_for_selector("h2:has-text('Pair')", timeout=timeout)
+        page.wait_for_function(PAIR_DRAWN, timeout=timeout, polling="raf")
     wait_ready(page, timeout)
+    page.wait_for_function(DRAWN, timeout=timeout, polling="raf")
+
+
+def next_pair_drawn(page, old: str, timeout=30_000) -> None:
+    """After a save or J/K: the heading names another pair, the run finished and that pair's images are drawn."""
+    page.wait_for_function("old => { const h = document.querySelector('h2'); return h && h.innerText !== old; }",
+                           arg=old, timeout=timeout, polling="raf")
+    wait_ready(page, timeout)
+    page.wait_for_function(PAIR_DRAWN, timeout=timeout, polling="raf")
 
 
 def timed(fn) -> float:
@@ -132,7 +162,10 @@ def main() -> int:
         ready_content(page, "Blank")
         res["baseline_blank"] = statistics.median(
             [timed(lambda: (page.goto(burl), ready_content(page, "Blank"))) for _ in range(5)])
-    with streamlit_server(db, timeout=120) as url, browser((1400, 1000)) as ctx:
+    with streamlit_server(db, timeout=120) as url, browser((1400, 1000)) as ctx:   # reference: plain streamlit run
+        page = ctx.new_page()
+        res["first_visit_streamlit_run"] = timed(lambda: (page.goto(f"{url}/?b={BENCH}"), ready_content(page, "Leaderboard")))
+    with medviz_server(db, timeout=120) as url, browser((1400, 1000)) as ctx:
         page = ctx.new_page()
         base = [timed(lambda: page.goto(url + "/_stcore/health")) for _ in range(5)]
         res["baseline"] = statistics.median(base)
@@ -165,9 +198,7 @@ def main() -> int:
             wait_ready(page)
             t = time.perf_counter()
             page.keyboard.press("Control+Enter")
-            page.wait_for_function("old => { const h = document.querySelector('h2'); return h && h.innerText !== old; }",
-                                   arg=cur, timeout=30_000)
-            wait_ready(page)
+            next_pair_drawn(page, cur)
             saves.append(time.perf_counter() - t)
         res["save_next"] = statistics.median(saves[1:])
         # quick-tag toggles (fragment rerun only)
@@ -190,9 +221,7 @@ def main() -> int:
             cur = page.inner_text("h2")
             t = time.perf_counter()
             page.keyboard.press(key)
-            page.wait_for_function("old => { const h = document.querySelector('h2'); return h && h.innerText !== old; }",
-                                   arg=cur, timeout=30_000)
-            wait_ready(page)
+            next_pair_drawn(page, cur)
             steps.append(time.perf_counter() - t)
         res["jk"] = steps
     print(f"\n{'page':<12}{'goto cold':>11}{'goto warm':>11}{'sidebar nav':>13}   (seconds)")
@@ -212,7 +241,8 @@ def main() -> int:
     print(f"quick-tag toggle: median {res['toggle']:.3f} s over {len(toggles) - 1} toggles "
           f"(all: {', '.join(f'{s:.3f}' for s in toggles)})")
     print(f"J/K between pairs: {', '.join(f'{s:.3f}' for s in res['jk'])} s")
-    print(f"first visit after server start ({first_label}, cold): {first_visit:.3f} s")
+    print(f"first visit after server start ({first_label}, cold, medviz serve): {first_visit:.3f} s; "
+          f"under a plain `streamlit run app.py`: {res['first_visit_streamlit_run']:.3f} s (reference)")
     print(f"load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     print(f"RESULT ui_baseline_blank_streamlit_page {res['baseline_blank']:.3f} s (reference)")
     print(f"RESULT ui_page_ready_nav_max {worst_nav:.3f} s (budget < 2)")

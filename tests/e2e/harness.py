@@ -53,29 +53,57 @@ def streamlit_server(db_path: str, *, timeout: float = 60.0, env_extra: dict | N
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.flush()
-                raise RuntimeError("streamlit did not start:\n" + open(log_path, errors="replace").read()[-3000:])
-            time.sleep(0.2)
+        _wait_healthy(url, proc, timeout, log, log_path, "streamlit")
         yield url
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _stop(proc)
         log.close()
+
+
+@contextmanager
+def medviz_server(db_path: str, *, timeout: float = 60.0, env_extra: dict | None = None):
+    """Yield the base URL of ``medviz serve --db DB`` (what ``make run`` starts: app + API + jobs, with the
+    cache warm-up in its lifespan) on a free port; stopped (its own process group) afterwards."""
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
+    env.pop("MEDVIZ_DB", None)
+    log_path = db_path + f".serve-{port}.log"
+    log = open(log_path, "wb")
+    cmd = [sys.executable, "-m", "medviz.cli", "serve", "--db", db_path, "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, timeout, log, log_path, "medviz serve")
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_healthy(url, proc, timeout, log, log_path, what) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.flush()
+            raise RuntimeError(f"{what} did not start:\n" + open(log_path, errors="replace").read()[-3000:])
+        time.sleep(0.2)
+
+
+def _stop(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @contextmanager
