@@ -30,5 +30,5 @@ options = [m for m in ("set_accuracy", "individual_accuracy", "accuracy", "confu
            if m in lb.columns and lb[m].notna().any()]
 metric = st.segmented_control("Metric", options, default=metric, format_func=charts.METRIC_LABELS.get,
                               key="lb_metric") or metric
-st.plotly_chart(charts.leaderboard_figure(lb, metric), key="lb_chart")
+st.html(charts.leaderboard_html(lb, metric))
 st.dataframe(charts.leaderboard_table(lb), hide_index=True)

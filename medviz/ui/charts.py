@@ -1,6 +1,8 @@
-"""Plotly figures and display tables for the pages (no Streamlit calls; kept here because only pages use them)."""
+"""Plotly figures, the leaderboard's HTML bars and display tables for the pages (no Streamlit calls; kept here
+because only pages use them)."""
 from __future__ import annotations
 
+import html
 import math
 
 import pandas as pd
@@ -21,27 +23,63 @@ def _label(model: str, synthetic: bool) -> str:
     return f"{model} (synthetic)" if synthetic else model
 
 
-def leaderboard_figure(lb: pd.DataFrame, metric: str) -> go.Figure:
-    df = lb[lb[metric].notna()].sort_values(metric)
-    labels = [_label(m, s) for m, s in zip(df["model"], df["synthetic"])]
-    lo, hi = df.get(metric + "_low"), df.get(metric + "_high")
-    err = None
-    if lo is not None and hi is not None:
-        err = dict(type="data", symmetric=False, array=(hi - df[metric]).tolist(),
-                   arrayminus=(df[metric] - lo).tolist(), color="#444", thickness=1.5, width=6)
-    colors = ["#9ecae1" if s else "#3182bd" for s in df["synthetic"]]
-    fig = go.Figure(go.Bar(x=df[metric], y=[html_text(x) for x in labels], orientation="h", error_x=err, marker_color=colors,
-                           text=[f"{v:.1%}" for v in df[metric]], textposition="inside",
-                           hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+def leaderboard_html(lb: pd.DataFrame, metric: str) -> str:
+    """The leaderboard's bars as plain HTML/CSS for ``st.html``: one bar per model (best first) with its 95% Wilson
+    interval as a whisker, the value, and the random-guess line. No chart library: the Leaderboard is the page
+    a visitor opens first, and a plotly chart there made that first visit load and compile plotly's 4.7 MB
+    bundle before anything was drawn. Model names are escaped (text, never markup)."""
+    df = lb[lb[metric].notna()].sort_values(metric, ascending=False)
     base = BASELINES.get(metric)
     if metric == "accuracy" and "baseline" in df.columns and df["baseline"].notna().any():
         base = float(df["baseline"].mean())
-    if base is not None and not math.isnan(base):
-        fig.add_vline(x=base, line_dash="dash", line_color=WRONG,
-                      annotation_text=f"random guess {base:.0%}", annotation_position="top")
-    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%", title=METRIC_LABELS.get(metric, metric)),
-                      height=max(220, 70 + 48 * len(df)), margin=dict(l=10, r=10, t=40, b=40), showlegend=False)
-    return fig
+    if base is not None and math.isnan(base):
+        base = None
+    lo, hi = df.get(metric + "_low"), df.get(metric + "_high")
+
+    def pct(v) -> float:
+        return round(100 * min(1.0, max(0.0, float(v))), 2)
+
+    rows = []
+    for i, (m, syn, v) in enumerate(zip(df["model"], df["synthetic"], df[metric])):
+        name = html.escape(_label(m, bool(syn)))
+        ci = ""
+        tip = f"{v:.1%}"                # the name is the row's text; attributes carry numbers only
+        if lo is not None and hi is not None and pd.notna(lo.iloc[i]) and pd.notna(hi.iloc[i]):
+            a, b = pct(lo.iloc[i]), pct(hi.iloc[i])
+            ci = f"<div class='mv-lb-ci' style='left:{a}%;width:{max(b - a, 0.3)}%'></div>"
+            tip += f" (95% interval {lo.iloc[i]:.1%}–{hi.iloc[i]:.1%})"
+        line = f"<div class='mv-lb-base' style='left:{pct(base)}%'></div>" if base is not None else ""
+        colour = "#9ecae1" if syn else "#3182bd"
+        rows.append(f"<div class='mv-lb-row' title='{html.escape(tip, quote=True)}'><div class='mv-lb-name'>{name}</div>"
+                    f"<div class='mv-lb-track'><div class='mv-lb-bar' style='width:{pct(v)}%;background:{colour}'>"
+                    f"</div>{ci}{line}<span class='mv-lb-val'>{v:.1%}</span></div></div>")
+    ticks = "".join(f"<span style='left:{t}%'>{t}%</span>" for t in (0, 25, 50, 75, 100))
+    legend = (f"<span class='mv-lb-key'><span class='mv-lb-dash'></span> random guess {base:.0%}</span>"
+              if base is not None else "")
+    return (LEADERBOARD_CSS + "<div class='mv-lb' data-testid='mv-leaderboard'>"
+            f"<div class='mv-lb-head'>{html.escape(METRIC_LABELS.get(metric, metric))} · whisker: 95% Wilson "
+            f"interval{legend}</div>" + "".join(rows)
+            + f"<div class='mv-lb-row'><div class='mv-lb-name'></div><div class='mv-lb-axis'>{ticks}</div></div></div>")
+
+
+LEADERBOARD_CSS = """<style>
+.mv-lb {font-size: 0.9rem; margin: 4px 0 12px;}
+.mv-lb-head {color: #444; margin-bottom: 6px;}
+.mv-lb-key {margin-left: 14px; color: #d62728;}
+.mv-lb-dash {display: inline-block; width: 18px; border-top: 2px dashed #d62728; vertical-align: middle;}
+.mv-lb-row {display: flex; align-items: center; gap: 10px; margin: 5px 0;}
+.mv-lb-name {flex: 0 0 30%; text-align: right; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;}
+.mv-lb-track {position: relative; flex: 1; height: 30px; background: #f3f5f8; border-radius: 3px;}
+.mv-lb-bar {position: absolute; left: 0; top: 0; bottom: 0; border-radius: 3px;}
+.mv-lb-ci {position: absolute; top: 50%; height: 0; border-top: 2px solid #444;}
+.mv-lb-ci::before, .mv-lb-ci::after {content: ""; position: absolute; top: -7px; height: 12px; border-left: 2px solid #444;}
+.mv-lb-ci::before {left: -1px;} .mv-lb-ci::after {right: -1px;}
+.mv-lb-base {position: absolute; top: -3px; bottom: -3px; border-left: 2px dashed #d62728;}
+.mv-lb-val {position: absolute; right: 6px; top: 50%; transform: translateY(-50%); font-weight: 600; color: #222;}
+.mv-lb-axis {position: relative; flex: 1; height: 16px; color: #666; font-size: 0.75rem;}
+.mv-lb-axis span {position: absolute; transform: translateX(-50%);}
+.mv-lb-axis span:first-child {transform: none;} .mv-lb-axis span:last-child {transform: translateX(-100%);}
+</style>"""
 
 
 def leaderboard_table(lb: pd.DataFrame) -> pd.DataFrame:
