@@ -27,15 +27,30 @@ def start(path: str | None = None) -> threading.Thread | None:
     return t
 
 
+def _first_element_check() -> None:
+    """Streamlit checks once per process, on the first element drawn, whether it runs in a Python REPL
+    (``inspect.stack()``, which resolves the file of every loaded module: 0.1-0.4 s here); a visitor's first
+    page paid it. Draw one element here instead (outside any page run it goes nowhere; Streamlit's "missing
+    ScriptRunContext" notice for it is silenced)."""
+    import streamlit as st
+    lg = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    level = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        st.empty()
+    finally:
+        lg.setLevel(level)
+
+
 def run(path: str) -> None:
     """The warm-up itself (synchronous); failures are logged and ignored (the pages compute on demand)."""
-    from ..store import core
     from . import data
     try:
-        st_ = data.store(path)
-        benches = list(core.benchmarks(st_.cursor())["benchmark_id"])
-        for bench in benches:                       # the Leaderboard, the first page, first
-            data.leaderboard(path, bench, tuple(core.models(st_.cursor(), bench)["model"]))
+        _first_element_check()
+        data.store(path)
+        benches = list(data.benchmarks(path)["benchmark_id"])     # the sidebar's cached reads, then
+        for bench in benches:                                     # the Leaderboard, the first page, first
+            data.leaderboard(path, bench, tuple(data.models(path, bench)["model"]))
         for bench in benches:
             for enc in data.computed_encoders(path, bench)[:1]:
                 data.embedding_map(path, bench, enc, "pca")
@@ -44,7 +59,7 @@ def run(path: str) -> None:
         for bench in benches:
             ids = data.unit_ids(path, bench)
             if ids:
-                models = tuple(core.models(st_.cursor(), bench)["model"])
+                models = tuple(data.models(path, bench)["model"])
                 pair_viewer.warm_unit(data.unit_view(path, bench, ids[0], models), {})
     except Exception:  # noqa: BLE001 - warming is an optimisation
         log.debug("cache warm-up failed", exc_info=True)
