@@ -289,7 +289,8 @@ def _predictions(store, job: Job, progress) -> dict:
     p = job.params
     progress(0, 1)
     counts = import_predictions(store, p["benchmark_id"], p["path"], fmt=p.get("format"), model=p.get("model"),
-                                synthetic=bool(p.get("synthetic")), tr=p.get("tr"))
+                                synthetic=bool(p.get("synthetic")), tr=p.get("tr"),
+                                result_path=p.get("result_path"))
     for m, n in counts.items():
         job.line(f"{m}: {n} predictions")
     job.done, job.total = 1, 1
