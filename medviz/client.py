@@ -180,10 +180,10 @@ class Client:
         return self._job(j, wait, progress)
 
     def embed(self, benchmark_id: str, encoder: str = "pixels", *, device: str | None = None,
-              batch_size: int | None = None, wait: bool = True, progress=None) -> dict:
-        """Compute embeddings on the server."""
+              batch_size: int | None = None, probe: bool = False, wait: bool = True, progress=None) -> dict:
+        """Compute embeddings on the server (``probe``: also the encoder's zero-shot choices as a model)."""
         j = self._call("POST", f"/benchmarks/{_q(benchmark_id)}/embeddings",
-                       json={"encoder": encoder, "device": device, "batch_size": batch_size})
+                       json={"encoder": encoder, "device": device, "batch_size": batch_size, "probe": probe})
         return self._job(j, wait, progress)
 
     def export(self, benchmark_id: str, *, fmt: str = "csv", wait: bool = True, progress=None) -> dict:

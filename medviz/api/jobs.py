@@ -159,6 +159,8 @@ class EmbedRequest(BaseModel):
     encoder: str = Field("pixels", max_length=200)
     device: str | None = Field(None, max_length=20)
     batch_size: int | None = Field(None, ge=1, le=4096)
+    probe: bool = Field(False, description="also store the encoder's zero-shot choices as a model (needs a text "
+                                           "tower; scored like any other model, labelled an encoder probe)")
 
 
 @router.post("/benchmarks/{benchmark_id}/embeddings", status_code=202, response_model=JobOut,
@@ -167,7 +169,7 @@ def embed(request: Request, benchmark_id: str, req: EmbedRequest, who=Depends(de
     s = deps.state(request)
     _benchmark(request, benchmark_id)
     params = {"benchmark_id": benchmark_id, "encoder": req.encoder, "device": req.device,
-              "batch_size": req.batch_size}
+              "batch_size": req.batch_size, "probe": req.probe}
     return _job_reply(s.jobs.get(s.jobs.submit("embed", params, who.name)))
 
 

@@ -138,7 +138,8 @@ def run_embed(client, args) -> int:
               f"vectors on the server, {res['found_here']} found under {args.images}, {res['added']} added, "
               f"{res['failed']} failed")
         return 0
-    job = client.embed(args.benchmark, args.encoder, device=args.device, batch_size=args.batch_size, wait=False)
+    job = client.embed(args.benchmark, args.encoder, device=args.device, batch_size=args.batch_size,
+                       probe=bool(getattr(args, "probe", False)), wait=False)
     res = _wait(client, job, f"embed {args.encoder}")
     for line in res["log"]:
         print(line.split(" ", 1)[-1])
