@@ -18,7 +18,7 @@ BLIND_CHOICES = {"default": "blind when ≥ 2 readers", "on": "always blind", "o
 
 def plan_form(ctx) -> None:
     """Readers per pair and blind mode for this benchmark (inside the Review options popover)."""
-    plan = reading.get_plan(ctx.store, ctx.benchmark_id)
+    plan = data.reading_plan(ctx.db_path, ctx.benchmark_id, data.generation())
     mode = "blind" if plan.is_blind else "open"
     st.caption(f"Reading plan: {plan.readers} reader(s) per pair, {mode} reading.")
     if not identity.can_adjudicate(ctx.reviewer):

@@ -1,10 +1,16 @@
 """The Review page's body: navigation bar, images, answers, encoder panel and tagging form (a fragment of its
-own: a quick-tag toggle reruns only the form). What makes the next pair fast is cached per unit and prefetched
-(``Navigator.prefetch``): its view, its image figure (``pair_viewer.figure_for``), its encoder explanation; the
-patch map runs only while its expander is open.
+own: a quick-tag toggle reruns only the form; Save / Undo sit outside it, so a save is one page run). What makes
+the next pair fast is cached per unit and prefetched by one background worker (``Navigator.prefetch``): its view
+(confused models included), its image figure (``pair_viewer.figure_for``), its encoder explanation; the form's
+reads are cached per annotation generation (``data.generation``: bumped by every write, not by time); the patch
+map runs only while its expander is open. Streamlit's full ``gc.collect(2)`` after every run is off
+(``runner.postScriptGC``): it held the GIL for 80-150 ms before each run's last deltas reached the browser.
+
+``MEDVIZ_UI_TIMING=FILE`` logs the time of each step below per run (``medviz.ui.timing``).
 
 Measured (bench/ui.py): running this body as one keyed ``st.fragment`` (J/K/save rerunning only it) was slower
-in Chromium than a full app rerun, toggle included (0.28–0.35 s vs 0.19 s), so the page reruns as a whole."""
+in Chromium than a full app rerun, toggle included (0.28–0.35 s vs 0.19 s), so the page reruns as a whole; the
+sidebar is 6 of the page's ~80 elements, so a body fragment would save little."""
 from __future__ import annotations
 
 import streamlit as st
