@@ -35,7 +35,8 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from harness import browser, chromium_available, medviz_server, streamlit_server, wait_ready  # noqa: E402
+from harness import (browser, chromium_available, medviz_server, streamlit_server, wait_drawn,  # noqa: E402
+                     wait_ready)
 
 N_PAIRS = int(os.environ.get("MEDVIZ_BENCH_PAIRS", "10000"))
 OUT = os.path.join(ROOT, "bench", "out", f"ui_{N_PAIRS}")
@@ -90,16 +91,6 @@ def build(db: str) -> None:
     medviz("embed", BENCH, "--encoder", "pixels", "--db", db)
 
 
-# Drawn, not only sent: no element of the page is still a loading skeleton (Streamlit shows one while an
-# element's code is fetched), every plotly chart has drawn its SVG and every dataframe its canvas.
-DRAWN = """() => {
-  const main = document.querySelector("[data-testid='stMain']");
-  if (!main || main.querySelector("[data-testid^='stSkeleton']")) return false;
-  for (const c of main.querySelectorAll("[data-testid='stPlotlyChart']"))
-    if (!c.querySelector('.main-svg')) return false;
-  for (const d of main.querySelectorAll("[data-testid='stDataFrame']"))
-    if (!d.querySelector('canvas')) return false;
-  return true; }"""
 # Review: the pair named in the heading is the one the image figure shows (plotly's uirevision is the unit id),
 # with its images in the SVG.
 PAIR_DRAWN = """() => {
@@ -115,8 +106,7 @@ def ready_content(page, heading: str | None, timeout=60_000) -> None:
     else:
         page.wait_for_selector("h2:has-text('Pair')", timeout=timeout)
         page.wait_for_function(PAIR_DRAWN, timeout=timeout, polling="raf")
-    wait_ready(page, timeout)
-    page.wait_for_function(DRAWN, timeout=timeout, polling="raf")
+    wait_drawn(page, timeout)
 
 
 def next_pair_drawn(page, old: str, timeout=30_000) -> None:

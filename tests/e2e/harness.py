@@ -126,6 +126,25 @@ def wait_ready(page, timeout: float = 30_000) -> None:
                           && a.getAttribute('data-test-script-state') === 'notRunning'; }""", timeout=timeout)
 
 
+# Drawn, not only sent: no element of the page is still a loading skeleton (Streamlit shows one while an
+# element's code is fetched, e.g. the first st.html of a page load), every plotly chart has drawn its SVG and
+# every dataframe its canvas.
+DRAWN = """() => {
+  const main = document.querySelector("[data-testid='stMain']");
+  if (!main || main.querySelector("[data-testid^='stSkeleton']")) return false;
+  for (const c of main.querySelectorAll("[data-testid='stPlotlyChart']"))
+    if (!c.querySelector('.main-svg')) return false;
+  for (const d of main.querySelectorAll("[data-testid='stDataFrame']"))
+    if (!d.querySelector('canvas')) return false;
+  return true; }"""
+
+
+def wait_drawn(page, timeout: float = 30_000) -> None:
+    """``wait_ready``, then until every element of the page is drawn (``DRAWN``)."""
+    wait_ready(page, timeout)
+    page.wait_for_function(DRAWN, timeout=timeout, polling="raf")
+
+
 def page_text(page) -> str:
     return page.inner_text("[data-testid='stApp']")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from .harness import (CHROMIUM, CHROMIUM_ARGS, ROOT, build_demo_db, chromium_available, page_text,
-                      streamlit_server, wait_ready)
+                      streamlit_server, wait_drawn, wait_ready)
 
 pytestmark = pytest.mark.skipif(not chromium_available(),
                                 reason="/usr/bin/chromium is absent (make browser installs it)")
@@ -42,7 +42,7 @@ def new_page(pw):
 
 def goto(page, url):
     page.goto(url)
-    wait_ready(page)
+    wait_drawn(page)          # not only the run finished: its elements drawn (no loading skeleton left)
 
 
 def sign_in(page, name):
