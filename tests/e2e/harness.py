@@ -44,20 +44,12 @@ def free_port() -> int:
 def streamlit_server(db_path: str, *, timeout: float = 60.0, env_extra: dict | None = None, app: str | None = None):
     """Yield the base URL of a running app; the server is stopped (its own process group) afterwards."""
     port = free_port()
-    env = dict(os.environ, MEDVIZ_DB=db_path, PYTHONUNBUFFERED="1", **(env_extra or {}))
-    log_path = db_path + f".streamlit-{port}.log"
-    log = open(log_path, "wb")
     cmd = [sys.executable, "-m", "streamlit", "run", app or os.path.join(ROOT, "app.py"), "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, timeout, log, log_path, "streamlit")
+    with _served(cmd, port, dict(env_extra or {}, MEDVIZ_DB=db_path), db_path + f".streamlit-{port}.log",
+                 timeout, "streamlit") as url:
         yield url
-    finally:
-        _stop(proc)
-        log.close()
 
 
 @contextmanager
@@ -65,15 +57,27 @@ def medviz_server(db_path: str, *, timeout: float = 60.0, env_extra: dict | None
     """Yield the base URL of ``medviz serve --db DB`` (what ``make run`` starts: app + API + jobs, with the
     cache warm-up in its lifespan) on a free port; stopped (its own process group) afterwards."""
     port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
-    env.pop("MEDVIZ_DB", None)
-    log_path = db_path + f".serve-{port}.log"
-    log = open(log_path, "wb")
     cmd = [sys.executable, "-m", "medviz.cli", "serve", "--db", db_path, "--port", str(port)]
+    with _served(cmd, port, dict(env_extra or {}, MEDVIZ_DB=None), db_path + f".serve-{port}.log",
+                 timeout, "medviz serve") as url:
+        yield url
+
+
+@contextmanager
+def _served(cmd: list, port: int, env_extra: dict, log_path: str, timeout: float, what: str):
+    """Run ``cmd`` (a server on ``port``) in its own process group, logging to ``log_path``; env_extra values
+    of None remove the variable."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    for k, v in env_extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, timeout, log, log_path, "medviz serve")
+        _wait_healthy(url, proc, timeout, log, log_path, what)
         yield url
     finally:
         _stop(proc)
