@@ -6,7 +6,7 @@ from medviz.encoders import map_methods
 from medviz.errors import MedvizError
 from medviz.readmodels.embeddings import map_sample
 from medviz.thumbnails import MISSING_URI, thumbnail_uri
-from medviz.ui import bulk_tag, charts, data, encoder_panel, navigation
+from medviz.ui import bulk_tag, data, encoder_panel, navigation
 from medviz.ui.context import current
 from medviz.ui.text import code, md
 
@@ -34,7 +34,7 @@ sampled = (f"showing a fixed random {len(shown):,} of {len(df):,} images" if len
            else f"{len(df):,} images")
 st.caption(f"{sampled} · encoder {code(eid)} · weights {code(digest)} · {method.upper()}. "
            "Use the box or lasso tool to select points.")
-fig = charts.embedding_figure(shown, colour)
+fig = data.embedding_figure(ctx.db_path, ctx.benchmark_id, eid, ctx.models, method, colour, data.generation())
 event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
                         selection_mode=("box", "lasso", "points"))
 picked = []

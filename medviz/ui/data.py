@@ -245,6 +245,17 @@ def computed_encoders(path: str, benchmark_id: str) -> list[str]:
 ANNOTATION_CACHES += [failure_stats, tag_trends, blind_vs_tags, agreement, disagreement_queue, embedding_frame]
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def embedding_figure(path: str, benchmark_id: str, encoder_id: str, models: tuple, method: str, colour: str,
+                     gen: int):
+    """The Embeddings page's map (``charts.embedding_figure`` of the drawn sample of ``embedding_frame``), built
+    once per map, colouring and annotation generation (tags colour it): building a 20,000-point plotly figure
+    took 60-140 ms on every visit. Callers must not modify it."""
+    from ..readmodels.embeddings import map_sample
+    from . import charts
+    return charts.embedding_figure(map_sample(embedding_frame(path, benchmark_id, encoder_id, models, method)), colour)
+
+
 @st.cache_data(show_spinner=False)
 def neighbours(path: str, benchmark_id: str, encoder_id: str, item_id: str, k: int = 8) -> pd.DataFrame:
     return encoders.neighbours(store(path), benchmark_id, encoder_id, item_id, k)

@@ -1,7 +1,8 @@
 """Process warm-up: the slow, tag-independent work of the pages done once per process in a background thread,
-so the first visits do not pay for it: the leaderboards, the first 2-D map and the provided similarities, then
-the Review page's modules (plotly, pydicom, the display pipeline) and the first unit of every benchmark (its
-view and its image figure). ``start`` is called when the app first opens the store (``data._store``) and can be
+so the first visits do not pay for it: Streamlit's first-element check, the sidebar's reads, the leaderboards,
+the first 2-D map and the provided similarities, then the Review page's modules (plotly, pydicom, the display
+pipeline) and the first unit of every benchmark (its view and its image figure), then the Embeddings page's
+default map figure. ``start`` is called when the app first opens the store (``data._store``) and can be
 called at server start (``medviz serve``'s lifespan) so even the first visit finds the work done."""
 from __future__ import annotations
 
@@ -61,5 +62,9 @@ def run(path: str) -> None:
             if ids:
                 models = tuple(data.models(path, bench)["model"])
                 pair_viewer.warm_unit(data.unit_view(path, bench, ids[0], models), {})
+        for bench in benches:                       # the Embeddings page's default map (PCA, by correctness)
+            models = tuple(data.models(path, bench)["model"])
+            for enc in data.computed_encoders(path, bench)[:1]:
+                data.embedding_figure(path, bench, enc, models, "pca", "correctness", data.generation())
     except Exception:  # noqa: BLE001 - warming is an optimisation
         log.debug("cache warm-up failed", exc_info=True)
