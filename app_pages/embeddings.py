@@ -24,7 +24,7 @@ eid = c[0].selectbox("Encoder", computed, key="emb_encoder")
 method = c[1].selectbox("Layout", map_methods(), key="emb_method",
                         help="PCA always; UMAP when the umap-learn package is installed.")
 colour = c[2].selectbox("Colour by", list(COLOURS), format_func=COLOURS.get, key="emb_colour")
-df = data.embedding_frame(ctx.db_path, ctx.benchmark_id, eid, ctx.models, method)
+df = data.embedding_frame(ctx.db_path, ctx.benchmark_id, eid, ctx.models, method, data.generation())
 if df.empty:
     st.info("No embedded images for this encoder.")
     st.stop()

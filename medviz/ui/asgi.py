@@ -22,9 +22,13 @@ def secrets() -> dict:
 
 
 def clear_cached_queries() -> None:
-    """Drop every cached query result (``st.cache_data``): the store changed behind the app's back."""
+    """Drop every cached query result (``st.cache_data``, and the caches keyed by ``data.generation()``, which
+    this bumps): the store changed behind the app's back."""
     import streamlit as st
+
+    from . import data
     st.cache_data.clear()
+    data.after_write()
 
 
 def run(app, host: str, port: int, options: dict) -> None:

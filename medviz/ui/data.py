@@ -137,7 +137,8 @@ def tagged_units(path: str, benchmark_id: str) -> set[str]:
 
 
 def after_write() -> None:
-    """Clear every cached query that depends on annotations (call after each save)."""
+    """Clear every cached query that depends on annotations (call after each save); caches keyed by
+    ``generation()`` miss from now on."""
     _GENERATION["n"] += 1
     for fn in (annotation_index, tagged_units, current_annotations):
         fn.clear()
@@ -230,8 +231,12 @@ def encoder_similarities(path: str, benchmark_id: str) -> pd.DataFrame:
     return annotations.encoder_similarities(store(path), benchmark_id)
 
 
-@st.cache_data(show_spinner=False)
-def embedding_frame(path: str, benchmark_id: str, encoder_id: str, models: tuple, method: str) -> pd.DataFrame:
+@st.cache_resource(show_spinner=False, max_entries=8)
+def embedding_frame(path: str, benchmark_id: str, encoder_id: str, models: tuple, method: str,
+                    gen: int) -> pd.DataFrame:
+    """The Embeddings page's frame (one row per embedded image), one shared object per map and generation
+    (``generation()``; tags colour it): as an ``st.cache_data`` copy, unpickling 20,000 rows cost ~0.1 s per
+    visit. Callers must not modify it."""
     return rm_embeddings.embedding_frame(store(path), benchmark_id, encoder_id, list(models), method,
                                  map_frame=embedding_map(path, benchmark_id, encoder_id, method),
                                  similarities=encoder_similarities(path, benchmark_id))
@@ -242,7 +247,7 @@ def computed_encoders(path: str, benchmark_id: str) -> list[str]:
     return list(encoders.computed_encoders(store(path), benchmark_id))
 
 
-ANNOTATION_CACHES += [failure_stats, tag_trends, blind_vs_tags, agreement, disagreement_queue, embedding_frame]
+ANNOTATION_CACHES += [failure_stats, tag_trends, blind_vs_tags, agreement, disagreement_queue]
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -253,7 +258,8 @@ def embedding_figure(path: str, benchmark_id: str, encoder_id: str, models: tupl
     took 60-140 ms on every visit. Callers must not modify it."""
     from ..readmodels.embeddings import map_sample
     from . import charts
-    return charts.embedding_figure(map_sample(embedding_frame(path, benchmark_id, encoder_id, models, method)), colour)
+    return charts.embedding_figure(map_sample(embedding_frame(path, benchmark_id, encoder_id, models, method, gen)),
+                                   colour)
 
 
 @st.cache_data(show_spinner=False)
