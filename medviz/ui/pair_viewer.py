@@ -145,6 +145,7 @@ def warm_unit(uv: UnitView, state: dict) -> None:
     ``vw_*`` keys), so opening it costs no decoding and no figure building."""
     if not any(s.image_ok for s in uv.slots):
         return
+    state = {k: v for k, v in state.items() if not k.startswith(("vw_ww_", "vw_wl_"))}   # cleared on opening it
     views = views_for(state, [slot_modality(s) for s in uv.slots])
     figure_for(uv, views, state.get("vw_fit") or FIT)
 
@@ -223,6 +224,9 @@ def render_controls(uv: UnitView) -> tuple[list[View], str]:
         ss.setdefault(k, v)
     metas = [slot_meta(s) for s in uv.slots]
     mods = [m.modality if m else None for m in metas]
+    if ss.get("_vw_unit") != uv.unit_id:    # a window (typed or dragged) belongs to the images it was set on
+        ss["_vw_unit"] = uv.unit_id
+        _clear_windows(len(uv.slots))
     if viewer_gestures.PENDING in ss:       # a drag or a frame step from the browser, before the widgets
         viewer_gestures.apply_pending(uv.unit_id, uv.slots, mods, views_for(ss, mods), bool(ss["vw_link"]))
     union = []

@@ -140,7 +140,7 @@ export default function (component) {
     stop(e);                                 // plotly never sees it (and no compatibility mousedown follows)
     if (e.type !== 'pointerdown') return;
     const r = p.rect.getBoundingClientRect();
-    drag = { gd, p, x, x0: e.clientX, y0: e.clientY, s: Math.max(x.hi - x.lo, 1) / Math.max(r.width, 1),
+    drag = { gd, p, x, x0: e.clientX, y0: e.clientY, s: Math.max(x.hi - x.lo, x.ww, 1) / Math.max(r.width, 1),
              ww: x.ww, wl: x.wl, moved: false };
   };
   w.addEventListener('pointerdown', down, true);
@@ -219,7 +219,7 @@ export default function (component) {
       return;
     }
     const keys = { ArrowDown: 1, ArrowUp: -1, PageDown: 10, PageUp: -10 };
-    if (!(e.key in keys) || !hover || (a && a !== doc.body && a.getAttribute('role') === 'slider')) return;
+    if (!(e.key in keys) || !hover) return;
     const x = info(hover.slot);
     if (!x || x.frames <= 1) return;
     const n = Math.abs(keys[e.key]) === 10 ? Math.max(1, Math.round(x.frames / 10)) : 1;

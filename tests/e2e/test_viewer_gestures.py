@@ -1,0 +1,200 @@
+"""The viewer's gestures in Chromium (viewer_gestures.py): right-drag window/level on a CT image of a CT+MR pair
+(linked: the MR follows by the same relative change, never the CT window; unlinked: only the dragged image, and
+the controls' window numbers show the dragged window), on two PNGs (same window for both), Shift+wheel and ↓
+over a multi-frame DICOM advancing its frame, Tab from a quick-tag button to the rationale. The drawn pixels
+are decoded from the page and compared with ``medviz.display`` under the window Python applied.
+Screenshots: test-artifacts/gesture-*.png."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+from .harness import streamlit_server, wait_ready
+from .test_review_flow import VIEW, drawn_images, goto, new_page, no_traceback, pw, shot  # noqa: F401 (pw: fixture)
+
+pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def viewer(tmp_path_factory):
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    from viewer_data import build_viewer_db
+    d = tmp_path_factory.mktemp("e2e-gestures")
+    db = build_viewer_db(d)
+    with streamlit_server(db) as url:
+        yield url, d
+
+
+def slot_data(page) -> dict:
+    """What Python last sent the browser per image: the window each is drawn with, its frame."""
+    page.wait_for_function("() => window.__mvG && Object.keys(window.__mvG.data.images).length > 0 && "
+                           "document.querySelectorAll(\"[data-testid='mv-wl-label']\").length > 0", timeout=20_000)
+    return page.evaluate("JSON.parse(JSON.stringify(window.__mvG.data.images))")
+
+
+def labels(page) -> list[str]:
+    return page.eval_on_selector_all("[data-testid='mv-wl-label']",
+                                     "els => els.sort((a, b) => a.offsetLeft - b.offsetLeft).map(e => e.textContent)")
+
+
+def panel(page, axis: str) -> dict:
+    return page.locator(f".js-plotly-plot .draglayer .{axis} .nsewdrag").bounding_box()
+
+
+def rerun_done(page, before: dict, slot: str, field: str) -> dict:
+    """Wait for the rerun a gesture causes: the slot's data changed, the figure settled."""
+    page.wait_for_function("([s, f, v]) => window.__mvG && window.__mvG.data.images[s] && "
+                           "window.__mvG.data.images[s][f] !== v", arg=[slot, field, before[slot][field]],
+                           timeout=20_000)
+    wait_ready(page)
+    page.wait_for_timeout(500)
+    return slot_data(page)
+
+
+def fmt(v: float) -> str:
+    """The overlay's number format: whole numbers from 100 up, else one decimal."""
+    return str(round(v)) if abs(v) >= 100 else f"{round(v, 1):g}"
+
+
+def right_drag(page, axis: str, dx: float, dy: float, steps: int = 8) -> None:
+    r = panel(page, axis)
+    x, y = r["x"] + r["width"] / 2, r["y"] + r["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    for k in range(1, steps + 1):
+        page.mouse.move(x + dx * k / steps, y + dy * k / steps)
+    page.mouse.up(button="right")
+
+
+def test_right_drag_window_level_linked_unlinked_and_on_png(pw, viewer):
+    from medviz import display
+    from medviz.display import View
+    url, d = viewer
+    ctx, page = new_page(pw)
+
+    def expect(name, view=View()):
+        return display.to_uint8(display.decode(str(d / name), view.frame), view).astype(float)
+
+    try:
+        goto(page, f"{url}/review?b=viewer&pair=ctmr")
+        ct0, mr0 = drawn_images(page)
+        before = slot_data(page)
+        assert labels(page)[0].startswith("W ") and " · L " in labels(page)[0]
+        # linked: drag left (narrower window) and up (lower level) on the CT
+        right_drag(page, "xy", -120, -60)
+        after = rerun_done(page, before, "1", "ww")
+        no_traceback(page)
+        assert after["1"]["ww"] < before["1"]["ww"] - 100 and after["1"]["wl"] < before["1"]["wl"] - 50
+        ct, mr = drawn_images(page)
+        assert np.array_equal(ct, expect("ct.dcm", View(window=(after["1"]["ww"], after["1"]["wl"]))))
+        assert not np.array_equal(ct, ct0)
+        # the MR follows by the same relative change of its own window (HU never land on an MR)
+        ratio = after["1"]["ww"] / before["1"]["ww"]
+        assert after["2"]["ww"] == pytest.approx(before["2"]["ww"] * ratio, rel=1e-3)
+        assert after["2"]["ww"] != after["1"]["ww"]
+        assert np.array_equal(mr, expect("mr.dcm", View(window=(after["2"]["ww"], after["2"]["wl"]))))
+        assert labels(page) == [f"W {fmt(after[s]['ww'])} · L {fmt(after[s]['wl'])}" for s in ("1", "2")]
+        shot(page, "gesture-wl-linked-ctmr")
+
+        # unlinked: reset, unlink, drag on the CT: the MR keeps its file window
+        page.get_by_role("button", name="Reset", exact=True).click()
+        wait_ready(page)
+        page.get_by_text("Link", exact=True).click()
+        wait_ready(page)
+        page.wait_for_timeout(500)
+        ct, mr = drawn_images(page)
+        assert np.array_equal(ct, ct0) and np.array_equal(mr, mr0)
+        before = slot_data(page)
+        right_drag(page, "xy", 80, 40)                  # wider, higher level
+        after = rerun_done(page, before, "1", "ww")
+        assert after["1"]["ww"] > before["1"]["ww"] and after["1"]["wl"] > before["1"]["wl"]
+        assert after["2"] == before["2"]
+        ct, mr = drawn_images(page)
+        assert np.array_equal(ct, expect("ct.dcm", View(window=(after["1"]["ww"], after["1"]["wl"]))))
+        assert np.array_equal(mr, mr0)
+        # the controls' numbers show the dragged window
+        page.get_by_role("button", name="Image 1 / Image 2 settings").click()
+        page.wait_for_timeout(500)
+        widths = page.get_by_role("spinbutton", name="Window width")
+        levels = page.get_by_role("spinbutton", name="Window level")
+        assert float(widths.nth(0).input_value()) == pytest.approx(after["1"]["ww"], abs=0.01)
+        assert float(levels.nth(0).input_value()) == pytest.approx(after["1"]["wl"], abs=0.01)
+        assert widths.nth(1).input_value() == ""                 # the MR: still its preset (file window)
+        shot(page, "gesture-wl-unlinked-numbers")
+        page.keyboard.press("Escape")
+
+        # PNG (no modality): linked, both get the same window
+        goto(page, f"{url}/review?b=viewer&pair=sizes")          # a new session: linked again
+        before = slot_data(page)
+        assert before["1"]["ww"] == 255 and before["1"]["wl"] == 127.5
+        right_drag(page, "x2y2", -100, 30)
+        after = rerun_done(page, before, "2", "ww")
+        assert after["1"]["ww"] == after["2"]["ww"] < 255 and after["1"]["wl"] == after["2"]["wl"] > 127.5
+        wide, tall = drawn_images(page)
+        win = View(window=(after["1"]["ww"], after["1"]["wl"]))
+        assert np.array_equal(wide, expect("wide.png", win)) and np.array_equal(tall, expect("tall.png", win))
+        shot(page, "gesture-wl-png-linked")
+    finally:
+        ctx.close()
+
+
+def test_shift_wheel_and_arrow_keys_step_frames(pw, viewer):
+    from medviz import display
+    from medviz.display import View
+    url, d = viewer
+    ctx, page = new_page(pw)
+    try:
+        goto(page, f"{url}/review?b=viewer&pair=multi")
+        before = slot_data(page)
+        assert before["1"]["frames"] == 15 and before["1"]["frame"] == 1 and before["2"]["frames"] == 1
+        r = panel(page, "xy")
+        page.mouse.move(r["x"] + r["width"] / 2, r["y"] + r["height"] / 2)
+        page.keyboard.down("Shift")
+        for _ in range(3):
+            page.mouse.wheel(0, 120)
+            page.wait_for_timeout(40)
+        page.keyboard.up("Shift")
+        after = rerun_done(page, before, "1", "frame")
+        assert after["1"]["frame"] == 4                          # three steps, one rerun
+        f = drawn_images(page)[0]
+        frame = lambda i: display.to_uint8(display.decode(str(d / "multi.dcm"), i), View(frame=i)).astype(float)  # noqa: E731
+        assert np.array_equal(f, frame(3))
+        slider = page.locator("[data-testid='stSlider']", has_text="Image 1 frame").locator("input[type=range]")
+        assert slider.input_value() == "4"                       # the frame slider follows
+        assert "frame 4/15" in labels(page)[0]
+        shot(page, "gesture-frame-shift-wheel")
+        page.mouse.move(r["x"] + r["width"] / 2 + 5, r["y"] + r["height"] / 2)
+        page.keyboard.press("ArrowDown")
+        after2 = rerun_done(page, after, "1", "frame")
+        assert after2["1"]["frame"] == 5 and np.array_equal(drawn_images(page)[0], frame(4))
+        page.keyboard.press("PageUp")                            # a tenth of 15 frames (2) back
+        after3 = rerun_done(page, after2, "1", "frame")
+        assert after3["1"]["frame"] == 3
+        no_traceback(page)
+    finally:
+        ctx.close()
+
+
+def test_tab_from_a_quick_tag_reaches_the_rationale(pw, viewer):
+    from .test_browser import sign_in_as
+    url, _ = viewer
+    ctx, page = new_page(pw)
+    try:
+        goto(page, f"{url}/review?b=viewer&pair=sizes")
+        sign_in_as(page, "Dr Tab")
+        wait_ready(page)
+        page.wait_for_function("() => window.__mvGInstalled === true")
+        page.wait_for_timeout(500)
+        first = page.locator("button", has_text="☐").first
+        first.focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Rationale"
+        page.evaluate("document.activeElement.blur()")
+        page.keyboard.press("Tab")                               # from nowhere too
+        assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Rationale"
+        shot(page, "gesture-tab-rationale")
+    finally:
+        ctx.close()
