@@ -196,5 +196,12 @@ def test_tab_from_a_quick_tag_reaches_the_rationale(pw, viewer):
         page.keyboard.press("Tab")                               # from nowhere too
         assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Rationale"
         shot(page, "gesture-tab-rationale")
+        page.evaluate("document.activeElement.blur()")
+        page.keyboard.press("?")                                 # the help lists the gestures
+        help_ = page.locator("#mv-help")
+        help_.wait_for(timeout=5_000)
+        for key in ("Right-drag (or Ctrl+drag)", "Shift+scroll / ↑ ↓ / PgUp PgDn", "Tab"):
+            assert help_.get_by_text(key, exact=True).count() == 1, key
+        shot(page, "gesture-help")
     finally:
         ctx.close()
