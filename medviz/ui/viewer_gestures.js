@@ -11,9 +11,13 @@ export default function (component) {
   const NS = 'http://www.w3.org/2000/svg';
 
   // the viewer's plotly graph: the one whose traces are named slot1, slot2 ...
+  const ours = (gd) => (gd.data || []).some((t) => t.type === 'image' && /^slot\d+$/.test(t.name || ''));
   const graph = () => {
+    const hit = w.__mvGd;
+    if (hit && hit.isConnected && ours(hit)) return hit;
+    w.__mvGd = null;
     for (const gd of doc.querySelectorAll('.js-plotly-plot')) {
-      if ((gd.data || []).some((t) => t.type === 'image' && /^slot\d+$/.test(t.name || ''))) return gd;
+      if (ours(gd)) { w.__mvGd = gd; return gd; }
     }
     return null;
   };

@@ -54,6 +54,14 @@ def rerun_done(page, before: dict, slot: str, field: str) -> dict:
     return slot_data(page)
 
 
+def axis_ranges(page) -> list:
+    """The x ranges of both subplots and y of the first (zoom/pan state), from plotly's own layout."""
+    return page.evaluate("""() => { const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g =>
+        (g.data || []).some(t => t.name === 'slot1')); const L = gd._fullLayout;
+        return [L.xaxis.range.map(v => +v.toFixed(3)), L.yaxis.range.map(v => +v.toFixed(3)),
+                L.xaxis2.range.map(v => +v.toFixed(3))]; }""")
+
+
 def fmt(v: float) -> str:
     """The overlay's number format: whole numbers from 100 up, else one decimal."""
     return str(round(v)) if abs(v) >= 100 else f"{round(v, 1):g}"
@@ -84,9 +92,11 @@ def test_right_drag_window_level_linked_unlinked_and_on_png(pw, viewer):
         before = slot_data(page)
         assert labels(page)[0].startswith("W ") and " · L " in labels(page)[0]
         # linked: drag left (narrower window) and up (lower level) on the CT
+        ranges = axis_ranges(page)
         right_drag(page, "xy", -120, -60)
         after = rerun_done(page, before, "1", "ww")
         no_traceback(page)
+        assert axis_ranges(page) == ranges                      # a right-drag neither pans nor zooms
         assert after["1"]["ww"] < before["1"]["ww"] - 100 and after["1"]["wl"] < before["1"]["wl"] - 50
         ct, mr = drawn_images(page)
         assert np.array_equal(ct, expect("ct.dcm", View(window=(after["1"]["ww"], after["1"]["wl"]))))
@@ -98,6 +108,17 @@ def test_right_drag_window_level_linked_unlinked_and_on_png(pw, viewer):
         assert np.array_equal(mr, expect("mr.dcm", View(window=(after["2"]["ww"], after["2"]["wl"]))))
         assert labels(page) == [f"W {fmt(after[s]['ww'])} · L {fmt(after[s]['wl'])}" for s in ("1", "2")]
         shot(page, "gesture-wl-linked-ctmr")
+        r = panel(page, "xy")                                   # plotly's own left-drag pan still works
+        page.mouse.move(r["x"] + 200, r["y"] + 200)
+        page.mouse.down()
+        page.mouse.move(r["x"] + 260, r["y"] + 230, steps=5)
+        page.mouse.up()
+        page.wait_for_timeout(300)
+        panned = axis_ranges(page)
+        assert panned != ranges and panned[0] == panned[2]      # both images moved together (shared axes)
+        page.mouse.dblclick(r["x"] + 200, r["y"] + 200)         # double-click resets
+        page.wait_for_timeout(500)
+        assert axis_ranges(page) == ranges
 
         # unlinked: reset, unlink, drag on the CT: the MR keeps its file window
         page.get_by_role("button", name="Reset", exact=True).click()
