@@ -9,6 +9,7 @@ export default function (component) {
   w.__mvG = { data: data || { images: {} }, send: setTriggerValue, live: {}, fresh: true,
               clearAt: Date.now() + 1500 };
   const NS = 'http://www.w3.org/2000/svg';
+  const FRAME_WAIT_MS = 150;                  // frame steps closer than this make one burst = one rerun
 
   // the viewer's plotly graph: the one whose traces are named slot1, slot2 ...
   const ours = (gd) => (gd.data || []).some((t) => t.type === 'image' && /^slot\d+$/.test(t.name || ''));
@@ -200,7 +201,7 @@ export default function (component) {
       if (f !== x.frame) {
         w.__mvG.send('gesture', { kind: 'frame', unit: w.__mvG.data.unit, slot: parseInt(p.slot, 10), frame: f });
       }
-    }, 220);
+    }, FRAME_WAIT_MS);
     return true;
   };
   w.addEventListener('wheel', (e) => {

@@ -40,8 +40,11 @@ def labels(page) -> list[str]:
                                      "els => els.sort((a, b) => a.offsetLeft - b.offsetLeft).map(e => e.textContent)")
 
 
-def panel(page, axis: str) -> dict:
-    return page.locator(f".js-plotly-plot .draglayer .{axis} .nsewdrag").bounding_box()
+def panel(page, axis: str = "xy") -> dict:
+    """The drag surface of one image panel of the viewer's figure (the graph whose traces are slot1, slot2)."""
+    return page.evaluate("""a => { const gd = [...document.querySelectorAll('.js-plotly-plot')].filter(g =>
+        (g.data || []).some(t => t.name === 'slot1')).pop(); const r = gd.querySelector('.draglayer .' + a +
+        ' .nsewdrag').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; }""", axis)
 
 
 def rerun_done(page, before: dict, slot: str, field: str) -> dict:
