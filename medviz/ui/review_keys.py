@@ -15,9 +15,9 @@ KEYS = [
     ("1–9", "toggle the quick tags"), ("R", "type the rationale"), ("Ctrl+Enter", "save the tag and open the next pair"),
     ("U", "undo (retract) my last save"), ("?", "this help (Esc closes)"),
     ("Scroll / drag", "zoom / pan both images; double-click resets"),
-    ("Right-drag (or Ctrl+drag)", "window/level on an image: left–right width, up–down level"),
-    ("Shift+scroll / ↑ ↓ / PgUp PgDn", "frames of a multi-frame image (pointer over it)"),
-    ("Tab", "from the tag buttons: to the rationale"),
+    ("Right-drag", "window/level: ↔ width, ↕ level (Ctrl+drag too)"),
+    ("Shift+scroll, ↑ ↓", "frames (pointer over a multi-frame image; PgUp/PgDn)"),
+    ("Tab", "from the tag buttons to the rationale"),
 ]
 
 _SCRIPT = """
