@@ -185,4 +185,5 @@ def _component():
     return st.components.v2.component("medviz_viewer_gestures", js=_JS, isolate_styles=False)
 
 
-_JS = open(os.path.join(os.path.dirname(__file__), "viewer_gestures.js"), encoding="utf-8").read()
+with open(os.path.join(os.path.dirname(__file__), "viewer_gestures.js"), encoding="utf-8") as _f:
+    _JS = _f.read()       # the browser side (shipped as package data, pyproject's ui/*.js)
