@@ -6,6 +6,8 @@ are decoded from the page and compared with ``medviz.display`` under the window 
 Screenshots: test-artifacts/gesture-*.png."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -67,14 +69,26 @@ def fmt(v: float) -> str:
     return str(round(v)) if abs(v) >= 100 else f"{round(v, 1):g}"
 
 
-def right_drag(page, axis: str, dx: float, dy: float, steps: int = 8) -> None:
+def right_drag(page, axis: str, dx: float, dy: float, steps: int = 8, during=None) -> None:
+    """Right-drag from the panel's centre; ``during(page)`` runs before the button is released."""
     r = panel(page, axis)
     x, y = r["x"] + r["width"] / 2, r["y"] + r["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down(button="right")
     for k in range(1, steps + 1):
         page.mouse.move(x + dx * k / steps, y + dy * k / steps)
+    if during:
+        during(page)
     page.mouse.up(button="right")
+
+
+def panel_pixels(page, axis: str = "xy") -> np.ndarray:
+    """A screenshot of the upper two thirds of a panel (the W/L label sits at its bottom), gray."""
+    from PIL import Image
+    r = panel(page, axis)
+    png = page.screenshot(clip={"x": r["x"] + 2, "y": r["y"] + 2, "width": r["width"] - 4,
+                                "height": r["height"] * 2 / 3})
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
 
 
 def test_right_drag_window_level_linked_unlinked_and_on_png(page, viewer_url):
@@ -91,7 +105,15 @@ def test_right_drag_window_level_linked_unlinked_and_on_png(page, viewer_url):
     assert labels(page)[0].startswith("W ") and " · L " in labels(page)[0]
     # linked: drag left (narrower window) and up (lower level) on the CT
     ranges = axis_ranges(page)
-    right_drag(page, "xy", -120, -60)
+    live = {}
+
+    def while_dragging(p):                                  # live feedback before the release
+        p.wait_for_timeout(150)
+        live["labels"], live["filter"] = labels(p), p.evaluate(
+            "[...document.querySelectorAll('.js-plotly-plot .imagelayer image')].map(i => i.style.filter)")
+        live["ct"] = panel_pixels(p)
+        shot(p, "gesture-wl-while-dragging")
+    right_drag(page, "xy", -120, -60, during=while_dragging)
     after = rerun_done(page, before, "1", "ww")
     no_traceback(page)
     assert axis_ranges(page) == ranges                      # a right-drag neither pans nor zooms
@@ -105,6 +127,13 @@ def test_right_drag_window_level_linked_unlinked_and_on_png(page, viewer_url):
     assert after["2"]["ww"] != after["1"]["ww"]
     assert np.array_equal(mr, expect("mr.dcm", View(window=(after["2"]["ww"], after["2"]["wl"]))))
     assert labels(page) == [f"W {fmt(after[s]['ww'])} · L {fmt(after[s]['wl'])}" for s in ("1", "2")]
+    assert live["labels"] == labels(page) and all("#mv-wl-f" in f for f in live["filter"])
+    page.wait_for_timeout(800)                              # the preview filter is gone with the exact image
+    assert page.evaluate("[...document.querySelectorAll('.js-plotly-plot .imagelayer image')]"
+                         ".map(i => i.style.filter).join('')") == ""
+    exact = panel_pixels(page)
+    # a narrower window: the preview (a linear map of the drawn 8-bit values) is the exact image up to rounding
+    assert live["ct"].shape == exact.shape and np.abs(live["ct"] - exact).mean() < 2.0
     shot(page, "gesture-wl-linked-ctmr")
     r = panel(page, "xy")                                   # plotly's own left-drag pan still works
     page.mouse.move(r["x"] + 200, r["y"] + 200)
