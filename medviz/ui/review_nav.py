@@ -8,7 +8,7 @@ import threading
 
 import streamlit as st
 
-from .. import display, limits
+from .. import limits
 from ..errors import MedvizError
 from ..readmodels.errors import ErrorFilter
 from ..readmodels.lists import ReviewList, position
@@ -58,7 +58,6 @@ class _Prefetcher:
 
 
 _PREFETCHER = _Prefetcher()
-_SAVE_TARGETS = display.BoundedCache(256)   # (db, benchmark, models, unit, generation) -> next untagged error
 
 
 class Navigator:
@@ -149,43 +148,31 @@ class Navigator:
 
     def prefetch(self, current: str) -> None:
         """Warm the caches (unit view, figure, encoder panel) of the pairs most likely opened next: where "save"
-        (or N) goes first, then J. Done by one background worker per process (``_Prefetcher``), which also
-        finds the save target (``after_save`` uses it), so none of this delays the page run; save / J then
+        (or N) goes first, then J. Done by one background worker per process (``_Prefetcher``); save / J then
         draw from caches."""
-        ss = st.session_state
-        mode = ss.get("review_queue", "all")
+        if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
+            first = next_in([u for u in self.queue() if u != current], current)
+        else:
+            first = self.next_untagged_from(current)      # where "save" (or N) will most likely go
         q = self.queue()
-        nxt_in_queue = next_in([u for u in q if u != current], current) if mode in ("mine", "adjudication") else None
-        j_target = neighbour(q, current, 1)
+        targets = []
+        for u in (first, neighbour(q, current, 1)):       # two at most: the prefetch competes for the CPU
+            if u is not None and u != current and u not in targets:
+                targets.append(u)
+        if not targets:
+            return
         ctx = self.ctx
-        gen = data.generation()
-        enc = ss.get("encoder_review")      # read here: session state is not for other threads
+        enc = st.session_state.get("encoder_review")      # read here: session state is not for other threads
         if enc is None:
             try:
                 enc = (data.computed_encoders(ctx.db_path, ctx.benchmark_id) or [None])[0]
             except MedvizError:
                 enc = None
-        viewer_state = {k: v for k, v in ss.items() if str(k).startswith("vw_")}
-        patch_open = bool(ss.get(encoder_panel.PATCH_OPEN))
-
-        def targets() -> list[str]:
-            if mode in ("mine", "adjudication"):
-                first = nxt_in_queue
-            else:
-                first = self.next_untagged_from(current)       # where "save" (or N) will most likely go
-                _SAVE_TARGETS.put((ctx.db_path, ctx.benchmark_id, ctx.models, current, gen), first)
-            out = []
-            for u in (first, j_target):                        # two at most: the prefetch competes for the CPU
-                if u is not None and u != current and u not in out:
-                    out.append(u)
-            return out
+        viewer_state = {k: v for k, v in st.session_state.items() if str(k).startswith("vw_")}
+        patch_open = bool(st.session_state.get(encoder_panel.PATCH_OPEN))
 
         def warm():
-            try:
-                todo = targets()
-            except Exception:  # noqa: BLE001 - a failed prefetch only costs the time it would have saved
-                return
-            for nxt in todo:
+            for nxt in targets:
                 try:
                     uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
                     pair_viewer.warm_unit(uv, viewer_state)
@@ -198,22 +185,9 @@ class Navigator:
         _PREFETCHER.submit(warm)
 
     def after_save(self) -> None:
-        """Called from the save callback: move on to the next untagged error (unless switched off).
-
-        The prefetch of the page run before the save already found it (the first untagged error *after* this
-        pair, which this pair's save does not change); it is used when the save was the only write since that
-        run (generation + 1) and it is another pair, else the queue is read again."""
-        ss = st.session_state
-        if not ss.get("advance_after_save", True):
-            return
-        cur = ss.get(self.ukey)
-        if ss.get("review_queue", "all") not in ("mine", "adjudication"):
-            known = _SAVE_TARGETS.get((self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models, cur,
-                                       data.generation() - 1))
-            if known not in (None, cur):
-                self.go(known)
-                return
-        self.next_untagged()
+        """Called from the save callback: move on to the next untagged error (unless switched off)."""
+        if st.session_state.get("advance_after_save", True):
+            self.next_untagged()
 
     # --- widgets --------------------------------------------------------------------------------------
     def render_bar(self, uv: UnitView) -> None:
