@@ -199,7 +199,13 @@ class StoreWriter:
             self._cur = self.store.new_cursor()
         if time.perf_counter() - self._last_write > _IDLE_SECONDS:
             self._bump()                           # idle a while: writes may have happened outside the writer
-        self._dispatch(self._cur, run, handler)
+        try:
+            self._dispatch(self._cur, run, handler)
+        finally:
+            try:
+                self._cur.abort()                  # a result a write left unfetched must not block the next
+            except duckdb.Error:
+                pass
 
     def _run(self) -> None:
         try:
