@@ -61,6 +61,7 @@ def create_consensus(tx) -> None:
 _TOUCHED = ("(SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions "
             "WHERE rev_id > ? AND rev_id <= ?)")
 _FULL_REBUILD_SHARE = 0.25      # above this share of stale units, recomputing everything is cheaper
+_FEW_TARGETS = 2000             # up to this many targets, the full consensus query alone beats splitting them
 
 
 def consensus_lag(cur) -> tuple[int, int]:
@@ -117,8 +118,11 @@ def sync_consensus(tx) -> int:
     else:
         tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
                    "AND c.target_type = t.target_type AND c.target_id = t.target_id", [synced, newest])
-        _sync_units(tx, f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)",
-                    [synced, newest])
+        scope = f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"
+        if n_touched <= _FEW_TARGETS:
+            tx.execute("INSERT INTO annotation_consensus " + _consensus_select(f"({scope})"), [synced, newest])
+        else:
+            _sync_units(tx, scope, [synced, newest])
     tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [newest])
     return newest - synced
 
@@ -160,9 +164,11 @@ def finish_bulk_tag(tx, table, first_rev: int, last_rev: int) -> None:
                        FALSE, CASE WHEN proposed_answer IS NULL THEN []::VARCHAR[] ELSE [proposed_answer] END
                 FROM _bulk_tag b ANTI JOIN _bulk_redo m ON m.benchmark_id = b.benchmark_id
                      AND m.target_type = b.target_type AND m.target_id = b.target_id""")
-            if redo.num_rows:
-                _sync_units(tx, "annotation_revisions SEMI JOIN _bulk_redo t USING (benchmark_id, target_type, "
-                                "target_id)", [])
+            scope = "annotation_revisions SEMI JOIN _bulk_redo t USING (benchmark_id, target_type, target_id)"
+            if 0 < redo.num_rows <= _FEW_TARGETS:      # a few targets: one statement (fixed costs dominate)
+                tx.execute("INSERT INTO annotation_consensus " + _consensus_select(f"({scope})"))
+            elif redo.num_rows:
+                _sync_units(tx, scope, [])
         finally:
             tx.unregister("_bulk_redo")
     finally:
