@@ -58,26 +58,3 @@ def test_a_save_waits_while_another_thread_holds_the_writer(store):
         assert store.cursor().execute("SELECT count(*) FROM t").fetchall() == [(1,)]
     finally:
         close_writer(store)
-
-
-def test_concurrent_inline_and_queued_saves_lose_nothing(store):
-    w = get_writer(store)
-    errors: list = []
-
-    def saver(t):
-        try:
-            for j in range(40):
-                w.save(Annotation("b", "item", f"i{t}-{j}", ["Refusal"], f"r{t}"), auth.local(f"r{t}"))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-    threads = [threading.Thread(target=saver, args=(t,)) for t in range(6)]
-    try:
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        assert not errors
-        cur = store.cursor()
-        assert sql.revision_counts(cur)["revisions"] == 240 and sql.rev_id_summary(cur) == (240, 1, 240)
-    finally:
-        close_writer(store)

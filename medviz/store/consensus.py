@@ -138,7 +138,7 @@ def finish_bulk_tag(tx, table, first_rev: int, last_rev: int) -> None:
     synced, _ = consensus_lag(tx)
     tx.register("_bulk_tag", table)
     try:
-        rows = tx.execute(f"""
+        rows = tx.execute("""
             SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
             WHERE rev_id > $synced AND rev_id < $first
             UNION
