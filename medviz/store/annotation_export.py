@@ -137,8 +137,10 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
     # targets go through the per-pair aggregation of their two items.
     sql = f"""
     WITH ver AS (SELECT ?::VARCHAR AS v, ?::VARCHAR AS base),
-    cur AS (SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id)
-            QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
+    cur AS (SELECT r.* FROM annotation_revisions r
+            SEMI JOIN (SELECT annotation_id, max(revision) AS revision FROM annotation_revisions GROUP BY annotation_id)
+                 m USING (annotation_id, revision)      -- the latest revision ((annotation_id, revision) is the key)
+            WHERE r.benchmark_id = coalesce(?, r.benchmark_id)),
     a AS (SELECT *, unnest(tags) AS tag, generate_subscripts(tags, 1) AS tag_pos FROM cur
           WHERE NOT retracted AND (?::VARCHAR IS NULL OR model IS NULL OR model = ?)),
     {_PAIR_CTES if pairs else ""}
