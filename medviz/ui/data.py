@@ -7,6 +7,7 @@ path and their arguments; ``after_write()`` clears the ones that depend on annot
 from __future__ import annotations
 
 import json
+import threading
 
 import pandas as pd
 import streamlit as st
@@ -75,6 +76,7 @@ def unit_ids(path: str, benchmark_id: str) -> list[str]:
 
 
 _GENERATION = {"n": 0}     # bumped after every write; part of the cache key of annotation-dependent queries
+_GENERATION_LOCK = threading.Lock()     # two sessions saving at once must both bump it
 
 
 def _ann_key(f: rm_errors.ErrorFilter) -> int:
@@ -139,7 +141,8 @@ def tagged_units(path: str, benchmark_id: str) -> set[str]:
 def after_write() -> None:
     """Clear every cached query that depends on annotations (call after each save); caches keyed by
     ``generation()`` miss from now on."""
-    _GENERATION["n"] += 1
+    with _GENERATION_LOCK:
+        _GENERATION["n"] += 1
     for fn in (annotation_index, tagged_units, current_annotations):
         fn.clear()
     for fn in ANNOTATION_CACHES:

@@ -78,7 +78,7 @@ def render(ctx, uv: UnitView, on_saved=None, on_undo=None) -> None:
 @st.fragment
 def _form(ctx, uv: UnitView) -> None:
     from . import timing
-    fragment_run = timing.enabled() and getattr(timing._local, "run", None) is None
+    fragment_run = timing.enabled() and not timing.running()
     if fragment_run:
         timing.begin("fragment")
     try:

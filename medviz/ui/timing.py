@@ -18,6 +18,11 @@ def enabled() -> bool:
     return bool(_PATH)
 
 
+def running() -> bool:
+    """A timed run is open on this thread (a fragment rerun has none: it opens its own)."""
+    return bool(_PATH) and getattr(_local, "run", None) is not None
+
+
 def begin(label: str) -> None:
     if _PATH:
         _local.run = {"run": label, "t0": time.perf_counter(), "steps": []}
