@@ -61,8 +61,9 @@ class ImageFolder:
     def _inside(self, real: str) -> bool:
         return real == self.root or real.startswith(self._prefix)
 
-    def locate(self, relative: str) -> tuple[str | None, str | None]:
-        """(absolute path, None) or (None, reason) when the path leaves the folder."""
+    def _candidate(self, relative: str) -> tuple[str | None, str | None]:
+        """(normalised absolute path, None) or (None, reason) when the path itself or a folder on it leaves the
+        folder; the file at the end is not looked at."""
         if "\x00" in relative:
             return None, f"{ESCAPES}: the path contains a NUL character"
         if os.path.isabs(relative) or relative.startswith("\\") or re.match(r"^[A-Za-z]:", relative):
@@ -76,22 +77,42 @@ class ImageFolder:
             ok = self._dirs[folder] = self._inside(os.path.realpath(folder))
         if not ok:
             return None, f"{ESCAPES}: a folder in {limits.quote(relative)} is a symbolic link pointing outside"
+        return candidate, None
+
+    def _follow(self, relative: str, candidate: str) -> tuple[str | None, str | None]:
+        """A file that is a symbolic link: its target when inside the folder, else (None, reason)."""
+        real = os.path.realpath(candidate)
+        if not self._inside(real):
+            return None, f"{ESCAPES}: {limits.quote(relative)} is a symbolic link pointing outside"
+        return real, None
+
+    def locate(self, relative: str) -> tuple[str | None, str | None]:
+        """(absolute path, None) or (None, reason) when the path leaves the folder."""
+        candidate, reason = self._candidate(relative)
+        if reason:
+            return None, reason
         try:
             st = os.lstat(candidate)
         except OSError:
             return candidate, None                       # absent: the caller records it as missing
         if stat.S_ISLNK(st.st_mode):
-            real = os.path.realpath(candidate)
-            if not self._inside(real):
-                return None, f"{ESCAPES}: {limits.quote(relative)} is a symbolic link pointing outside"
-            return real, None
+            return self._follow(relative, candidate)
         return candidate, None
 
     def check(self, relative: str) -> ImageCheck:
-        path, reason = self.locate(relative)
+        """``locate`` + ``check_file`` without an ``lstat`` per file: the file is opened without following a
+        link at the last step (``O_NOFOLLOW``); only when it is a link is its target resolved and contained."""
+        if not hasattr(os, "O_NOFOLLOW"):          # no way to open without following: look first
+            path, reason = self.locate(relative)
+            return ImageCheck(UNREADABLE, reason) if reason else check_file(path)
+        path, reason = self._candidate(relative)
         if reason:
             return ImageCheck(UNREADABLE, reason)
-        return check_file(path)
+        res = _check_file(path)
+        if res is not _LINK:
+            return res
+        path, reason = self._follow(relative, path)
+        return ImageCheck(UNREADABLE, reason) if reason else check_file(path)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -237,8 +258,16 @@ class _TooBig(Exception):
         self.size = size
 
 
+_LINK = object()     # what _check_file returns for a file that is a symbolic link
+
+
 def check_file(path: str) -> ImageCheck:
     """Read a file once: status, reason, format and SHA-256 of the very bytes that were checked."""
+    res = _check_file(path)
+    return ImageCheck(UNREADABLE, f"{ESCAPES}: the file is a symbolic link", path) if res is _LINK else res
+
+
+def _check_file(path: str):
     try:
         data = _read_bounded(path)
     except FileNotFoundError:
@@ -248,7 +277,7 @@ def check_file(path: str) -> ImageCheck:
                           f"{limits.human_bytes(limits.MAX_IMAGE_BYTES)} limit (MEDVIZ_MAX_IMAGE_BYTES)", path)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            return ImageCheck(UNREADABLE, f"{ESCAPES}: the file is a symbolic link", path)
+            return _LINK
         if e.errno == errno.EISDIR or os.path.isdir(path):
             return ImageCheck(UNREADABLE, "not an image: the path is a folder", path)
         return ImageCheck(UNREADABLE, f"cannot read the file ({e.strerror})", path)
