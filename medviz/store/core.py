@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..scoring import rule_sql
 
@@ -120,11 +121,26 @@ WITH n AS (   -- a dense number per unit: counting and ordering integers is much
     SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
     FROM (SELECT DISTINCT coalesce(pair_id, item_id) AS unit_id FROM items WHERE benchmark_id = ?)
 ), p AS (
-    SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, coalesce(i.slot, 1) AS slot, i.answer,
+    SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, i.pair_id, coalesce(i.slot, 1) AS slot, i.answer,
            i.modality, i.categories, i.department, i.question, i.image_path, pr.model, pr.parsed
     FROM items i JOIN predictions pr ON pr.benchmark_id = i.benchmark_id AND pr.item_id = i.item_id
     WHERE i.benchmark_id = ? AND pr.model = ?
+), grouped AS (     -- units of two or more items (pairs): one group each
+    SELECT * FROM p WHERE pair_id IS NOT NULL OR item_id IN (SELECT pair_id FROM items WHERE benchmark_id = ?)
+), single AS (       -- every other unit is one item: the grouping below over one row, written out per row
+    SELECT unit_id, model, question,
+           CASE WHEN modality IS NOT NULL THEN list_distinct([modality]) END AS modalities,
+           list_distinct(flatten([categories])) AS categories,
+           department, 1 AS n_items,
+           {rule_sql("correct", parsed="parsed", answer="answer")} AS all_correct,
+           {rule_sql("wrong", parsed="parsed", answer="answer")} AS any_wrong,
+           {rule_sql("invalid", parsed="parsed")} AS any_invalid,
+           [parsed] AS letters, [answer] AS answers, [image_path] AS image_paths
+    FROM p WHERE pair_id IS NULL AND item_id NOT IN (SELECT pair_id FROM items WHERE benchmark_id = ?
+                                                     AND pair_id IS NOT NULL)
 ), u AS (
+    SELECT * FROM single
+    UNION ALL BY NAME
     SELECT unit_id, model,
            any_value(question) AS question,
            list_distinct(list(modality) FILTER (WHERE modality IS NOT NULL)) AS modalities,
@@ -137,7 +153,7 @@ WITH n AS (   -- a dense number per unit: counting and ordering integers is much
            list(parsed ORDER BY slot) AS letters,
            list(answer ORDER BY slot) AS answers,
            list(image_path ORDER BY slot) AS image_paths
-    FROM p GROUP BY unit_id, model
+    FROM grouped GROUP BY unit_id, model
 )
 SELECT ? AS benchmark_id, u.unit_id, n.unit_no, u.model, u.question, u.modalities, u.categories, u.department, u.n_items,
        u.all_correct, u.any_wrong, u.any_invalid,
@@ -304,7 +320,8 @@ def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, s
 
 def refresh_unit_outcomes(tx, benchmark_id: str, model: str) -> None:
     tx.execute("DELETE FROM unit_outcomes WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
-    tx.execute(_REFRESH_UNIT_OUTCOMES, [benchmark_id, benchmark_id, model, benchmark_id, benchmark_id, benchmark_id])
+    tx.execute(_REFRESH_UNIT_OUTCOMES, [benchmark_id, benchmark_id, model, benchmark_id, benchmark_id, benchmark_id,
+                                        benchmark_id, benchmark_id])
     refresh_unit_facets(tx, benchmark_id)
 
 
@@ -329,10 +346,27 @@ def items(cur, benchmark_id: str, *, columns: str = "*") -> pd.DataFrame:
                        [benchmark_id]).df()
 
 
-def item_index(cur, benchmark_id: str) -> pd.DataFrame:
-    """What prediction importers need: id, answer, options (JSON) per item."""
-    return cur.execute("SELECT item_id, answer, options, pair_id, slot FROM items WHERE benchmark_id = ?",
-                       [benchmark_id]).df()
+def unknown_items(cur, benchmark_id: str, item_ids: pa.Array) -> tuple[str | None, int]:
+    """(the first of ``item_ids``, in their order, that is not an item of the benchmark, how many are not);
+    (None, 0) when every id is one. Joined in DuckDB: no copy of the benchmark's items in Python."""
+    cur.register("_ids", pa.table({"n": pa.array(range(len(item_ids)), pa.int64()), "item_id": item_ids}))
+    try:
+        return tuple(cur.execute(
+            "SELECT arg_min(item_id, n), count(*) FROM _ids p WHERE NOT EXISTS "
+            "(SELECT 1 FROM items i WHERE i.benchmark_id = ? AND i.item_id = p.item_id)", [benchmark_id]).fetchall()[0])
+    finally:
+        cur.unregister("_ids")
+
+
+def item_options(cur, benchmark_id: str, item_ids: pa.Array) -> pa.DictionaryArray:
+    """Each id's options (JSON), in the ids' order, dictionary-encoded (benchmarks repeat option sets)."""
+    cur.register("_ids", pa.table({"n": pa.array(range(len(item_ids)), pa.int64()), "item_id": item_ids}))
+    try:
+        col = cur.sql("SELECT i.options FROM _ids p LEFT JOIN items i ON i.benchmark_id = $1 "
+                      "AND i.item_id = p.item_id ORDER BY p.n", params=[benchmark_id]).to_arrow_table().column(0)
+    finally:
+        cur.unregister("_ids")
+    return pc.dictionary_encode(col.combine_chunks())
 
 
 def item(cur, benchmark_id: str, item_id: str) -> dict | None:
