@@ -28,6 +28,17 @@ MIGRATIONS = [
         sha_1 VARCHAR NOT NULL, sha_2 VARCHAR NOT NULL, method VARCHAR NOT NULL,
         ssim DOUBLE, hist_distance DOUBLE, computed_at TIMESTAMP)
     """,
+    # v2: the 2-D map of a benchmark under an encoder, computed when its vectors change (``medviz embed``),
+    # with a fingerprint of the vectors it was drawn from (which items, which image contents) to tell it stale
+    """
+    CREATE TABLE embedding_maps (
+        benchmark_id VARCHAR NOT NULL, encoder_id VARCHAR NOT NULL, method VARCHAR NOT NULL,
+        weights_digest VARCHAR NOT NULL, inputs VARCHAR NOT NULL, n_points INTEGER, seconds DOUBLE,
+        computed_at TIMESTAMP);
+    CREATE TABLE embedding_map_points (
+        benchmark_id VARCHAR NOT NULL, encoder_id VARCHAR NOT NULL, method VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL, x DOUBLE, y DOUBLE)
+    """,
 ]
 
 
@@ -73,6 +84,24 @@ def insert_embeddings(tx, encoder_id: str, weights_digest: str, hashes: list[str
     return int(added)
 
 
+def replace_map(tx, benchmark_id: str, encoder_id: str, method: str, weights_digest: str, inputs: str,
+                item_ids, xy: np.ndarray, seconds: float | None = None) -> int:
+    """Store a benchmark's 2-D map under an encoder (replacing the previous one for this method)."""
+    for table in ("embedding_maps", "embedding_map_points"):      # constant table names
+        tx.execute(f"DELETE FROM {table} WHERE benchmark_id = ? AND encoder_id = ? AND method = ?",
+                   [benchmark_id, encoder_id, method])
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    tx.register("_map_batch", pa.table({"item_id": pa.array(item_ids, pa.string()), "x": xy[:, 0], "y": xy[:, 1]}))
+    try:
+        tx.execute("INSERT INTO embedding_map_points SELECT ?, ?, ?, item_id, x, y FROM _map_batch",
+                   [benchmark_id, encoder_id, method])
+    finally:
+        tx.unregister("_map_batch")
+    tx.execute("INSERT INTO embedding_maps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [benchmark_id, encoder_id, method, weights_digest, inputs, len(xy), seconds, _now()])
+    return len(xy)
+
+
 def record_run(tx, benchmark_id: str, encoder_id: str, weights_digest: str, *, source: str, device: str,
                n_new: int, n_cached: int, n_missing: int, n_failed: int, images_per_s: float | None) -> None:
     tx.execute("INSERT INTO embed_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -112,6 +141,37 @@ def benchmark_embeddings(cur, benchmark_id: str, encoder_id: str, weights_digest
                [encoder_id, weights_digest, benchmark_id])
     vecs = _vectors(t)
     return t.drop_columns(["vec"]).to_pandas(), vecs
+
+
+_MAP_INPUTS = ("FROM items i JOIN embeddings e ON e.image_sha256 = i.image_sha256 AND e.encoder_id = ? "
+               "AND e.weights_digest = ? WHERE i.benchmark_id = ? AND i.image_status = 'ok'")   # = benchmark_embeddings
+
+
+def map_inputs(cur, benchmark_id: str, encoder_id: str, weights_digest: str) -> str:
+    """A fingerprint of what a map is drawn from: the items ``benchmark_embeddings`` returns, with their image
+    contents (a vector is fixed by encoder, digest and content). Differs when an image is embedded, an item
+    is added, removed or re-pointed, or the benchmark is ingested again with other images."""
+    n, h = cur.execute(f"SELECT count(*), bit_xor(hash(i.item_id, i.image_sha256)) {_MAP_INPUTS}",
+                       [encoder_id, weights_digest, benchmark_id]).fetchall()[0]
+    return f"{weights_digest}:{n}:{h or 0:016x}"
+
+
+def stored_map_info(cur, benchmark_id: str, encoder_id: str, method: str) -> dict | None:
+    rows = cur.execute("SELECT weights_digest, inputs, n_points, seconds, computed_at FROM embedding_maps "
+                       "WHERE benchmark_id = ? AND encoder_id = ? AND method = ?",
+                       [benchmark_id, encoder_id, method]).fetchall()
+    if not rows:
+        return None
+    return dict(zip(("weights_digest", "inputs", "n_points", "seconds", "computed_at"), rows[0]))
+
+
+def stored_map(cur, benchmark_id: str, encoder_id: str, method: str) -> pd.DataFrame:
+    """The stored map's points with the item columns ``benchmark_embeddings`` gives, in item order."""
+    return _arrow(cur,
+                  "SELECT i.item_id, m.x, m.y, i.pair_id, i.slot, i.modality, i.answer, i.categories, i.image_sha256 "
+                  "FROM embedding_map_points m JOIN items i ON i.benchmark_id = m.benchmark_id "
+                  "AND i.item_id = m.item_id WHERE m.benchmark_id = ? AND m.encoder_id = ? AND m.method = ? "
+                  "ORDER BY i.item_id", [benchmark_id, encoder_id, method]).to_pandas()
 
 
 def vectors_for_hashes(cur, encoder_id: str, weights_digest: str, hashes: list[str]) -> dict[str, np.ndarray]:
