@@ -32,6 +32,7 @@ JPEG_SOI = b"\xff\xd8"
 DICOM_MAGIC_OFFSET = 128
 EXT = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
 ESCAPES = "outside the images folder"          # every containment reason starts with this
+_DRIVE = re.compile(r"[A-Za-z]:")              # a Windows drive prefix (matched at the start)
 
 
 
@@ -66,7 +67,7 @@ class ImageFolder:
         folder; the file at the end is not looked at."""
         if "\x00" in relative:
             return None, f"{ESCAPES}: the path contains a NUL character"
-        if os.path.isabs(relative) or relative.startswith("\\") or re.match(r"^[A-Za-z]:", relative):
+        if os.path.isabs(relative) or relative.startswith("\\") or _DRIVE.match(relative):
             return None, f"{ESCAPES}: absolute path {limits.quote(relative)} (paths must be relative to the folder)"
         candidate = os.path.normpath(os.path.join(self.root, relative))
         if not candidate.startswith(self._prefix):

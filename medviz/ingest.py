@@ -66,6 +66,7 @@ def ingest_benchmark(store: Store, path: str, *, kind: str | None = None, benchm
                                       field="index")
             else:
                 items, pairs = spec.load(path, images_dir)
+                _release_arrow_memory()    # the loader's intermediates, before DuckDB takes its share
                 if isinstance(items, pa.Table):  # columns (generic): one Arrow table, no object per item
                     core.append_items(tx, core.item_table_to_arrow(benchmark_id, items))
                 else:

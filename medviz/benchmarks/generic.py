@@ -47,7 +47,7 @@ def _rows(path: str):
 def _s(v) -> str | None:
     if v is None:
         return None
-    v = str(v).strip()
+    v = (v if v.__class__ is str else str(v)).strip()
     return v or None
 
 
