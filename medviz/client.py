@@ -16,6 +16,7 @@ embeds what is still missing).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -152,16 +153,19 @@ class Client:
 
     def import_predictions(self, benchmark_id: str, path: str, *, model: str | None = None,
                            format: str | None = None, synthetic: bool = False, tr: float | None = None,
-                           wait: bool = True, progress=None) -> dict:
-        """Upload a prediction file (MediConfusion results JSON, VLMEvalKit xlsx/tsv/json, generic CSV)."""
+                           result: str | None = None, wait: bool = True, progress=None) -> dict:
+        """Upload a prediction file (MediConfusion results JSON, VLMEvalKit xlsx/tsv/json, generic CSV), and
+        optionally VLMEvalKit's judged ``*_result.xlsx`` for it (its hit/log columns are kept)."""
         data = {k: v for k, v in (("model", model), ("format", format)) if v}
         if synthetic:
             data["synthetic"] = "true"
         if tr is not None:
             data["tr"] = str(tr)
-        with open(path, "rb") as f:
-            j = self._call("POST", f"/benchmarks/{_q(benchmark_id)}/predictions",
-                           files={"file": (os.path.basename(path), f)}, data=data)
+        with contextlib.ExitStack() as stack:
+            files = {"file": (os.path.basename(path), stack.enter_context(open(path, "rb")))}
+            if result:
+                files["result"] = (os.path.basename(result), stack.enter_context(open(result, "rb")))
+            j = self._call("POST", f"/benchmarks/{_q(benchmark_id)}/predictions", files=files, data=data)
         return self._job(j, wait, progress)
 
     def ingest(self, path: str, *, upload: bool = True, kind: str | None = None, benchmark_id: str | None = None,
@@ -176,10 +180,10 @@ class Client:
         return self._job(j, wait, progress)
 
     def embed(self, benchmark_id: str, encoder: str = "pixels", *, device: str | None = None,
-              batch_size: int | None = None, wait: bool = True, progress=None) -> dict:
-        """Compute embeddings on the server."""
+              batch_size: int | None = None, probe: bool = False, wait: bool = True, progress=None) -> dict:
+        """Compute embeddings on the server (``probe``: also the encoder's zero-shot choices as a model)."""
         j = self._call("POST", f"/benchmarks/{_q(benchmark_id)}/embeddings",
-                       json={"encoder": encoder, "device": device, "batch_size": batch_size})
+                       json={"encoder": encoder, "device": device, "batch_size": batch_size, "probe": probe})
         return self._job(j, wait, progress)
 
     def export(self, benchmark_id: str, *, fmt: str = "csv", wait: bool = True, progress=None) -> dict:

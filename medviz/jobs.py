@@ -289,7 +289,8 @@ def _predictions(store, job: Job, progress) -> dict:
     p = job.params
     progress(0, 1)
     counts = import_predictions(store, p["benchmark_id"], p["path"], fmt=p.get("format"), model=p.get("model"),
-                                synthetic=bool(p.get("synthetic")), tr=p.get("tr"))
+                                synthetic=bool(p.get("synthetic")), tr=p.get("tr"),
+                                result_path=p.get("result_path"))
     for m, n in counts.items():
         job.line(f"{m}: {n} predictions")
     job.done, job.total = 1, 1
@@ -304,9 +305,15 @@ def _embed(store, job: Job, progress) -> dict:
     job.line(res.summary())
     for msg in res.errors:
         job.line(f"skipped: {msg}")
-    return {"benchmark_id": res.benchmark_id, "encoder_id": res.encoder_id, "weights_digest": res.weights_digest,
-            "device": res.device, "n_images": res.n_images, "n_new": res.n_new, "n_cached": res.n_cached,
-            "n_missing": res.n_missing, "n_failed": res.n_failed, "images_per_s": res.images_per_s}
+    out = {"benchmark_id": res.benchmark_id, "encoder_id": res.encoder_id, "weights_digest": res.weights_digest,
+           "device": res.device, "n_images": res.n_images, "n_new": res.n_new, "n_cached": res.n_cached,
+           "n_missing": res.n_missing, "n_failed": res.n_failed, "images_per_s": res.images_per_s}
+    if p.get("probe"):
+        from .encoders import zero_shot_probe
+        out["probe_predictions"] = zero_shot_probe(store, res.benchmark_id, res.encoder_id)
+        job.line(f"zero-shot {res.encoder_id}: {out['probe_predictions']} predictions stored as a model "
+                 "(encoder probe)")
+    return out
 
 
 def _export(store, job: Job, progress) -> dict:

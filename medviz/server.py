@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -201,8 +202,12 @@ def build_app(state: ServerState, script: str | None = None):
         finally:
             close_state(state)
 
+    mount = Mount(API_PREFIX, app=api)
+    # Starlette's mount pattern ends in ``(?P<path>.*)``, whose ``.`` stops at a newline: an API path with an
+    # encoded line break (%0A) would fall through to Streamlit's plain-text 404. Every /api/v1 path is the API's.
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
     from .ui.asgi import streamlit_app
-    return streamlit_app(script, routes=[Mount(API_PREFIX, app=api)], lifespan=lifespan)
+    return streamlit_app(script, routes=[mount], lifespan=lifespan)
 
 
 def _check_mode(state: ServerState) -> None:

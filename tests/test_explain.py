@@ -217,3 +217,21 @@ def test_pca_2d_matches_the_svd_axes_and_samples_large_sets():
     for k in range(2):
         assert abs(np.corrcoef(sampled[:, k], ref[:, k])[0, 1]) > 0.99
     assert pca_2d(x[:1]).shape == (1, 2) and pca_2d(x[:, :1]).shape == (300, 2)
+
+
+def test_embed_job_with_probe_stores_the_probe_model(store, bench):
+    """The server's embed job (what `medviz embed --probe` sends through a server) runs the probe after the
+    embeddings; an encoder without a text tower fails the job with the reason."""
+    from medviz.jobs import JobRunner
+    E.register_model("colour", ColourClip(), colour_preprocess, colour_tokenizer, device="cpu")
+    runner = JobRunner(store, workers=1)
+    try:
+        job = runner.wait(runner.submit("embed", {"benchmark_id": bench, "encoder": "colour", "probe": True}, "t"))
+        assert job["state"] == "done", job
+        assert job["result"]["probe_predictions"] == 7 and any("encoder probe" in line for line in job["log"])
+        n = store.cursor().execute("SELECT count(*) FROM predictions WHERE model = 'zero-shot colour'").fetchone()[0]
+        assert n == 7
+        job = runner.wait(runner.submit("embed", {"benchmark_id": bench, "encoder": "pixels", "probe": True}, "t"))
+        assert job["state"] == "failed" and "text tower" in job["error"], job
+    finally:
+        runner.close()

@@ -57,7 +57,7 @@ def _job_reply(j: dict) -> JSONResponse:
 
 
 def _public_params(params: dict) -> dict:
-    return {k: v for k, v in params.items() if k != "path" or not params.get("uploaded")}
+    return {k: v for k, v in params.items() if k not in ("path", "result_path") or not params.get("uploaded")}
 
 
 @router.get("/jobs", response_model=list[JobOut], summary="Recent jobs, newest first")
@@ -133,6 +133,8 @@ async def ingest(request: Request, file: UploadFile | None = File(None), path: s
              responses=_JOB_REPLY,
              summary="Import a prediction file (MediConfusion results JSON, VLMEvalKit xlsx/tsv/json, generic) -> a job")
 async def import_predictions(request: Request, benchmark_id: str, file: UploadFile = File(...),
+                             result: UploadFile | None = File(
+                                 None, description="VLMEvalKit judged *_result.xlsx (hit/log columns) for this file"),
                              model: str | None = Form(None, max_length=200),
                              format: Literal["mediconfusion", "vlmevalkit", "generic"] | None = Form(None),
                              synthetic: bool = Form(False),
@@ -142,9 +144,14 @@ async def import_predictions(request: Request, benchmark_id: str, file: UploadFi
     import uuid
     s = deps.state(request)
     _benchmark(request, benchmark_id)
-    path = await deps.save_upload(request, file, os.path.join(_upload_dir(request), uuid.uuid4().hex[:12]))
+    folder = os.path.join(_upload_dir(request), uuid.uuid4().hex[:12])
+    path = await deps.save_upload(request, file, folder)
+    result_path = None
+    if result is not None and result.filename:
+        result_path = await deps.save_upload(request, result, os.path.join(folder, "result"))
     params = {"benchmark_id": benchmark_id, "path": path, "uploaded": True, "filename": file.filename,
-              "model": model or None, "format": format, "synthetic": synthetic, "tr": tr}
+              "model": model or None, "format": format, "synthetic": synthetic, "tr": tr,
+              "result_path": result_path, "result_filename": result.filename if result_path else None}
     return _job_reply(s.jobs.get(s.jobs.submit("predictions", params, who.name)))
 
 
@@ -152,6 +159,8 @@ class EmbedRequest(BaseModel):
     encoder: str = Field("pixels", max_length=200)
     device: str | None = Field(None, max_length=20)
     batch_size: int | None = Field(None, ge=1, le=4096)
+    probe: bool = Field(False, description="also store the encoder's zero-shot choices as a model (needs a text "
+                                           "tower; scored like any other model, labelled an encoder probe)")
 
 
 @router.post("/benchmarks/{benchmark_id}/embeddings", status_code=202, response_model=JobOut,
@@ -160,7 +169,7 @@ def embed(request: Request, benchmark_id: str, req: EmbedRequest, who=Depends(de
     s = deps.state(request)
     _benchmark(request, benchmark_id)
     params = {"benchmark_id": benchmark_id, "encoder": req.encoder, "device": req.device,
-              "batch_size": req.batch_size}
+              "batch_size": req.batch_size, "probe": req.probe}
     return _job_reply(s.jobs.get(s.jobs.submit("embed", params, who.name)))
 
 

@@ -14,8 +14,8 @@ def cmd_embed(args) -> int:
     from .remote import client_for
     client = client_for(args)
     if client is not None:
-        if args.probe:
-            raise MedvizError("--probe is not available through a server yet; run it where the database is",
+        if args.probe and args.images:
+            raise MedvizError("--probe runs on the server with the server's encoder; leave out --images",
                               field="--probe")
         from .remote import run_embed
         return run_embed(client, args)

@@ -89,12 +89,15 @@ def run_ingest(client, args) -> int:
 
 
 def run_predictions_import(client, args) -> int:
-    if args.result:
-        raise MedvizError("--result (a judged VLMEvalKit file beside the predictions) is not sent to a server; "
-                          "import it without --server, or import the predictions alone", field="--result")
+    if args.result and len(args.paths) != 1:
+        raise MedvizError("--result belongs to one prediction file; import one file with its judged result",
+                          field="--result")
+    if args.result and not os.path.exists(args.result):
+        raise MedvizError("file not found", file=args.result, field="--result")
     for path in args.paths:
         job = client.import_predictions(args.benchmark, path, model=args.model, format=args.format,
-                                        synthetic=args.synthetic, tr=getattr(args, "tr", None), wait=False)
+                                        synthetic=args.synthetic, tr=getattr(args, "tr", None),
+                                        result=args.result, wait=False)
         res = _wait(client, job, "import")["result"]
         for m, n in res["models"].items():
             print(f"{m}: {n} predictions imported from {path} -> {client.url}")
@@ -135,7 +138,8 @@ def run_embed(client, args) -> int:
               f"vectors on the server, {res['found_here']} found under {args.images}, {res['added']} added, "
               f"{res['failed']} failed")
         return 0
-    job = client.embed(args.benchmark, args.encoder, device=args.device, batch_size=args.batch_size, wait=False)
+    job = client.embed(args.benchmark, args.encoder, device=args.device, batch_size=args.batch_size,
+                       probe=bool(getattr(args, "probe", False)), wait=False)
     res = _wait(client, job, f"embed {args.encoder}")
     for line in res["log"]:
         print(line.split(" ", 1)[-1])

@@ -75,3 +75,9 @@ def test_put_embeddings_validates_and_adds(server):
         assert r.json()["field"] == field and "Traceback" not in r.text
     c = Client(server.url)
     assert c.missing_embeddings(MC, "my-encoder", "sha256:w1")      # this benchmark's images are not a, b
+
+
+def test_probe_goes_through_the_server_and_its_error_comes_back(server):
+    # the pixels baseline has no text tower: the server's job fails and the CLI prints why (no traceback)
+    r = cli("embed", MC, "--encoder", "pixels", "--probe", env_extra={"MEDVIZ_SERVER": server.url}, check=False)
+    assert r.returncode != 0 and "text tower" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -118,6 +118,26 @@ def test_upload_import_and_bad_file_job_fails_with_the_file_named(server, sample
     assert "uploaded" in set(c.models(GMAI)["model"]) and "m" not in set(c.models(GMAI)["model"])
 
 
+def test_judged_result_file_travels_with_its_predictions(server, sample_files, tmp_path):
+    """`medviz predictions import ... --result X_result.xlsx` through the server keeps VLMEvalKit's hit/log."""
+    import pandas as pd
+    preds = sample_files["gmai_preds"]["random-baseline (seed 0)"]
+    judged = tmp_path / "judged_GMAI-MMBench_SAMPLE_openai_result.xlsx"
+    pd.read_excel(preds).assign(hit=1, log="judge said yes").to_excel(judged, index=False)
+    r = cli("predictions", "import", GMAI, preds, "--model", "judged", "--result", str(judged), db=server.db)
+    assert r.returncode == 0 and "judged: 10 predictions" in r.stdout, r.stderr
+    job = [j for j in Client(server.url).jobs().to_dict("records") if j["kind"] == "predictions"][0]
+    assert "result_path" not in job["params"] and job["params"]["result_filename"] == judged.name
+    r = cli("predictions", "import", GMAI, preds, "--model", "judged2", "--result", str(tmp_path / "nope.xlsx"),
+            db=server.db, check=False)
+    assert r.returncode != 0 and "nope.xlsx" in r.stderr and "Traceback" not in r.stderr
+    server.stop()
+    from medviz.store import Store
+    with Store(server.db, read_only=True) as s:
+        rows = s.cursor().execute("SELECT DISTINCT hit, log FROM predictions WHERE model = 'judged'").fetchall()
+    assert rows == [(1, "judge said yes")]
+
+
 def test_upload_over_the_limit_is_refused_before_parsing(server_db, tmp_path):
     big = tmp_path / "big.csv"
     big.write_bytes(b"item_id,model,prediction\n" + b"x,m,A\n" * 300_000)      # ~1.8 MB
@@ -151,3 +171,11 @@ def test_the_app_uses_the_servers_own_store_object(server_db, monkeypatch):
     finally:
         srv.close_state(state)
     assert srv.served_store(server_db) is None and srv.running_server(server_db) is None
+
+
+def test_an_api_path_with_an_encoded_line_break_gets_the_apis_json_404(server):
+    # found by schemathesis: Starlette's mount pattern stopped at "\n", so Streamlit answered in plain text
+    for method, path in (("GET", "/benchmarks/a%0Ab"), ("POST", "/benchmarks/a%0Ab%E2%80%A8c/predictions"),
+                         ("GET", "/no%0Asuch")):
+        r = requests.request(method, server.api + path, headers={"X-Medviz-User": "t"})
+        assert 400 <= r.status_code < 500 and r.headers["content-type"].startswith("application/json"), (path, r.text)
