@@ -88,3 +88,16 @@ def test_new_vectors_without_a_new_run_make_the_map_stale(store, bench):
     assert maps.refresh_map(store, bench, "pixels") is True
     assert maps.refresh_map(store, bench, "pixels") is False          # fresh: nothing to do
     assert maps.embedding_map(store, bench, "pixels", "pca").attrs["map"] == "stored"
+
+
+def test_the_embed_job_stores_the_map_through_the_writer(store, bench, monkeypatch):
+    from medviz.jobs import JobRunner
+    runner = JobRunner(store, workers=1)
+    try:
+        job = runner.wait(runner.submit("embed", {"benchmark_id": bench, "encoder": "pixels"}), timeout=120)
+    finally:
+        runner.close()
+    assert job["state"] == "done", job
+    assert maps.map_status(store, bench, "pixels") == "fresh"
+    _no_layout(monkeypatch)
+    assert maps.embedding_map(store, bench, "pixels", "pca").attrs["map"] == "stored"
