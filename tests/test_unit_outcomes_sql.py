@@ -5,12 +5,12 @@ whose id is also a pair's id, items without modality, with zero / one / repeated
 and unanswered items."""
 import random
 
-import pyarrow as pa
 import pytest
 
 from medviz.item import Item
 from medviz.scoring import rule_sql
-from medviz.store import core
+
+from test_outcome_rules import store_synthetic
 
 # the statement before the split: every unit, one item or two, through GROUP BY (the reference)
 REFERENCE = f"""
@@ -61,13 +61,7 @@ def _load(store, rng, n_units=300):
             rows.append({"benchmark_id": "b", "model": model, "item_id": it.item_id, "raw": None, "score_a": None,
                          "score_b": None, "parsed": rng.choice(["A", "B", "C", None]), "correct": None,
                          "hit": None, "log": None})
-    with store.transaction() as tx:
-        core.insert_benchmark(tx, "b", "generic", "synthetic", None, synthetic=True)
-        core.append_items(tx, core.items_to_arrow("b", items))
-        core.finish_benchmark(tx, "b")
-        for model in ("m1", "m2"):
-            t = pa.Table.from_pylist([r for r in rows if r["model"] == model], schema=core.PREDICTION_SCHEMA)
-            core.replace_predictions(tx, "b", model, t, source="synthetic", mode=None, synthetic=True, note=None)
+    store_synthetic(store, items, rows)
 
 
 def _norm(rows):
