@@ -70,19 +70,21 @@ def load(path: str, images_dir: str | None = None) -> tuple[pa.Table, list[Pair]
     (c_item, c_pair, c_slot, c_question, c_options, c_n_options, c_answer, c_ref, _, _, _,
      _, c_modality, c_categories, c_department, c_task, c_granularity, c_caption, c_extra) = (
         cols[name] for name in ITEM_COLUMNS)
-    for record, rec in _rows(path):
+    for line, rec in _rows(path):
+        required = []
         for f in REQUIRED:
             if f not in rec:
-                raise MedvizError("required field is missing", file=path, record=record, field=f)
+                raise MedvizError("required field is missing", file=path, record=line, field=f)
             if rec[f] is None:
                 raise MedvizError("required field is null" if is_json else "required field is missing",
-                                  file=path, record=record, field=f)
-            if _s(rec[f]) is None:
-                raise MedvizError("required field is empty", file=path, record=record, field=f)
-        item_id = _s(rec["item_id"])
-        record = f"{record} (item {item_id})"
+                                  file=path, record=line, field=f)
+            v = _s(rec[f])
+            if v is None:
+                raise MedvizError("required field is empty", file=path, record=line, field=f)
+            required.append(v)
+        item_id, question, answer = required
         if item_id in seen:
-            raise MedvizError("duplicate item_id", file=path, record=record, field="item_id")
+            raise MedvizError("duplicate item_id", file=path, record=f"{line} (item {item_id})", field="item_id")
         seen.add(item_id)
         shape = tuple(rec)
         keys = option_keys.get(shape)
@@ -95,11 +97,11 @@ def load(path: str, images_dir: str | None = None) -> tuple[pa.Table, list[Pair]
                 options[ch] = v
         if len(options) < 2:
             raise MedvizError("needs at least two options (columns A, B, ... or option_A, option_B, ...)",
-                              file=path, record=record, field="A")
-        answer = _s(rec["answer"]).upper()
+                              file=path, record=f"{line} (item {item_id})", field="A")
+        answer = answer.upper()
         if answer not in options:
             raise MedvizError(f"answer {limits.quote(answer)} is not one of the options {''.join(options)}", file=path,
-                              record=record, field="answer")
+                              record=f"{line} (item {item_id})", field="answer")
         cats = rec.get("category") or rec.get("categories") or []
         if isinstance(cats, str):
             cats = [c.strip() for c in cats.split(";") if c.strip()]
@@ -113,7 +115,7 @@ def load(path: str, images_dir: str | None = None) -> tuple[pa.Table, list[Pair]
         c_item.append(item_id)
         c_pair.append(pid or None)
         c_slot.append(slot)
-        c_question.append(_s(rec["question"]))
+        c_question.append(question)
         c_options.append(_options_json(options))
         c_n_options.append(len(options))
         c_answer.append(answer)
