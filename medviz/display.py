@@ -5,11 +5,13 @@ stored values -> ``apply_modality_lut`` (rescale slope/intercept or a modality L
 -> VOI: ``apply_voi_lut`` with the file's own VOI LUT / window (LINEAR, LINEAR_EXACT or SIGMOID), or
 ``apply_windowing`` with a window the reader chose (a preset or their own centre/width, keeping the file's
 VOI LUT function) -> MONOCHROME1 inverted so that low values are white, as the standard says -> 8 bits.
-Colour DICOM (RGB, YBR, palette colour through ``apply_color_lut``) skips windowing. Multi-frame files show
+Colour DICOM (RGB, YBR, palette colour through ``apply_color_lut``) skips the VOI; a window the reader
+sets (a window/level drag) applies to each channel's 0..255. Multi-frame files show
 one frame at a time (``View.frame``).
 
 PNG/JPEG go through the same reader controls: their gray values are windowed like modality values (a full
-window W255/L127.5 is the identity), then brightness/contrast and invert apply to every image.
+window W255/L127.5 is the identity; colour ones per channel), then brightness/contrast and invert apply to
+every image. ``shown_window`` says which window an image is displayed with (the W/L overlay, where a drag starts).
 
 Presets follow the image's modality (``presets_for``): CT presets with OHIF's values only on CT; every image
 has "File window" (the DICOM file's own VOI, or the full range for PNG/JPEG) and "Auto (1-99%)".
@@ -291,15 +293,50 @@ def decode_status(path: str) -> str | None:
 # ---------------------------------------------------------------------------------------------------------
 # rendering
 
-def _voi(d: _Decoded, view: View) -> np.ndarray:
-    """Gray modality values -> 0..1 through the chosen VOI (pydicom's functions for DICOM)."""
-    v = d.values
+def _chosen_window(d: _Decoded, view: View) -> tuple[float, float] | None:
+    """The (width, level) the reader chose (their own, a preset of the image's modality, Auto), or None for
+    the file's own VOI."""
     window = view.window
     if window is None and view.preset in CT_PRESETS and preset_applies(view.preset, d.meta.modality):
         window = CT_PRESETS[view.preset]
-    if window is None and view.preset == AUTO:
-        lo, hi = np.percentile(v, [1, 99])
+    if window is None and view.preset == AUTO and not d.meta.is_color:
+        lo, hi = np.percentile(d.values, [1, 99])
         window = (max(float(hi - lo), 1.0), float(lo + hi) / 2)
+    return window
+
+
+def value_range(d: _Decoded) -> tuple[float, float]:
+    """(lowest, highest) value of a decoded frame, in the units windows are given in (0..255 for colour)."""
+    if d.meta.is_color:
+        return 0.0, 255.0
+    r = getattr(d, "_range", None)
+    if r is None:
+        r = (float(np.min(d.values)), float(np.max(d.values)))
+        d._range = r
+    return r
+
+
+def shown_window(d: _Decoded, view: View) -> tuple[float, float] | None:
+    """The window (width, level) the image is displayed with under ``view``, in its value units (Hounsfield
+    units for CT); None when the file's VOI LUT table (not a window) maps it. What a W/L overlay shows and a
+    window/level drag starts from."""
+    window = _chosen_window(d, view)
+    if window is not None:
+        return max(float(window[0]), 1.0), float(window[1])
+    if d.ds is None:
+        return 255.0, 127.5                  # PNG/JPEG and colour: the identity window
+    if "VOILUTSequence" in d.ds:
+        return None
+    if d.meta.window is not None and "WindowCenter" in d.ds and "WindowWidth" in d.ds:
+        return max(d.meta.window[0], 1.0), d.meta.window[1]
+    lo, hi = value_range(d)
+    return max(hi - lo, 1.0), (lo + hi) / 2
+
+
+def _voi(d: _Decoded, view: View) -> np.ndarray:
+    """Gray modality values -> 0..1 through the chosen VOI (pydicom's functions for DICOM)."""
+    v = d.values
+    window = _chosen_window(d, view)
     if d.ds is not None:
         from pydicom.pixels import apply_voi_lut, apply_windowing
         ds = d.ds
@@ -356,7 +393,10 @@ def _unit_range(out: np.ndarray, ds, v: np.ndarray) -> np.ndarray:
 
 def to_uint8(d: _Decoded, view: View) -> np.ndarray:
     """The displayed pixels (H x W gray or H x W x 3 colour, uint8) of a decoded image under a view."""
-    if d.meta.is_color:
+    if d.meta.is_color and view.window is not None:     # a reader's window on colour: per channel, 0..255
+        w, c = max(float(view.window[0]), 1.0), float(view.window[1])
+        x = np.clip((d.values.astype(np.float32) - (c - w / 2)) / w, 0, 1)
+    elif d.meta.is_color:
         x = d.values.astype(np.float32) / 255.0
     else:
         x = _voi(d, view)

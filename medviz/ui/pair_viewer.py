@@ -25,6 +25,7 @@ from .. import display
 from ..display import View
 from ..errors import MedvizError
 from ..readmodels.review import Slot, UnitView
+from . import viewer_gestures
 from .text import html_text, md
 
 DISPLAY_SIZE = 768          # the panel box (plot units); images larger than this are reduced to it
@@ -48,20 +49,21 @@ def _slot_defaults(i: int) -> dict:
 def views_for(state, modalities: list[str | None]) -> list[View]:
     """The View of every slot from the controls' state. Linked: one preset/brightness/contrast/invert for all,
     a preset only where it applies to that image's modality (a CT preset leaves an MR image on its own window).
-    Unlinked: each slot's own preset or window width/level."""
+    Unlinked: each slot's own preset. Either way a slot's window width/level (``vw_ww_i``/``vw_wl_i``: typed, or
+    set by a window/level drag) overrides its preset; choosing a preset clears them."""
     g = {**DEFAULTS, **{k: v for k, v in dict(state).items() if k.startswith("vw_")}}
     views = []
     for i, mod in enumerate(modalities, start=1):
         s = {**_slot_defaults(i), **{k: v for k, v in g.items() if k.endswith(f"_{i}")}}
         frame = max(0, int(s[f"vw_frame_{i}"] or 1) - 1)
-        if g["vw_link"]:
-            preset = g["vw_preset"] if display.preset_applies(g["vw_preset"], mod) else display.FILE_WINDOW
-            views.append(View(preset=preset, brightness=float(g["vw_bright"]), contrast=float(g["vw_contrast"]),
-                              invert=bool(g["vw_invert"]), frame=frame))
-            continue
-        preset = s[f"vw_preset_{i}"] if display.preset_applies(s[f"vw_preset_{i}"], mod) else display.FILE_WINDOW
         ww, wl = s[f"vw_ww_{i}"], s[f"vw_wl_{i}"]
         window = (float(ww), float(wl)) if ww is not None and wl is not None else None
+        if g["vw_link"]:
+            preset = g["vw_preset"] if display.preset_applies(g["vw_preset"], mod) else display.FILE_WINDOW
+            views.append(View(preset=preset, window=window, brightness=float(g["vw_bright"]),
+                              contrast=float(g["vw_contrast"]), invert=bool(g["vw_invert"]), frame=frame))
+            continue
+        preset = s[f"vw_preset_{i}"] if display.preset_applies(s[f"vw_preset_{i}"], mod) else display.FILE_WINDOW
         views.append(View(preset=preset, window=window, brightness=float(s[f"vw_bright_{i}"]),
                           contrast=float(s[f"vw_contrast_{i}"]), invert=bool(s[f"vw_invert_{i}"]), frame=frame))
     return views
@@ -143,6 +145,7 @@ def warm_unit(uv: UnitView, state: dict) -> None:
     ``vw_*`` keys), so opening it costs no decoding and no figure building."""
     if not any(s.image_ok for s in uv.slots):
         return
+    state = {k: v for k, v in state.items() if not k.startswith(("vw_ww_", "vw_wl_"))}   # cleared on opening it
     views = views_for(state, [slot_modality(s) for s in uv.slots])
     figure_for(uv, views, state.get("vw_fit") or FIT)
 
@@ -221,6 +224,11 @@ def render_controls(uv: UnitView) -> tuple[list[View], str]:
         ss.setdefault(k, v)
     metas = [slot_meta(s) for s in uv.slots]
     mods = [m.modality if m else None for m in metas]
+    if ss.get("_vw_unit") != uv.unit_id:    # a window (typed or dragged) belongs to the images it was set on
+        ss["_vw_unit"] = uv.unit_id
+        _clear_windows(len(uv.slots))
+    if viewer_gestures.PENDING in ss:       # a drag or a frame step from the browser, before the widgets
+        viewer_gestures.apply_pending(uv.unit_id, uv.slots, mods, views_for(ss, mods), bool(ss["vw_link"]))
     union = []
     for m in mods:
         union += [p for p in display.presets_for(m) if p not in union]
@@ -233,6 +241,7 @@ def render_controls(uv: UnitView) -> tuple[list[View], str]:
         if ss.get("vw_preset") not in union:
             ss["vw_preset"] = display.FILE_WINDOW
         c[2].selectbox("Window preset", union, key="vw_preset", label_visibility="collapsed",
+                       on_change=_clear_windows, args=(len(uv.slots),),
                        help="CT presets (OHIF values, Hounsfield units) apply to CT images only; 'File window' "
                             "is the DICOM file's own window (full range for PNG/JPEG).")
         c[3].toggle("Invert", key="vw_invert")
@@ -267,6 +276,13 @@ def render_frame_sliders(uv: UnitView) -> None:
         fc[i - 1].slider(f"Image {i} frame", 1, m.n_frames, key=key, help=f"{m.n_frames} frames")
 
 
+def _clear_windows(n: int, only: int | None = None) -> None:
+    """A preset chosen: the windows set by hand or by a drag give way to it."""
+    for i in ([only] if only else range(1, n + 1)):
+        st.session_state.pop(f"vw_ww_{i}", None)
+        st.session_state.pop(f"vw_wl_{i}", None)
+
+
 def _invert_all(n: int) -> None:
     for i in range(1, n + 1):
         st.session_state[f"vw_invert_{i}"] = not st.session_state.get(f"vw_invert_{i}", False)
@@ -278,10 +294,12 @@ def _slot_controls(i: int, s: Slot, modality: str | None) -> None:
     opts = display.presets_for(modality)
     if ss.get(f"vw_preset_{i}") not in opts:
         ss[f"vw_preset_{i}"] = display.FILE_WINDOW
-    st.selectbox("Preset", opts, key=f"vw_preset_{i}")
+    st.selectbox("Preset", opts, key=f"vw_preset_{i}", on_change=_clear_windows, args=(0, i))
     a, b = st.columns(2)
-    a.number_input("Window width", min_value=1.0, value=None, key=f"vw_ww_{i}", placeholder="preset")
-    b.number_input("Window level", value=None, key=f"vw_wl_{i}", placeholder="preset")
+    a.number_input("Window width", min_value=1.0, max_value=viewer_gestures.MAX_LEVEL, key=f"vw_ww_{i}",
+                   value=ss.get(f"vw_ww_{i}"), placeholder="preset")
+    b.number_input("Window level", min_value=-viewer_gestures.MAX_LEVEL, max_value=viewer_gestures.MAX_LEVEL,
+                   key=f"vw_wl_{i}", value=ss.get(f"vw_wl_{i}"), placeholder="preset")
     st.slider("Brightness", -100, 100, key=f"vw_bright_{i}", value=ss.get(f"vw_bright_{i}", 0))
     st.slider("Contrast", 0.2, 4.0, step=0.1, key=f"vw_contrast_{i}", value=ss.get(f"vw_contrast_{i}", 1.0))
     st.toggle("Invert", key=f"vw_invert_{i}", value=ss.get(f"vw_invert_{i}", False))
@@ -299,6 +317,7 @@ def render_images(store, uv: UnitView, views: list[View] | None = None, mode: st
         for p in problems:
             st.warning(md(p))
         render_frame_sliders(uv)
+    viewer_gestures.mount(uv.unit_id, uv.slots, views, bool(st.session_state.get("vw_link", True)))
     missing = [s for s in uv.slots if not s.image_ok]
     if missing:
         st.html(CSS + "<div class='mv-ph-row'>" + "".join(placeholder_html(uv, s) for s in missing) + "</div>")

@@ -15,6 +15,9 @@ KEYS = [
     ("1–9", "toggle the quick tags"), ("R", "type the rationale"), ("Ctrl+Enter", "save the tag and open the next pair"),
     ("U", "undo (retract) my last save"), ("?", "this help (Esc closes)"),
     ("Scroll / drag", "zoom / pan both images; double-click resets"),
+    ("Right-drag", "window/level: ↔ width, ↕ level (Ctrl+drag too)"),
+    ("Shift+scroll, ↑ ↓", "frames (pointer over a multi-frame image; PgUp/PgDn)"),
+    ("Tab", "from the tag buttons to the rationale"),
 ]
 
 _SCRIPT = """
