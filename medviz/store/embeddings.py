@@ -131,13 +131,16 @@ def embedding_todo(cur, benchmark_id: str, encoder_id: str, weights_digest: str)
         "GROUP BY i.sha", [benchmark_id, encoder_id, weights_digest]).df()
 
 
-def benchmark_embeddings(cur, benchmark_id: str, encoder_id: str, weights_digest: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Items of the benchmark that have a cached vector: metadata frame and the (n, dim) matrix, same order."""
+def benchmark_embeddings(cur, benchmark_id: str, encoder_id: str, weights_digest: str, *,
+                         pairs_only: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """Items of the benchmark that have a cached vector: metadata frame and the (n, dim) matrix, same order.
+    ``pairs_only``: only items in a pair (what pair similarities need; a benchmark without pairs reads none)."""
     t = _arrow(cur,
                "SELECT i.item_id, i.pair_id, i.slot, i.modality, i.answer, i.categories, i.image_sha256, e.vec "
                "FROM items i JOIN embeddings e ON e.image_sha256 = i.image_sha256 "
                "AND e.encoder_id = ? AND e.weights_digest = ? "
-               "WHERE i.benchmark_id = ? AND i.image_status = 'ok' ORDER BY i.item_id",
+               "WHERE i.benchmark_id = ? AND i.image_status = 'ok'"
+               + (" AND i.pair_id IS NOT NULL" if pairs_only else "") + " ORDER BY i.item_id",
                [encoder_id, weights_digest, benchmark_id])
     vecs = _vectors(t)
     return t.drop_columns(["vec"]).to_pandas(), vecs
