@@ -102,11 +102,12 @@ def _export(store, *, benchmark_id, model, modality, for_csv: bool, out_csv: str
             encoder: str | None = None, base: str | None = None):
     """Run the one export statement: to a CSV file (``out_csv``) or as an Arrow table."""
     sims = _computed_sims(store, benchmark_id, encoder)
-    query, params = xsql.export_query(benchmark_id=benchmark_id, model=model, modality=modality, columns=COLUMNS,
-                                     version=__version__, base_url=(base or default_base_url()).rstrip("/"),
-                                     sims_table="_export_sims" if sims is not None else None, for_csv=for_csv)
     cur = store.new_cursor()
     try:
+        query, params = xsql.export_query(
+            benchmark_id=benchmark_id, model=model, modality=modality, columns=COLUMNS, version=__version__,
+            base_url=(base or default_base_url()).rstrip("/"), sims_table="_export_sims" if sims is not None else None,
+            for_csv=for_csv, pairs=xsql.has_pair_targets(cur, benchmark_id))
         if sims is not None:
             cur.register("_export_sims", sims)
         if out_csv is not None:       # RFC 4180: CRLF, quotes only where needed; NULL never occurs ('' instead)

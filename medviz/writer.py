@@ -1,9 +1,10 @@
-"""The one writer of a store: every write in a process goes through one thread and one cursor.
+"""The one writer of a store: every write in a process goes through one lock and one cursor.
 
 DuckDB allows one writing transaction at a time per database without conflicts only if writes are
-serialised; ``StoreWriter`` does that (datasette's ``execute_write_fn`` pattern). Callers put a request on a
-queue; the writer thread takes everything waiting and hands each run of consecutive requests of the same
-*handler* to that handler, which applies it on the writer's cursor:
+serialised; ``StoreWriter`` does that (datasette's ``execute_write_fn`` pattern). Whoever holds the writer's
+lock writes with the writer's cursor; nothing else writes. Callers put a request on a queue; the writer thread
+takes everything waiting and, holding the lock, hands each run of consecutive requests of the same *handler*
+to that handler, which applies it on the writer's cursor:
 
 - ``execute_write_fn(fn)``: ``fn(cursor)`` runs on the writer thread inside one transaction of its own
   (BEGIN ... COMMIT; on an exception ROLLBACK and the exception is re-raised to the caller). Its return
@@ -11,10 +12,15 @@ queue; the writer thread takes everything waiting and hands each run of consecut
 - the annotation writer (``medviz.annotations.writer``) is a handler too: a run of queued annotation saves is
   applied in one transaction (group commit).
 
-``store_writer(store)`` returns the one writer of a ``Store``. The thread stops after a few idle seconds
-(releasing its cursor) and restarts on the next request. ``generation`` changes whenever something other
-than a handler's own batch may have written (a write function ran, or the thread restarted), so handlers that
-cache database state (the annotation writer's revision cache) know to re-read it.
+A handler that allows it (``inline = True``: the annotation writer) skips the queue when the writer is free:
+the caller takes the lock itself, applies its one request on the writer's cursor and commits, with no hand-off
+to the thread (one small save costs one transaction, not two thread switches). When the lock is taken or
+requests are waiting, it queues like everyone else and is group-committed with them.
+
+``store_writer(store)`` returns the one writer of a ``Store``. The thread stops after a few idle seconds and
+restarts on the next queued request. ``generation`` changes whenever something other than a handler's own
+batch may have written (a write function ran, or the writer was idle for a while), so handlers that cache
+database state (the annotation writer's revision cache) know to re-read it.
 """
 from __future__ import annotations
 
@@ -66,6 +72,7 @@ class _FnHandler:
     """Runs each write function in a transaction of its own."""
 
     max_batch = _DRAIN_MAX
+    inline = False          # write functions always run on the writer thread
 
     def commit_batch(self, writer: "StoreWriter", cur, batch: list[WriteRequest]) -> None:
         for req in batch:
@@ -102,7 +109,12 @@ class StoreWriter:
     def __init__(self, store):
         self.store = store
         self._q: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()              # guards the queue/thread bookkeeping
+        self._wlock = threading.Lock()             # THE writer: held while a batch is applied
+        self._owner: int | None = None             # thread holding _wlock
+        self._cur = None                           # the writer's cursor (used only under _wlock)
+        self._last_write = time.perf_counter()
+        self._pending = 0                          # queued requests not yet applied
         self._thread: threading.Thread | None = None
         self._closed = False
         self.generation = next(_generations)
@@ -121,14 +133,23 @@ class StoreWriter:
 
     def submit(self, handler, op: str, payload) -> WriteRequest:
         """Queue a request for ``handler.commit_batch(writer, cursor, [requests])`` (no waiting)."""
-        if self._thread is not None and threading.current_thread() is self._thread:
+        if self._owner == threading.get_ident() or (
+                self._thread is not None and threading.current_thread() is self._thread):
             raise MedvizError("a write function cannot queue another write (it would wait for itself); "
                               "use the cursor it was given")
         req = WriteRequest(op, payload, handler)
+        if getattr(handler, "inline", False) and not self._pending and self._wlock.acquire(blocking=False):
+            try:                                   # the writer is free and nothing is queued: write here
+                if not self._closed and not self._pending:
+                    self._apply(handler, [req])
+                    return req
+            finally:
+                self._release()
         with self._lock:
             if self._closed:
                 raise MedvizError("the store writer is closed")
             self._q.put(req)
+            self._pending += 1
             if self._thread is None or not self._thread.is_alive():
                 self._bump()               # writes may have happened while no thread ran
                 self._thread = threading.Thread(target=self._run, name="medviz-store-writer", daemon=True)
@@ -147,6 +168,13 @@ class StoreWriter:
         if t is not None and t.is_alive():
             self._q.put(None)
             t.join()
+        with self._wlock:                          # an inline write in progress finishes first
+            if self._cur is not None:
+                try:
+                    self._cur.close()
+                except duckdb.Error:
+                    pass
+                self._cur = None
 
     @property
     def closed(self) -> bool:
@@ -156,8 +184,30 @@ class StoreWriter:
     def _bump(self) -> None:
         self.generation = next(_generations)
 
+    def _acquire(self) -> None:
+        self._wlock.acquire()
+
+    def _release(self) -> None:
+        self._owner = None
+        self._last_write = time.perf_counter()
+        self._wlock.release()
+
+    def _apply(self, handler, run: list[WriteRequest]) -> None:
+        """Apply one run of requests with the writer's cursor; the caller holds ``_wlock``."""
+        self._owner = threading.get_ident()
+        if self._cur is None:
+            self._cur = self.store.new_cursor()
+        if time.perf_counter() - self._last_write > _IDLE_SECONDS:
+            self._bump()                           # idle a while: writes may have happened outside the writer
+        try:
+            self._dispatch(self._cur, run, handler)
+        finally:
+            try:
+                self._cur.abort()                  # a result a write left unfetched must not block the next
+            except duckdb.Error:
+                pass
+
     def _run(self) -> None:
-        cur = self.store.new_cursor()
         try:
             while True:
                 try:
@@ -182,17 +232,21 @@ class StoreWriter:
                         break
                     taken.append(r)
                 for run in _runs(taken):
-                    self._dispatch(cur, run)
+                    self._acquire()
+                    try:
+                        self._apply(run[0].handler, run)
+                    finally:
+                        self._release()
+                        with self._lock:
+                            self._pending -= len(run)
                 if stop:
                     return
         finally:
-            try:
-                cur.close()
-            except duckdb.Error:
-                pass
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
-    def _dispatch(self, cur, run: list[WriteRequest]) -> None:
-        handler = run[0].handler
+    def _dispatch(self, cur, run: list[WriteRequest], handler) -> None:
         try:
             handler.commit_batch(self, cur, run)
         except BaseException as e:  # noqa: BLE001 - never leave a caller waiting forever

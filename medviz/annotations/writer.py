@@ -41,10 +41,13 @@ def _utcnow() -> datetime:
 
 
 _Request = WriteRequest
+_ONE_INSERT = frozenset({"save", "retract", "save_many"})   # ops written by one INSERT statement
 
 
 class AnnotationWriter:
     """Owner of all annotation writes for one ``Store`` (use ``get_writer``)."""
+
+    inline = True        # the store writer may apply a request on the caller's thread when it is free
 
     def __init__(self, store, *, taxonomy: Taxonomy | None = None, max_batch: int = 1000):
         self.store = store
@@ -234,8 +237,15 @@ class AnnotationWriter:
         self.stats["batches"] += 1
         self.stats["requests"] += len(batch)
         outcomes: list = []
+        # One request that writes one INSERT (a save, a retraction, a bulk save) needs no explicit transaction:
+        # its checks only read, the one writer means nothing changes in between, and a single autocommitted
+        # statement is all or nothing. Anything else (several requests, an import, which also records itself,
+        # a bulk tag, which also keeps the consensus exact) is one BEGIN ... COMMIT.
+        bulk_tag = len(batch) == 1 and batch[0].op == "tag_targets"
+        explicit = bulk_tag or len(batch) > 1 or batch[0].op not in _ONE_INSERT
         try:
-            cur.execute("BEGIN TRANSACTION")
+            if explicit:
+                cur.execute("BEGIN TRANSACTION")
             rows: list[dict] = []
             if self._next_rev is None:
                 self._next_rev = sql.max_rev_id(cur) + 1
@@ -260,15 +270,20 @@ class AnnotationWriter:
                 sql.insert_revisions(cur, pa.Table.from_pylist(rows, schema=sql.REVISION_SCHEMA))
             for table in tables:
                 sql.insert_revisions(cur, table)
-            cur.execute("COMMIT")
+            if bulk_tag and tables:           # and the consensus, exact for everything up to them
+                first = tables[0]["rev_id"][0].as_py()
+                csql.finish_bulk_tag(cur, tables[0], first, first + tables[0].num_rows - 1)
+            if explicit:
+                cur.execute("COMMIT")
             self._next_rev = state.next_rev
             self._known.update(state.pending)
         except Exception as e:  # noqa: BLE001 - any database failure: roll back, then retry one by one
             self._next_rev = None
-            try:
-                cur.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
+            if explicit:
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
             if len(batch) > 1:
                 for req in batch:
                     self.stats["retried_alone"] += 1

@@ -17,8 +17,16 @@ _NEEDS_QUOTE_SQL = NEEDS_QUOTE_RE.replace("'", "''")    # as a SQL string litera
 _MEDVIZ_MADE = frozenset({"target_type", "kind", "medviz_version", "outcome", "synthetic_model"})
 
 
+_BY_TARGET: dict[str, tuple[str, str]] = {}     # column -> (its item target expression, its pair target expression)
+
+
 def _item_or_pair(item: str, pair: str) -> str:
     return f"CASE WHEN a.target_type = 'item' THEN {item} ELSE {pair} END"
+
+
+def _by_target(name: str, item: str, pair: str) -> str:
+    _BY_TARGET[name] = (item, pair)
+    return _item_or_pair(item, pair)
 
 
 # name -> (SQL expression, type). Types: text, int, float, ts (timestamp), list:<sep> (a list of text; the CSV
@@ -32,20 +40,21 @@ _SEMI, _CAT_SEP, _OPT_SEP = "list:;", "list:; ", "list: | "
 EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "benchmark_id": ("a.benchmark_id", "text"), "target_type": ("a.target_type", "text"),
     "target_id": ("a.target_id", "text"),
-    "item_ids": (_item_or_pair("CASE WHEN i.item_id IS NOT NULL THEN [i.item_id] END", "pc.item_ids"), _SEMI),
-    "image_ids": (_item_or_pair("CASE WHEN i.item_id IS NOT NULL THEN [coalesce(i.image_ref, '')] END",
+    "item_ids": (_by_target("item_ids", "CASE WHEN i.item_id IS NOT NULL THEN [i.item_id] END", "pc.item_ids"), _SEMI),
+    "image_ids": (_by_target("image_ids", "CASE WHEN i.item_id IS NOT NULL THEN [coalesce(i.image_ref, '')] END",
                                 "pc.image_ids"), _SEMI),
-    "modality": (_item_or_pair("i.modality", "pc.modality"), "text"),
-    "categories": (_item_or_pair("list_sort(list_distinct(coalesce(i.categories, []::VARCHAR[])))",
+    "modality": (_by_target("modality", "i.modality", "pc.modality"), "text"),
+    "categories": (_by_target("categories", "list_sort(list_distinct(coalesce(i.categories, []::VARCHAR[])))",
                                  "pc.categories"), _CAT_SEP),
-    "department": (_item_or_pair("i.department", "pc.department"), "text"),
+    "department": (_by_target("department", "i.department", "pc.department"), "text"),
     "model": (f"coalesce(a.model, '{ALL_MODELS_LABEL}')", "text"),
-    "question": (_item_or_pair("i.question", "pc.question"), "text"),
-    "options": (_item_or_pair(_OPTIONS_LIST.format(o="i.options"), "pc.options_list"), _OPT_SEP),
-    "raw_answer": (_item_or_pair("CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.raw, '')] END", "pp.raw"), _SEMI),
-    "parsed_answer": (_item_or_pair("CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.parsed, '')] END",
+    "question": (_by_target("question", "i.question", "pc.question"), "text"),
+    "options": (_by_target("options", _OPTIONS_LIST.format(o="i.options"), "pc.options_list"), _OPT_SEP),
+    "raw_answer": (_by_target("raw_answer", "CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.raw, '')] END",
+                              "pp.raw"), _SEMI),
+    "parsed_answer": (_by_target("parsed_answer", "CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.parsed, '')] END",
                                     "pp.parsed"), _SEMI),
-    "correct_answer": (_item_or_pair("CASE WHEN i.item_id IS NOT NULL THEN [coalesce(i.answer, '')] END",
+    "correct_answer": (_by_target("correct_answer", "CASE WHEN i.item_id IS NOT NULL THEN [coalesce(i.answer, '')] END",
                                      "pc.answers"), _SEMI),
     "outcome": ("uo.uo_label", "text"),
     "tag_group": ("split_part(a.tag, '/', 1)", "text"),
@@ -96,7 +105,8 @@ def typed_select(columns: list[tuple[str, str]], for_csv: bool) -> str:
 
 
 def export_query(*, benchmark_id: str | None, model: str | None, modality: str | None, columns: list[str],
-                 version: str, base_url: str, sims_table: str | None, for_csv: bool) -> tuple[str, list]:
+                 version: str, base_url: str, sims_table: str | None, for_csv: bool,
+                 pairs: bool = True) -> tuple[str, list]:
     """(statement, params) giving the annotation export rows: current annotation x tag, in export order.
 
     ``columns``: names from ``EXPORT_COLUMNS`` (constants). ``encoder_*`` come from ``sims_table``, a
@@ -104,7 +114,8 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
     NULL without it; ``medviz_version`` is ``version``; ``review_url`` starts with ``base_url``. Native types
     (lists, integers, timestamps) unless ``for_csv``: then every cell is text ('' for missing), text
     neutralised, floats printed like ``%.6g``. ``model`` keeps that model's annotations and those for all
-    models; ``modality`` matches one of the target's modalities, any case.
+    models; ``modality`` matches one of the target's modalities, any case. ``pairs=False`` when every exported
+    annotation is of an item target (``has_pair_targets``): the same rows without the per-pair aggregation.
     """
     from .views import outcome_label_sql
     inner = []
@@ -112,22 +123,56 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
         expr, typ = EXPORT_COLUMNS[c]
         if c == "outcome":      # the label of the joined row only (not of every unit_outcomes row)
             expr = outcome_label_sql("uo")
-        if c.startswith("encoder_") and not sims_table:
+        if not pairs and c in _BY_TARGET:
+            expr = _BY_TARGET[c][0]
+        if (c.startswith("encoder_") and not sims_table) or (not pairs and c in _PAIR_ONLY):
             expr = "NULL::DOUBLE" if typ == "float" else "NULL"
         if typ == "text":
             expr = f"coalesce(({expr})::VARCHAR, '')"
         inner.append(f'{expr} AS "{c}"')
     outer = typed_select([(c, EXPORT_COLUMNS[c][1]) for c in columns], for_csv)
     sims_join = (f"LEFT JOIN {sims_table} s ON a.target_type = 'pair' AND s.benchmark_id = a.benchmark_id "
-                 "AND s.pair_id = a.target_id") if sims_table else ""
+                 "AND s.pair_id = a.target_id") if sims_table and pairs else ""
     # Item targets join their item and prediction directly (one row each, like a plain join); only pair
     # targets go through the per-pair aggregation of their two items.
     sql = f"""
     WITH ver AS (SELECT ?::VARCHAR AS v, ?::VARCHAR AS base),
-    cur AS (SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id)
-            QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1),
+    cur AS (SELECT r.* FROM annotation_revisions r
+            SEMI JOIN (SELECT annotation_id, max(revision) AS revision FROM annotation_revisions GROUP BY annotation_id)
+                 m USING (annotation_id, revision)      -- the latest revision ((annotation_id, revision) is the key)
+            WHERE r.benchmark_id = coalesce(?, r.benchmark_id)),
     a AS (SELECT *, unnest(tags) AS tag, generate_subscripts(tags, 1) AS tag_pos FROM cur
           WHERE NOT retracted AND (?::VARCHAR IS NULL OR model IS NULL OR model = ?)),
+    {_PAIR_CTES if pairs else ""}
+    rows AS (
+        SELECT {", ".join(inner)},
+               a.created_at AS _k_created, a.tag_pos AS _k_tag
+        FROM a CROSS JOIN ver
+        LEFT JOIN items i
+               ON a.target_type = 'item' AND i.benchmark_id = a.benchmark_id AND i.item_id = a.target_id
+        LEFT JOIN predictions p ON a.target_type = 'item' AND p.benchmark_id = a.benchmark_id
+                               AND p.item_id = a.target_id AND p.model = a.model
+        LEFT JOIN unit_outcomes uo
+               ON uo.benchmark_id = a.benchmark_id AND uo.unit_id = a.target_id AND uo.model = a.model
+        {_PAIR_JOINS if pairs else ""}
+        {sims_join})
+    SELECT {outer} FROM rows
+    WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split("modality", '|'),
+                                                             lambda x: lower(trim(x))), lower(trim(?)))
+    ORDER BY benchmark_id, target_type, target_id, _k_created, annotation_id, _k_tag
+    """
+    return sql, [version, base_url, benchmark_id, model, model, modality, modality]
+
+
+def has_pair_targets(cur, benchmark_id: str | None) -> bool:
+    """Whether any annotation (of this benchmark, or of any) is of a target other than an item."""
+    return cur.execute("SELECT EXISTS (SELECT 1 FROM annotation_revisions WHERE target_type <> 'item' "
+                       "AND benchmark_id = coalesce(?, benchmark_id))", [benchmark_id]).fetchall()[0][0]
+
+
+_PAIR_ONLY = frozenset({"biomedclip_sim_benchmark", "dino_sim_benchmark", "encoder_id", "encoder_weights_sha256",
+                        "encoder_similarity"})
+_PAIR_CTES = f"""
     t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM a WHERE target_type = 'pair'),
     it AS (SELECT t.benchmark_id, t.target_id, i.item_id, i.slot, i.image_ref, i.answer, i.modality,
                   i.categories, i.department, i.question, i.options
@@ -146,26 +191,10 @@ def export_query(*, benchmark_id: str | None, model: str | None, modality: str |
                   list(coalesce(p.raw, '') ORDER BY it.slot, it.item_id) AS raw,
                   list(coalesce(p.parsed, '') ORDER BY it.slot, it.item_id) AS parsed
            FROM it JOIN predictions p ON p.benchmark_id = it.benchmark_id AND p.item_id = it.item_id
-           GROUP BY it.benchmark_id, it.target_id, p.model),
-    rows AS (
-        SELECT {", ".join(inner)},
-               a.created_at AS _k_created, a.tag_pos AS _k_tag
-        FROM a CROSS JOIN ver
-        LEFT JOIN items i
-               ON a.target_type = 'item' AND i.benchmark_id = a.benchmark_id AND i.item_id = a.target_id
-        LEFT JOIN predictions p ON a.target_type = 'item' AND p.benchmark_id = a.benchmark_id
-                               AND p.item_id = a.target_id AND p.model = a.model
+           GROUP BY it.benchmark_id, it.target_id, p.model),"""
+_PAIR_JOINS = """
         LEFT JOIN pc ON a.target_type = 'pair' AND pc.benchmark_id = a.benchmark_id AND pc.target_id = a.target_id
         LEFT JOIN pp ON a.target_type = 'pair' AND pp.benchmark_id = a.benchmark_id AND pp.target_id = a.target_id
                     AND pp.model = a.model
-        LEFT JOIN unit_outcomes uo
-               ON uo.benchmark_id = a.benchmark_id AND uo.unit_id = a.target_id AND uo.model = a.model
         LEFT JOIN pairs pr ON a.target_type = 'pair' AND pr.benchmark_id = a.benchmark_id
-                          AND pr.pair_id = a.target_id
-        {sims_join})
-    SELECT {outer} FROM rows
-    WHERE ?::VARCHAR IS NULL OR list_contains(list_transform(string_split("modality", '|'),
-                                                             lambda x: lower(trim(x))), lower(trim(?)))
-    ORDER BY benchmark_id, target_type, target_id, _k_created, annotation_id, _k_tag
-    """
-    return sql, [version, base_url, benchmark_id, model, model, modality, modality]
+                          AND pr.pair_id = a.target_id"""

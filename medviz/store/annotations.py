@@ -305,14 +305,12 @@ def failure_mode_counts(cur, benchmark_id: str, by: list[str], *, top_level: boo
                WHERE benchmark_id = $1 AND ($2::VARCHAR IS NULL OR NOT list_contains(c.tags, $2))),
     g AS (SELECT {cols}, x.tags FROM {src} x),
     k AS (SELECT {gs}, tag, count(*) AS count FROM (SELECT {gs}, unnest(tags) AS tag FROM g) GROUP BY ALL)
-    SELECT n.*, t.tag, coalesce(k.count, 0) AS count
+    SELECT {"".join(f'n.g{i} AS "{b}", ' for i, b in enumerate(by))}t.tag, coalesce(k.count, 0) AS count, n.n
     FROM (SELECT {gs}, count(*) AS n FROM g GROUP BY ALL) n CROSS JOIN (SELECT DISTINCT tag FROM k) t
          LEFT JOIN k USING ({gs}, tag)
-    ORDER BY {gs}, tag
+    ORDER BY {", ".join(f"n.g{i}" for i in range(len(dims)))}, t.tag
     """
-    df = cur.execute(sql, [benchmark_id, exclude_tag]).df()
-    df = df.rename(columns={f"g{i}": b for i, b in enumerate(by)})
-    return df.drop(columns=[f"g{i}" for i in range(len(dims)) if f"g{i}" in df.columns])
+    return cur.execute(sql, [benchmark_id, exclude_tag]).df()
 
 
 def reviewer_tags(cur, benchmark_id: str, all_models_label: str) -> pd.DataFrame:

@@ -6,6 +6,7 @@ table is created by a migration of ``medviz.store.annotations``).
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from .annotations import ALL_MODELS_LABEL
 
@@ -60,12 +61,13 @@ def create_consensus(tx) -> None:
 _TOUCHED = ("(SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions "
             "WHERE rev_id > ? AND rev_id <= ?)")
 _FULL_REBUILD_SHARE = 0.25      # above this share of stale units, recomputing everything is cheaper
+_FEW_TARGETS = 2000             # up to this many targets, the full consensus query alone beats splitting them
 
 
 def consensus_lag(cur) -> tuple[int, int]:
     """(synced_rev, newest rev_id): the consensus is current when they are equal (one tiny read)."""
     synced, newest = cur.execute("SELECT (SELECT max(synced_rev) FROM annotation_consensus_state), "
-                                 "(SELECT coalesce(max(rev_id), 0) FROM annotation_revisions)").fetchone()
+                                 "(SELECT coalesce(max(rev_id), 0) FROM annotation_revisions)").fetchall()[0]
     return synced or 0, newest
 
 
@@ -93,7 +95,7 @@ def _sync_units(tx, scope: str, params: list) -> None:
               f"HAVING NOT ({_ONE_REVISION})) o ON o.benchmark_id = r.benchmark_id AND o.target_type = r.target_type "
               f"AND o.target_id = r.target_id AND o.model_key = coalesce(r.model, '{ALL_MODELS_LABEL}'))")
     n_others = tx.execute(f"SELECT count(*) FROM (SELECT {_UNIT_KEYS} FROM {scope} GROUP BY ALL "
-                          f"HAVING NOT ({_ONE_REVISION}))", params).fetchone()[0]
+                          f"HAVING NOT ({_ONE_REVISION}))", params).fetchall()[0][0]
     if n_others:
         tx.execute("INSERT INTO annotation_consensus " + _consensus_select(others), params + params)
 
@@ -107,8 +109,8 @@ def sync_consensus(tx) -> int:
         return 0
     full = synced == 0
     if not full:
-        n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchone()[0]
-        n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchone()[0]
+        n_touched = tx.execute(f"SELECT count(*) FROM {_TOUCHED}", [synced, newest]).fetchall()[0][0]
+        n_units = tx.execute("SELECT count(*) FROM annotation_consensus").fetchall()[0][0]
         full = n_touched > _FULL_REBUILD_SHARE * max(n_units, 1)
     if full:
         tx.execute("DELETE FROM annotation_consensus")
@@ -116,10 +118,62 @@ def sync_consensus(tx) -> int:
     else:
         tx.execute(f"DELETE FROM annotation_consensus c USING {_TOUCHED} t WHERE c.benchmark_id = t.benchmark_id "
                    "AND c.target_type = t.target_type AND c.target_id = t.target_id", [synced, newest])
-        _sync_units(tx, f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)",
-                    [synced, newest])
+        scope = f"annotation_revisions SEMI JOIN {_TOUCHED} t USING (benchmark_id, target_type, target_id)"
+        if n_touched <= _FEW_TARGETS:
+            tx.execute("INSERT INTO annotation_consensus " + _consensus_select(f"({scope})"), [synced, newest])
+        else:
+            _sync_units(tx, scope, [synced, newest])
     tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [newest])
     return newest - synced
+
+
+def finish_bulk_tag(tx, table, first_rev: int, last_rev: int) -> None:
+    """Keep the consensus exact inside a bulk tag's transaction, so no reader has to sync after it.
+
+    Call after inserting the bulk rows (``table``, in ``REVISION_SCHEMA``, rev_ids ``first_rev``..``last_rev``).
+    A bulk tag adds one new, single-revision annotation per row: a target with no other revision (named once,
+    no missing tag) is its own consensus, written straight from the rows. The rest — targets the bulk tag
+    shares with earlier revisions, and targets saved since the last sync (single saves leave theirs to the
+    next reader or bulk tag) — are recomputed from their revisions. Then the consensus is synced to ``last_rev``."""
+    synced, _ = consensus_lag(tx)
+    tx.register("_bulk_tag", table)
+    try:
+        rows = tx.execute("""
+            SELECT DISTINCT benchmark_id, target_type, target_id FROM annotation_revisions
+            WHERE rev_id > $synced AND rev_id < $first
+            UNION
+            SELECT DISTINCT r.benchmark_id, r.target_type, r.target_id FROM annotation_revisions r
+            SEMI JOIN _bulk_tag b ON b.benchmark_id = r.benchmark_id AND b.target_type = r.target_type
+                                 AND b.target_id = r.target_id
+            WHERE r.rev_id < $first
+            UNION
+            SELECT benchmark_id, target_type, target_id FROM _bulk_tag GROUP BY ALL
+            HAVING count(*) > 1 OR bool_or(len(list_filter(tags, lambda x: x IS NULL)) > 0)""",
+                          {"synced": synced, "first": first_rev}).fetchall()
+        redo = pa.table([pa.array([r[k] for r in rows], pa.string()) for k in range(3)],
+                        names=["benchmark_id", "target_type", "target_id"])
+        tx.register("_bulk_redo", redo)
+        try:
+            if redo.num_rows:           # before the inserts (a delete among this transaction's new rows costs)
+                tx.execute("DELETE FROM annotation_consensus c USING _bulk_redo m WHERE c.benchmark_id = "
+                           "m.benchmark_id AND c.target_type = m.target_type AND c.target_id = m.target_id")
+            tx.execute(f"""
+                INSERT INTO annotation_consensus
+                SELECT {_TARGET_KEY} || '|' || coalesce(model, '{ALL_MODELS_LABEL}'), benchmark_id, target_type,
+                       target_id, model, coalesce(model, '{ALL_MODELS_LABEL}'), list_sort(list_distinct(tags)), 1,
+                       FALSE, CASE WHEN proposed_answer IS NULL THEN []::VARCHAR[] ELSE [proposed_answer] END
+                FROM _bulk_tag b ANTI JOIN _bulk_redo m ON m.benchmark_id = b.benchmark_id
+                     AND m.target_type = b.target_type AND m.target_id = b.target_id""")
+            scope = "annotation_revisions SEMI JOIN _bulk_redo t USING (benchmark_id, target_type, target_id)"
+            if 0 < redo.num_rows <= _FEW_TARGETS:      # a few targets: one statement (fixed costs dominate)
+                tx.execute("INSERT INTO annotation_consensus " + _consensus_select(f"({scope})"))
+            elif redo.num_rows:
+                _sync_units(tx, scope, [])
+        finally:
+            tx.unregister("_bulk_redo")
+    finally:
+        tx.unregister("_bulk_tag")
+    tx.execute("UPDATE annotation_consensus_state SET synced_rev = ?", [last_rev])
 
 
 def full_consensus(cur) -> "pd.DataFrame":
