@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..scoring import rule_sql
+from .db import first_row
 
 MIGRATIONS = [
     """
@@ -264,8 +265,8 @@ def append_pairs(tx, table: pa.Table) -> None:
 
 
 def finish_benchmark(tx, benchmark_id: str) -> tuple[int, int]:
-    n_items = tx.execute("SELECT count(*) FROM items WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
-    n_pairs = tx.execute("SELECT count(*) FROM pairs WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
+    n_items = first_row(tx.execute("SELECT count(*) FROM items WHERE benchmark_id = ?", [benchmark_id]))[0]
+    n_pairs = first_row(tx.execute("SELECT count(*) FROM pairs WHERE benchmark_id = ?", [benchmark_id]))[0]
     tx.execute("UPDATE benchmarks SET n_items = ?, n_pairs = ? WHERE benchmark_id = ?",
                [n_items, n_pairs, benchmark_id])
     return n_items, n_pairs

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .db import first_row
+
 MIGRATIONS = [
     """
     CREATE TABLE embeddings (
@@ -74,12 +76,12 @@ def insert_embeddings(tx, encoder_id: str, weights_digest: str, hashes: list[str
         "vec": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), dim).cast(pa.list_(pa.float32())),
     })
     tx.register("_emb_batch", table)
-    added = tx.execute(
+    added = first_row(tx.execute(
         "INSERT INTO embeddings SELECT ?, ?, b.image_sha256, ?, b.vec, ? FROM "
         "(SELECT DISTINCT ON (image_sha256) * FROM _emb_batch) b WHERE NOT EXISTS ("
         "SELECT 1 FROM embeddings e WHERE e.encoder_id = ? AND e.weights_digest = ? "
         "AND e.image_sha256 = b.image_sha256)",
-        [encoder_id, weights_digest, dim, _now(), encoder_id, weights_digest]).fetchone()[0]
+        [encoder_id, weights_digest, dim, _now(), encoder_id, weights_digest]))[0]
     tx.unregister("_emb_batch")
     return int(added)
 
@@ -198,10 +200,10 @@ def latest_run(cur, benchmark_id: str, encoder_id: str) -> dict | None:
 
 def best_digest(cur, benchmark_id: str, encoder_id: str) -> str | None:
     """The weights digest with the most cached vectors for this benchmark (latest run wins ties)."""
-    row = cur.execute(
+    row = first_row(cur.execute(
         "SELECT e.weights_digest, count(*) AS n, max(e.computed_at) AS t FROM embeddings e JOIN items i "
         "ON i.image_sha256 = e.image_sha256 WHERE i.benchmark_id = ? AND e.encoder_id = ? "
-        "GROUP BY e.weights_digest ORDER BY n DESC, t DESC LIMIT 1", [benchmark_id, encoder_id]).fetchone()
+        "GROUP BY e.weights_digest ORDER BY n DESC, t DESC LIMIT 1", [benchmark_id, encoder_id]))
     return row[0] if row else None
 
 
@@ -213,6 +215,6 @@ def runs(cur, benchmark_id: str | None = None) -> pd.DataFrame:
 
 def visual_diff(cur, sha_1: str, sha_2: str, method: str) -> tuple[float, float] | None:
     a, b = sorted((sha_1, sha_2))
-    row = cur.execute("SELECT ssim, hist_distance FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?",
-                      [a, b, method]).fetchone()
+    row = first_row(cur.execute("SELECT ssim, hist_distance FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?",
+                      [a, b, method]))
     return (row[0], row[1]) if row else None

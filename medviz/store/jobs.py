@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from .db import first_row
+
 MIGRATIONS = [
     """
     CREATE TABLE jobs (
@@ -53,7 +55,7 @@ def finish(tx, job_id: str, state: str, *, result: dict | None, error: str | Non
 
 def fail_unfinished(tx, reason: str) -> int:
     """Jobs a stopped server left queued or running: marked failed with ``reason``; returns how many."""
-    n = tx.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()[0]
+    n = first_row(tx.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"))[0]
     tx.execute("UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE state IN ('queued', 'running')",
                [reason, _now()])
     return int(n)
@@ -70,7 +72,7 @@ def _row(r) -> dict:
 
 
 def get(cur, job_id: str) -> dict | None:
-    r = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    r = first_row(cur.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE job_id = ?", [job_id]))
     return _row(r) if r else None
 
 
