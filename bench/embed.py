@@ -162,7 +162,7 @@ def main() -> None:
     model, preprocess = biomedclip_image_tower()
     enc = E.register_model("bench-biomedclip-image-tower-random", model, preprocess, None,
                            source="timm vit_base_patch16_224 + linear proj (BiomedCLIP image tower), random init")
-    from medviz.images import load_image
+    from medviz.image_load import load_image
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         tensors = torch.stack(list(pool.map(lambda r: preprocess(load_image(os.path.join(folder, r))), rel)))

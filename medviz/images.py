@@ -1,4 +1,4 @@
-"""Safe image handling: containment, per-image status, the pixel limit for every format, DICOM windowing.
+"""Safe image handling: containment, per-image status, the pixel limit for every format, content hashes.
 
 At ingest each image file is read once: the same bytes are checked (header, end marker, pixel count from
 the header, DICOM header and pixel-data length) and hashed. A file that fails gets status ``unreadable``
@@ -16,7 +16,6 @@ import stat
 import struct
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageFile
 
 from . import limits
@@ -32,6 +31,7 @@ JPEG_SOI = b"\xff\xd8"
 DICOM_MAGIC_OFFSET = 128
 EXT = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
 ESCAPES = "outside the images folder"          # every containment reason starts with this
+_DRIVE = re.compile(r"[A-Za-z]:")              # a Windows drive prefix (matched at the start)
 
 
 
@@ -61,11 +61,12 @@ class ImageFolder:
     def _inside(self, real: str) -> bool:
         return real == self.root or real.startswith(self._prefix)
 
-    def locate(self, relative: str) -> tuple[str | None, str | None]:
-        """(absolute path, None) or (None, reason) when the path leaves the folder."""
+    def _candidate(self, relative: str) -> tuple[str | None, str | None]:
+        """(normalised absolute path, None) or (None, reason) when the path itself or a folder on it leaves the
+        folder; the file at the end is not looked at."""
         if "\x00" in relative:
             return None, f"{ESCAPES}: the path contains a NUL character"
-        if os.path.isabs(relative) or relative.startswith("\\") or re.match(r"^[A-Za-z]:", relative):
+        if os.path.isabs(relative) or relative.startswith("\\") or _DRIVE.match(relative):
             return None, f"{ESCAPES}: absolute path {limits.quote(relative)} (paths must be relative to the folder)"
         candidate = os.path.normpath(os.path.join(self.root, relative))
         if not candidate.startswith(self._prefix):
@@ -76,22 +77,42 @@ class ImageFolder:
             ok = self._dirs[folder] = self._inside(os.path.realpath(folder))
         if not ok:
             return None, f"{ESCAPES}: a folder in {limits.quote(relative)} is a symbolic link pointing outside"
+        return candidate, None
+
+    def _follow(self, relative: str, candidate: str) -> tuple[str | None, str | None]:
+        """A file that is a symbolic link: its target when inside the folder, else (None, reason)."""
+        real = os.path.realpath(candidate)
+        if not self._inside(real):
+            return None, f"{ESCAPES}: {limits.quote(relative)} is a symbolic link pointing outside"
+        return real, None
+
+    def locate(self, relative: str) -> tuple[str | None, str | None]:
+        """(absolute path, None) or (None, reason) when the path leaves the folder."""
+        candidate, reason = self._candidate(relative)
+        if reason:
+            return None, reason
         try:
             st = os.lstat(candidate)
         except OSError:
             return candidate, None                       # absent: the caller records it as missing
         if stat.S_ISLNK(st.st_mode):
-            real = os.path.realpath(candidate)
-            if not self._inside(real):
-                return None, f"{ESCAPES}: {limits.quote(relative)} is a symbolic link pointing outside"
-            return real, None
+            return self._follow(relative, candidate)
         return candidate, None
 
     def check(self, relative: str) -> ImageCheck:
-        path, reason = self.locate(relative)
+        """``locate`` + ``check_file`` without an ``lstat`` per file: the file is opened without following a
+        link at the last step (``O_NOFOLLOW``); only when it is a link is its target resolved and contained."""
+        if not hasattr(os, "O_NOFOLLOW"):          # no way to open without following: look first
+            path, reason = self.locate(relative)
+            return ImageCheck(UNREADABLE, reason) if reason else check_file(path)
+        path, reason = self._candidate(relative)
         if reason:
             return ImageCheck(UNREADABLE, reason)
-        return check_file(path)
+        res = _check_file(path)
+        if res is not _LINK:
+            return res
+        path, reason = self._follow(relative, path)
+        return ImageCheck(UNREADABLE, reason) if reason else check_file(path)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -115,15 +136,15 @@ def _pixels_reason(w: int, h: int, frames: int = 1) -> str | None:
     return None
 
 
-def _dicom_dataset(data: bytes, *, pixels: bool = True):
+def dicom_dataset(data: bytes, *, pixels: bool = True):
     import pydicom
     return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=not pixels)
 
 
-def _dicom_reason(data: bytes) -> str | None:
+def dicom_reason(data: bytes) -> str | None:
     """Why a DICOM file cannot be shown, from its header and pixel-data length (no decoding), or None."""
     try:
-        ds = _dicom_dataset(data)
+        ds = dicom_dataset(data)
         rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
     except Exception as e:  # noqa: BLE001 - pydicom raises many types for damaged headers
@@ -200,12 +221,12 @@ def inspect_bytes(data: bytes) -> tuple[str | None, str | None]:
         reason = _pixels_reason(w, h)
         return (None, reason) if reason else (fmt, None)
     if fmt == "dicom":
-        reason = _dicom_reason(data)
+        reason = dicom_reason(data)
         return (None, reason) if reason else (fmt, None)
     return None, "not an image: not a PNG, JPEG or DICOM file"
 
 
-def _read_bounded(path: str) -> bytes:
+def read_bounded(path: str) -> bytes:
     """The file's bytes, not following a symbolic link at the last step, refused over MAX_IMAGE_BYTES.
 
     One ``os.read`` of the size ``fstat`` gave (+1 byte, which shows a file that grew): asking a buffered
@@ -216,7 +237,7 @@ def _read_bounded(path: str) -> bytes:
     try:
         size = os.fstat(fd).st_size
         if size > limits.MAX_IMAGE_BYTES:
-            raise _TooBig(size)
+            raise TooBig(size)
         data = os.read(fd, size + 1)
         if len(data) == size:
             return data
@@ -232,23 +253,31 @@ def _read_bounded(path: str) -> bytes:
         os.close(fd)
 
 
-class _TooBig(Exception):
+class TooBig(Exception):
     def __init__(self, size):
         self.size = size
 
 
+_LINK = object()     # what _check_file returns for a file that is a symbolic link
+
+
 def check_file(path: str) -> ImageCheck:
     """Read a file once: status, reason, format and SHA-256 of the very bytes that were checked."""
+    res = _check_file(path)
+    return ImageCheck(UNREADABLE, f"{ESCAPES}: the file is a symbolic link", path) if res is _LINK else res
+
+
+def _check_file(path: str):
     try:
-        data = _read_bounded(path)
+        data = read_bounded(path)
     except FileNotFoundError:
         return ImageCheck(MISSING, "no such file", path)
-    except _TooBig as e:
+    except TooBig as e:
         return ImageCheck(UNREADABLE, f"file is {limits.human_bytes(e.size)}, over the "
                           f"{limits.human_bytes(limits.MAX_IMAGE_BYTES)} limit (MEDVIZ_MAX_IMAGE_BYTES)", path)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            return ImageCheck(UNREADABLE, f"{ESCAPES}: the file is a symbolic link", path)
+            return _LINK
         if e.errno == errno.EISDIR or os.path.isdir(path):
             return ImageCheck(UNREADABLE, "not an image: the path is a folder", path)
         return ImageCheck(UNREADABLE, f"cannot read the file ({e.strerror})", path)
@@ -280,48 +309,6 @@ def validate_image_file(path: str, *, record=None, field: str = "image") -> str:
     return res.fmt
 
 
-def window_to_uint8(arr: np.ndarray, window) -> np.ndarray:
-    """Map modality values to 0..255 with a (centre, width) window, "percentile" (1-99%) or min-max (None)."""
-    arr = arr.astype(np.float32)
-    if window is None or window == "percentile":
-        lo, hi = (np.percentile(arr, 1), np.percentile(arr, 99)) if window == "percentile" else (arr.min(), arr.max())
-    else:
-        c, w = window
-        lo, hi = c - w / 2, c + w / 2
-    if hi <= lo:
-        hi = lo + 1
-    return (np.clip((arr - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
-
-
-def dicom_to_array(source) -> tuple[np.ndarray, tuple | None]:
-    """Pixel data in modality units (rescale applied) and the file's own window, if any.
-
-    ``source`` is a path or the file's bytes; the pixel limit is checked from the header before decoding."""
-    if isinstance(source, (bytes, bytearray)):
-        data, name = bytes(source), None
-    else:
-        name = source
-        try:
-            data = _read_bounded(source)
-        except _TooBig as e:
-            raise MedvizError(f"file is {limits.human_bytes(e.size)}, over the image size limit", file=name) from None
-    reason = _dicom_reason(data)
-    if reason:
-        raise MedvizError(reason, file=name, field="image")
-    ds = _dicom_dataset(data)
-    try:
-        arr = ds.pixel_array.astype(np.float32)
-    except Exception as e:  # noqa: BLE001 - missing codec, damaged compressed stream
-        raise MedvizError(f"undecodable DICOM: {limits.clip(e, 160)}", file=name, field="image") from None
-    arr = arr * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
-    wc, ww = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
-    if wc is not None and ww is not None:
-        wc = float(wc[0] if hasattr(wc, "__len__") else wc)
-        ww = float(ww[0] if hasattr(ww, "__len__") else ww)
-        return arr, (wc, ww)
-    return arr, None
-
-
 def content_sha256(path: str) -> str | None:
     """The SHA-256 a content-addressed file's name promises (``<sha256>.<ext>``), else None."""
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -346,54 +333,3 @@ def verify_content(path: str, data: bytes | None = None, expected: str | None = 
     if digest != expected:
         raise MedvizError("image file does not match the SHA-256 recorded at ingest (changed or damaged "
                           "since); ingest the benchmark again", file=path, record=record, field="image")
-
-
-def window_names() -> tuple[str, ...]:
-    """The named windows ``load_image`` takes: "auto" (the file's own) and the viewer's (``medviz.display``)."""
-    from . import display
-    return ("auto", *display.GENERIC_PRESETS, *display.CT_PRESETS)
-
-
-def _dicom_view(path: str, window):
-    """``load_image``'s window as a ``display.View``: "auto"/None/the file window = the file's own window (its VOI
-    LUT, else the full range), a preset of ``display`` (OHIF's CT presets, "Auto (1-99%)"), or (centre, width);
-    multi-frame files show their middle frame."""
-    from . import display
-    n = display.metadata(path).n_frames
-    frame = n // 2 if n > 1 else 0
-    if window is None or window in ("auto", display.FILE_WINDOW):
-        return display.View(frame=frame)
-    if isinstance(window, str):
-        if window not in window_names():
-            raise MedvizError(f"unknown window preset '{window}' ({', '.join(window_names())})", file=path,
-                              field="window")
-        return display.View(preset=window, frame=frame)
-    centre, width = window
-    return display.View(window=(float(width), float(centre)), frame=frame)
-
-
-def load_image(path: str, *, window: str | tuple | None = "auto", record=None,
-               expected_sha256: str | None = None) -> Image.Image:
-    """Decode an image for display/encoding as RGB. DICOM is windowed (preset name or (centre, width)).
-
-    The file is read once, checked like at ingest (pixel limit from the header for every format) and, when
-    ``expected_sha256`` is given or the file is content-addressed, its SHA-256 is verified first."""
-    try:
-        data = _read_bounded(path)
-    except _TooBig as e:
-        raise MedvizError(f"file is {limits.human_bytes(e.size)}, over the image size limit", file=path,
-                          record=record, field="image") from None
-    except OSError as e:
-        raise MedvizError(f"cannot read image ({e.strerror})", file=path, record=record, field="image") from None
-    verify_content(path, data, expected_sha256, record=record)
-    fmt = validate_image_bytes(data, name=path, record=record)
-    if fmt == "dicom":
-        from . import display          # the one DICOM display pipeline (VOI LUT, MONOCHROME1); it imports us
-        return display.render(path, _dicom_view(path, window)).convert("RGB")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return im.convert("RGB")
-    except Exception as e:  # noqa: BLE001
-        raise MedvizError(f"cannot decode image ({limits.clip(e, 160)})", file=path, record=record,
-                          field="image") from None

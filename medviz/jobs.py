@@ -9,7 +9,8 @@ States: queued -> running -> done | failed | cancelled. ``cancel(job_id)`` stops
 report; its data write is one transaction (ingest, prediction import) or committed batches (embeddings,
 which resume where they stopped), so a cancelled or crashed job never leaves half a benchmark or half a
 model run behind. On start the runner marks jobs a stopped server left ``running`` as failed
-("server stopped").
+("server stopped": run it again; a job that brought the server down is not re-run by itself) and runs the
+jobs it left ``queued`` (none of their work had started).
 
 Every write of a job goes through the store's one writer (``medviz.writer``): its own rows through
 ``execute_write_fn``, its data (the domain functions' ``store.transaction()``) through ``WriterStore``.
@@ -132,7 +133,26 @@ class JobRunner:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="medviz-job")
         self.on_finish: list = []          # callables(job dict) run after a job finished (e.g. clear caches)
-        self.recovered = execute_write(store, lambda tx: sql.fail_unfinished(tx, SERVER_STOPPED))
+        self.recovered = execute_write(store, lambda tx: sql.fail_running(tx, SERVER_STOPPED))
+        self.resumed = self._resume_queued()
+
+    def _resume_queued(self) -> int:
+        """Jobs a stopped server had queued but not started run now, in their order (nothing of them was
+        applied). One whose uploaded input is gone is marked failed with the reason."""
+        n = 0
+        for row in sql.queued(self.store.cursor()):
+            path = row["params"].get("path")
+            if row["kind"] in ("ingest", "predictions") and path and not os.path.exists(path):
+                execute_write(self.store, lambda tx, r=row: sql.fail_job(
+                    tx, r["job_id"], f"{SERVER_STOPPED} before the job started, and its input file is gone"))
+                continue
+            job = Job(row["job_id"], row["kind"], row["params"], row["created_by"])
+            job.line("resumed: the server restarted before this queued job started")
+            with self._lock:
+                self._jobs[job.job_id] = job
+            self._pool.submit(self._run, job)
+            n += 1
+        return n
 
     # --- public verbs -------------------------------------------------------------------------------------
     def submit(self, kind: str, params: dict, created_by: str | None = None) -> str:

@@ -115,7 +115,9 @@ def open_state(state: ServerState) -> ServerState:
     state.jobs = JobRunner(state.store)
     state.jobs.on_finish.append(lambda job: app_data_changed("annotations" if job["kind"] == "export" else "data"))
     if state.jobs.recovered:
-        _log.warning("%d job(s) left unfinished by a stopped server were marked failed", state.jobs.recovered)
+        _log.warning("%d job(s) left running by a stopped server were marked failed", state.jobs.recovered)
+    if state.jobs.resumed:
+        _log.warning("%d job(s) left queued by a stopped server were started again", state.jobs.resumed)
     with _current_lock:
         _current = state
     _write_server_file(state)

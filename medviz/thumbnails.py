@@ -13,7 +13,7 @@ import os
 import threading
 
 from .errors import MedvizError
-from .images import load_image, window_names
+from .image_load import load_image, window_names
 
 
 def _cache_name(path: str, size: int, window) -> str:

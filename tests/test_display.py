@@ -161,23 +161,23 @@ def test_every_pydicom_test_file_with_pixel_data_displays_or_gives_a_reason():
 
 
 def test_load_image_dicom_goes_through_the_display_pipeline(tmp_path):
-    """images.load_image (encoders, thumbnails) shows DICOM exactly as the viewer does: the file's VOI,
+    """image_load.load_image (encoders, thumbnails) shows DICOM exactly as the viewer does: the file's VOI,
     OHIF presets, (centre, width) windows, MONOCHROME1 low values white, the middle frame of a multi-frame."""
-    from medviz import images
+    from medviz import image_load
     gray = lambda im: np.asarray(im.convert("L")).astype(int)       # noqa: E731
-    assert np.array_equal(gray(images.load_image(MR)), display.to_uint8(display.decode(MR), View()).astype(int))
-    assert np.array_equal(gray(images.load_image(CT, window="Lung")),
+    assert np.array_equal(gray(image_load.load_image(MR)), display.to_uint8(display.decode(MR), View()).astype(int))
+    assert np.array_equal(gray(image_load.load_image(CT, window="Lung")),
                           display.to_uint8(display.decode(CT), View(preset="Lung")).astype(int))
-    assert np.array_equal(gray(images.load_image(CT, window=(40, 80))),            # (centre, width)
+    assert np.array_equal(gray(image_load.load_image(CT, window=(40, 80))),            # (centre, width)
                           display.to_uint8(display.decode(CT), View(window=(80, 40))).astype(int))
-    assert np.array_equal(gray(images.load_image(CT, window="Brain")), gray(images.load_image(CT, window=(40, 80))))
+    assert np.array_equal(gray(image_load.load_image(CT, window="Brain")), gray(image_load.load_image(CT, window=(40, 80))))
     ds = pydicom.dcmread(MR)
     ds.PhotometricInterpretation = "MONOCHROME1"
     p = tmp_path / "mono1.dcm"
     ds.save_as(p)
-    assert np.array_equal(gray(images.load_image(str(p))), 255 - gray(images.load_image(MR)))
+    assert np.array_equal(gray(image_load.load_image(str(p))), 255 - gray(image_load.load_image(MR)))
     n = display.metadata(MULTI).n_frames
-    assert np.array_equal(gray(images.load_image(MULTI)),
+    assert np.array_equal(gray(image_load.load_image(MULTI)),
                           display.to_uint8(display.decode(MULTI, n // 2), View()).astype(int))
     with pytest.raises(MedvizError, match="unknown window preset"):
-        images.load_image(CT, window="no such preset")
+        image_load.load_image(CT, window="no such preset")

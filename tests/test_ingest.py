@@ -133,20 +133,20 @@ def test_unit_outcomes_follow_reimports(store, sample_files):
 
 
 def test_image_files_are_read_whole_in_one_call_and_bounded(tmp_path, monkeypatch):
-    """_read_bounded reads the fstat size (+1 byte) in one call; short reads are continued to the end;
+    """read_bounded reads the fstat size (+1 byte) in one call; short reads are continued to the end;
     a file over MAX_IMAGE_BYTES is refused before reading."""
     from medviz import images, limits
     blobs = {"empty": b"", "one": b"x", "big": bytes(range(256)) * 300}
     for name, data in blobs.items():
         (tmp_path / name).write_bytes(data)
-        assert images._read_bounded(str(tmp_path / name)) == data
+        assert images.read_bounded(str(tmp_path / name)) == data
     real_read, calls = os.read, []
 
     def short_read(fd, n):             # at most 7 bytes per call: the loop must read on to the end
         calls.append(n)
         return real_read(fd, min(n, 7))
     monkeypatch.setattr(images.os, "read", short_read)
-    assert images._read_bounded(str(tmp_path / "big")) == blobs["big"]
+    assert images.read_bounded(str(tmp_path / "big")) == blobs["big"]
     assert len(calls) > 1000
     monkeypatch.setattr(images.os, "read", real_read)
     monkeypatch.setattr(limits, "MAX_IMAGE_BYTES", 100)

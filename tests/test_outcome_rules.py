@@ -66,14 +66,19 @@ def _random_store(store, rng, n_units=400):
                          "score_a": None, "score_b": None, "parsed": rng.choice(LETTERS),
                          # a wrong value on purpose: the store must derive `correct` itself
                          "correct": rng.choice([True, False, None]), "hit": None, "log": None})
+    store_synthetic(store, items, rows)
+    return items, pd.DataFrame(rows)
+
+
+def store_synthetic(store, items, rows, models=("m1", "m2")) -> None:
+    """Benchmark 'b' (SYNTHETIC) with these items and prediction rows (PREDICTION_SCHEMA dicts), one transaction."""
     with store.transaction() as tx:
         core.insert_benchmark(tx, "b", "generic", "synthetic", None, synthetic=True)
         core.append_items(tx, core.items_to_arrow("b", items))
         core.finish_benchmark(tx, "b")
-        for model in ("m1", "m2"):
+        for model in models:
             t = pa.Table.from_pylist([r for r in rows if r["model"] == model], schema=core.PREDICTION_SCHEMA)
             core.replace_predictions(tx, "b", model, t, source="synthetic", mode=None, synthetic=True, note=None)
-    return items, pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,8 +1,14 @@
-"""One batch transaction of the annotation writer: what it has written so far, and the row <-> Annotation
-conversions it uses (so later requests in a batch see earlier ones)."""
+"""One batch transaction of the annotation writer: what it has written so far (so later requests in a batch
+see earlier ones), the row <-> Annotation conversions it uses, and the checks of one save (``apply_save``)."""
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from ..errors import MedvizError
 from ..store import annotations as sql
+from . import identity
 from .model import Annotation
 
 
@@ -61,3 +67,36 @@ def row(a: Annotation) -> dict:
 
 def annotation(row: dict) -> Annotation:
     return Annotation.from_row(row)
+
+
+def apply_save(state: BatchState, a: Annotation):
+    """One save (a new annotation, an edit of one, or an adjudication) checked against what the batch
+    and the store hold: edits by their author only, of the current revision, never moving target or kind."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    if a.kind == "adjudication":
+        for sid in a.settles:
+            s = state.latest(sid)
+            if s is None or (s["benchmark_id"], s["target_type"], s["target_id"]) != \
+                    (a.benchmark_id, a.target_type, a.target_id):
+                raise MedvizError("an adjudication can only settle annotations of the same target",
+                                  record=sid, field="settles")
+    if a.annotation_id is None:
+        a = replace(a, annotation_id=uuid.uuid4().hex, revision=1, created_at=now, updated_at=now,
+                    retracted=False)
+    else:
+        prev = state.latest(a.annotation_id)
+        if prev is None:
+            raise MedvizError("no such annotation to edit", record=a.annotation_id, field="annotation_id")
+        identity.require_edit(a.reviewer, prev["reviewer"], a.annotation_id)
+        for f in ("benchmark_id", "target_type", "target_id", "kind"):
+            if getattr(a, f) != prev[f]:
+                raise MedvizError(f"'{f}' of an annotation cannot change; retract it and add a new one",
+                                  record=a.annotation_id, field=f)
+        if a.revision is not None and a.revision != prev["revision"]:
+            raise MedvizError(f"this annotation changed since you opened it (you edited revision {a.revision}, "
+                              f"revision {prev['revision']} is current); reload and edit again",
+                              record=a.annotation_id, field="revision")
+        a = replace(a, revision=prev["revision"] + 1, created_at=prev["created_at"], updated_at=now,
+                    retracted=False)
+    r = state.add(row(a))
+    return annotation(r), r

@@ -120,7 +120,7 @@ def encoder_similarities(store, benchmark_id: str) -> pd.DataFrame:
             digest = emb.best_digest(c1, benchmark_id, enc)
             if digest is None:
                 continue
-            meta, vecs = emb.benchmark_embeddings(c2, benchmark_id, enc, digest)
+            meta, vecs = emb.benchmark_embeddings(c2, benchmark_id, enc, digest, pairs_only=True)
         finally:
             c1.close()
             c2.close()

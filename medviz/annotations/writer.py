@@ -15,7 +15,6 @@ writer thread too.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -28,7 +27,7 @@ from ..writer import PerStore, WriteRequest, close_store_writer, store_writer
 from ..store import annotations as sql
 from ..store import consensus as csql
 from . import identity, rules
-from .batch import BatchState, annotation as batch_annotation, row as batch_row
+from .batch import BatchState, annotation as batch_annotation, apply_save, row as batch_row
 from .model import Annotation, check_fields
 from .taxonomy import Taxonomy, active_taxonomy, taxonomy_for_version
 
@@ -332,45 +331,15 @@ class AnnotationWriter:
             snapshot = (state.next_rev, dict(state.pending))
             try:
                 for a in req.payload:
-                    res, row = self._apply_save(state, a)
+                    res, row = apply_save(state, a)
                     out.append(res)
                     rows.append(row)
             except MedvizError:
                 state.next_rev, state.pending = snapshot
                 raise
             return out, rows
-        res, row = self._apply_save(state, req.payload)   # save (annotation or adjudication)
+        res, row = apply_save(state, req.payload)   # save (annotation or adjudication)
         return res, [row]
-
-    def _apply_save(self, state: "BatchState", a: Annotation):
-        now = _utcnow()
-        if a.kind == "adjudication":
-            for sid in a.settles:
-                s = state.latest(sid)
-                if s is None or (s["benchmark_id"], s["target_type"], s["target_id"]) != \
-                        (a.benchmark_id, a.target_type, a.target_id):
-                    raise MedvizError("an adjudication can only settle annotations of the same target",
-                                      record=sid, field="settles")
-        if a.annotation_id is None:
-            a = replace(a, annotation_id=uuid.uuid4().hex, revision=1, created_at=now, updated_at=now,
-                        retracted=False)
-        else:
-            prev = state.latest(a.annotation_id)
-            if prev is None:
-                raise MedvizError("no such annotation to edit", record=a.annotation_id, field="annotation_id")
-            identity.require_edit(a.reviewer, prev["reviewer"], a.annotation_id)
-            for f in ("benchmark_id", "target_type", "target_id", "kind"):
-                if getattr(a, f) != prev[f]:
-                    raise MedvizError(f"'{f}' of an annotation cannot change; retract it and add a new one",
-                                      record=a.annotation_id, field=f)
-            if a.revision is not None and a.revision != prev["revision"]:
-                raise MedvizError(f"this annotation changed since you opened it (you edited revision {a.revision}, "
-                                  f"revision {prev['revision']} is current); reload and edit again",
-                                  record=a.annotation_id, field="revision")
-            a = replace(a, revision=prev["revision"] + 1, created_at=prev["created_at"], updated_at=now,
-                        retracted=False)
-        row = state.add(batch_row(a))
-        return batch_annotation(row), row
 
 
 def _check_bulk_size(n: int) -> None:

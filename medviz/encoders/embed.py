@@ -199,6 +199,9 @@ def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, 
             sql.record_run(tx, benchmark_id, enc.id, enc.weights_digest, source=enc.spec.source, device=enc.device,
                            n_new=res.n_new, n_cached=res.n_cached, n_missing=res.n_missing, n_failed=res.n_failed,
                            images_per_s=res.images_per_s)
+    from .maps import refresh_map              # the Embeddings page's map, drawn now that the vectors changed
+    if res.n_new or res.n_cached:
+        refresh_map(store, benchmark_id, enc.id)
     return res
 
 

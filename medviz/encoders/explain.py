@@ -169,7 +169,7 @@ def _image_vector(store, enc: LoadedEncoder, it: dict) -> np.ndarray | None:
     got = sql.vectors_for_hashes(store.cursor(), enc.id, enc.weights_digest, [it["image_sha256"]])
     if it["image_sha256"] in got:
         return got[it["image_sha256"]]
-    from ..images import load_image
+    from ..image_load import load_image
     return enc.encode_batch(enc.stack([enc.preprocess(load_image(store.image_file(it["image_path"])))]))[0]
 
 
@@ -269,7 +269,7 @@ def explain_pair(store, benchmark_id: str, pair_id: str, encoder_id: str | None 
 def patch_similarity_map(store, benchmark_id: str, pair_id: str, encoder_id: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-patch agreement maps (grid arrays): for each patch of image 1, its best cosine against any patch of
     image 2, and vice versa. Low values mark regions with no counterpart in the other image."""
-    from ..images import load_image
+    from ..image_load import load_image
     cur = store.cursor()
     p = core.pair(cur, benchmark_id, pair_id)
     if p is None:

@@ -3,12 +3,15 @@ nearest neighbours by cosine. Both are what the Embeddings page and the CLI show
 and weights digest."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
 from .. import extras
 from ..errors import MedvizError
 from ..store import core
+from ..store import embeddings as esql
 from .embed import vectors
 
 
@@ -47,28 +50,88 @@ def map_methods() -> list[str]:
     return ["pca"] + (["umap"] if extras.available("umap") else [])
 
 
-def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", *,
-                  model: str | None = None) -> pd.DataFrame:
-    """2-D layout of the benchmark's items under an encoder: PCA always, UMAP when umap-learn is installed.
+STORED_METHODS = ("pca",)    # what ``medviz embed`` stores; UMAP (optional, minutes at 100k) is drawn on request
 
-    Columns: item_id, x, y, pair_id, slot, modality, answer, categories, image_sha256, partner_item_id,
-    encoder_id, weights_digest, method; with ``model`` also that model's ``parsed`` letter and ``correct``.
-    """
-    meta, vecs, digest = vectors(store, benchmark_id, encoder_id)
+
+def _layout(store, benchmark_id: str, encoder_id: str, method: str) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """(item frame, n×2 layout, weights digest) computed from the cached vectors."""
+    if method not in ("pca", "umap"):
+        raise MedvizError(f"unknown map method '{method}' (pca or umap)", field="method")
     if method == "umap":
         extras.ensure_requirements("umap", hint="use method='pca'", field="method")
+    meta, vecs, digest = vectors(store, benchmark_id, encoder_id)
+    if method == "umap":
         import umap
         n = len(vecs)
         xy = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, n - 1)), metric="cosine",
                        random_state=0).fit_transform(vecs) if n > 2 else np.zeros((n, 2))
-    elif method == "pca":
-        xy = pca_2d(vecs)
     else:
-        raise MedvizError(f"unknown map method '{method}' (pca or umap)", field="method")
+        xy = pca_2d(vecs)
+    return meta, xy, digest
+
+
+def map_status(store, benchmark_id: str, encoder_id: str, method: str = "pca") -> str:
+    """``fresh`` (the stored map was drawn from the vectors cached now), ``stale`` (vectors or items changed
+    since) or ``missing``."""
+    from .embed import current_digest
+    cur = store.cursor()
+    info = esql.stored_map_info(cur, benchmark_id, encoder_id, method)
+    if info is None:
+        return "missing"
+    digest = current_digest(store, benchmark_id, encoder_id)
+    fresh = digest is not None and info["inputs"] == esql.map_inputs(cur, benchmark_id, encoder_id, digest)
+    return "fresh" if fresh else "stale"
+
+
+def refresh_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", *, force: bool = False) -> bool:
+    """Compute and store the benchmark's map under the encoder unless the stored one is fresh; True when
+    it was (re)computed. Called when vectors change (the end of ``compute_embeddings``: ``medviz embed`` and
+    the embed job; vectors pushed to the server), so the Embeddings page reads it instead of computing it."""
+    if not force and map_status(store, benchmark_id, encoder_id, method) == "fresh":
+        return False
+    t0 = time.perf_counter()
+    meta, xy, digest = _layout(store, benchmark_id, encoder_id, method)
+    seconds = time.perf_counter() - t0
+    cur = store.cursor()
+    inputs = esql.map_inputs(cur, benchmark_id, encoder_id, digest)
+    with store.transaction() as tx:       # a job's WriterStore: through the store's one writer
+        esql.replace_map(tx, benchmark_id, encoder_id, method, digest, inputs, meta["item_id"], xy, seconds)
+    return True
+
+
+def _stored(store, benchmark_id: str, encoder_id: str, method: str) -> tuple[pd.DataFrame, str] | None:
+    """The stored map as (frame with x, y, digest) when it is fresh, else None."""
+    from .embed import current_digest
+    cur = store.cursor()
+    info = esql.stored_map_info(cur, benchmark_id, encoder_id, method)
+    if info is None:
+        return None
+    digest = current_digest(store, benchmark_id, encoder_id)
+    if digest != info["weights_digest"] or info["inputs"] != esql.map_inputs(cur, benchmark_id, encoder_id, digest):
+        return None
+    return esql.stored_map(cur, benchmark_id, encoder_id, method), digest
+
+
+def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", *,
+                  model: str | None = None) -> pd.DataFrame:
+    """2-D layout of the benchmark's items under an encoder: PCA always, UMAP when umap-learn is installed.
+
+    The map stored when the vectors last changed (``refresh_map``) is read when it is fresh; a missing or
+    stale one is computed from the vectors (``attrs["map"]`` says which: "stored" or "computed").
+    Columns: item_id, x, y, pair_id, slot, modality, answer, categories, image_sha256, partner_item_id,
+    encoder_id, weights_digest, method; with ``model`` also that model's ``parsed`` letter and ``correct``.
+    """
+    stored = _stored(store, benchmark_id, encoder_id, method) if method in ("pca", "umap") else None
+    if stored is not None:
+        out, digest = stored
+        source = "stored"
+    else:
+        meta, xy, digest = _layout(store, benchmark_id, encoder_id, method)
+        out = meta.copy()
+        out.insert(1, "x", xy[:, 0].astype(float))
+        out.insert(2, "y", xy[:, 1].astype(float))
+        source = "computed"
     partners = _partners(store.cursor(), benchmark_id)
-    out = meta.copy()
-    out.insert(1, "x", xy[:, 0].astype(float))
-    out.insert(2, "y", xy[:, 1].astype(float))
     out["partner_item_id"] = out["item_id"].map(partners)
     out["encoder_id"], out["weights_digest"], out["method"] = encoder_id, digest, method
     if model:
@@ -76,6 +139,7 @@ def embedding_map(store, benchmark_id: str, encoder_id: str, method: str = "pca"
         p = preds.set_index("item_id")
         out["parsed"] = out["item_id"].map(p["parsed"]) if len(p) else None
         out["correct"] = out["item_id"].map(p["correct"]) if len(p) else None
+    out.attrs["map"] = source
     return out
 
 

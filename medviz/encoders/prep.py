@@ -93,7 +93,7 @@ def draft_gap(exact: bool | None = None) -> float | None:
 def open_image(path: str, draft=None):
     """Decode an image for encoding, keeping grey images single-channel ('L'); returns (image, box, size).
 
-    Same checks and DICOM windowing as ``images.load_image``, but a grey scan is resized before it is
+    Same checks and DICOM windowing as ``image_load.load_image``, but a grey scan is resized before it is
     replicated to RGB (open_clip's transform converts after resize/crop): identical pixels, a third of the
     resampling work. Other modes become RGB as in ``load_image``. ``draft(w, h) -> (w, h) | None`` asks a JPEG
     to decode at a reduced scale covering that size; ``box`` is then the original image's extent in the
@@ -101,15 +101,15 @@ def open_image(path: str, draft=None):
     """
     from PIL import Image
 
-    from .. import images
+    from .. import image_load, images
     with open(path, "rb") as f:
         head = f.read(132)
     if images.sniff_format(head) == "dicom":
-        arr, own = images.dicom_to_array(path)
+        arr, own = image_load.dicom_to_array(path)
         if arr.ndim == 2:
-            im = Image.fromarray(images.window_to_uint8(arr, own))    # same default window as load_image
+            im = Image.fromarray(image_load.window_to_uint8(arr, own))    # same default window as load_image
         else:
-            im = images.load_image(path)
+            im = image_load.load_image(path)
         return im, None, im.size
     images.validate_image_file(path)
     try:

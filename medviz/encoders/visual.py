@@ -47,5 +47,5 @@ def compare_images(im1, im2) -> VisualDifference:
 
 
 def compare_files(path1: str, path2: str) -> VisualDifference:
-    from ..images import load_image
+    from ..image_load import load_image
     return compare_images(load_image(path1), load_image(path2))

@@ -10,8 +10,11 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..scoring import rule_sql
+from .db import first_row
+from .outcomes import create_unit_facets, create_unit_outcomes, refresh_unit_outcomes
 
 MIGRATIONS = [
     """
@@ -39,68 +42,16 @@ MIGRATIONS = [
     CREATE INDEX preds_bench ON predictions(benchmark_id, model)
     """,
     # v2: one row per (review unit, model), kept in step with predictions (see refresh_unit_outcomes)
-    lambda tx: _create_unit_outcomes(tx),
+    lambda tx: create_unit_outcomes(tx),
     # v3: a unit's modalities and categories as rows, so filters are hash semi-joins rather than list scans
-    lambda tx: _create_unit_facets(tx),
+    lambda tx: create_unit_facets(tx),
     # v4: MediConfusion's judge threshold (--tr) stored with each run; `correct` re-derived from the one rule
     lambda tx: _add_run_threshold(tx),
     # v5: why an image is missing or unreadable (empty, truncated, over the pixel limit, outside the folder...)
     "ALTER TABLE items ADD COLUMN IF NOT EXISTS image_reason VARCHAR",
     # v6: the 'image' facet (units with a missing or unreadable image) for the Errors filter "image problems"
-    lambda tx: _create_unit_facets(tx, create=False),
+    lambda tx: create_unit_facets(tx, create=False),
 ]
-
-_UNIT_OUTCOMES_DDL = """
-    CREATE TABLE unit_outcomes (
-        benchmark_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, unit_no INTEGER NOT NULL, model VARCHAR NOT NULL,
-        question VARCHAR,
-        modalities VARCHAR[], categories VARCHAR[], department VARCHAR, n_items INTEGER,
-        all_correct BOOLEAN, any_wrong BOOLEAN, any_invalid BOOLEAN, confused BOOLEAN,
-        letters VARCHAR[], answers VARCHAR[], image_paths VARCHAR[], biomedclip_sim DOUBLE, dino_sim DOUBLE,
-        synthetic BOOLEAN)
-    """
-
-
-def _create_unit_outcomes(tx) -> None:
-    """Migration v2: create the table and fill it for every model already in the store."""
-    tx.execute(_UNIT_OUTCOMES_DDL)
-    for benchmark_id, model in tx.execute("SELECT benchmark_id, model FROM models").fetchall():
-        refresh_unit_outcomes(tx, benchmark_id, model)
-
-
-_UNIT_FACETS_DDL = """
-CREATE TABLE unit_facets (benchmark_id VARCHAR NOT NULL, unit_no INTEGER NOT NULL, facet VARCHAR NOT NULL,
-                          value VARCHAR NOT NULL)
-"""
-
-_REFRESH_UNIT_FACETS = """
-INSERT INTO unit_facets
-WITH n AS (
-    SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
-    FROM (SELECT DISTINCT coalesce(pair_id, item_id) AS unit_id FROM items WHERE benchmark_id = ?)
-), i AS (SELECT coalesce(pair_id, item_id) AS unit_id, modality, categories, image_status FROM items
-          WHERE benchmark_id = ?)
-SELECT DISTINCT ?, n.unit_no, 'modality', i.modality FROM i JOIN n USING (unit_id) WHERE i.modality IS NOT NULL
-UNION
-SELECT DISTINCT ?, n.unit_no, 'category', c.category
-FROM (SELECT unit_id, unnest(categories) AS category FROM i) c JOIN n USING (unit_id)
-UNION   -- "image problems": a unit with an image that is missing or unreadable (value: that status)
-SELECT DISTINCT ?, n.unit_no, 'image', i.image_status FROM i JOIN n USING (unit_id)
-WHERE i.image_status IS DISTINCT FROM 'ok'
-"""
-
-
-def _create_unit_facets(tx, create: bool = True) -> None:
-    if create:
-        tx.execute(_UNIT_FACETS_DDL)
-    for (benchmark_id,) in tx.execute("SELECT DISTINCT benchmark_id FROM unit_outcomes").fetchall():
-        refresh_unit_facets(tx, benchmark_id)
-
-
-def refresh_unit_facets(tx, benchmark_id: str) -> None:
-    tx.execute("DELETE FROM unit_facets WHERE benchmark_id = ?", [benchmark_id])
-    tx.execute(_REFRESH_UNIT_FACETS, [benchmark_id] * 5)
-
 
 def _add_run_threshold(tx) -> None:
     tx.execute("ALTER TABLE models ADD COLUMN tr DOUBLE")
@@ -110,46 +61,6 @@ def _add_run_threshold(tx) -> None:
     tx.execute(f"""UPDATE predictions p SET correct = {rule_sql("correct", parsed="p.parsed", answer="i.answer")}
                    FROM items i WHERE i.benchmark_id = p.benchmark_id AND i.item_id = p.item_id""")
 
-
-# A review *unit* is a pair (two items sharing pair_id) or, outside pairs, a single item. Its outcome for a
-# model is materialised when that model's predictions are imported, so the Errors page scans one small
-# table instead of re-aggregating every prediction on every filter change.
-_REFRESH_UNIT_OUTCOMES = f"""
-INSERT INTO unit_outcomes
-WITH n AS (   -- a dense number per unit: counting and ordering integers is much cheaper than strings
-    SELECT unit_id, dense_rank() OVER (ORDER BY unit_id) AS unit_no
-    FROM (SELECT DISTINCT coalesce(pair_id, item_id) AS unit_id FROM items WHERE benchmark_id = ?)
-), p AS (
-    SELECT coalesce(i.pair_id, i.item_id) AS unit_id, i.item_id, coalesce(i.slot, 1) AS slot, i.answer,
-           i.modality, i.categories, i.department, i.question, i.image_path, pr.model, pr.parsed
-    FROM items i JOIN predictions pr ON pr.benchmark_id = i.benchmark_id AND pr.item_id = i.item_id
-    WHERE i.benchmark_id = ? AND pr.model = ?
-), u AS (
-    SELECT unit_id, model,
-           any_value(question) AS question,
-           list_distinct(list(modality) FILTER (WHERE modality IS NOT NULL)) AS modalities,
-           list_distinct(flatten(list(categories))) AS categories,
-           any_value(department) AS department,
-           count(*) AS n_items,
-           bool_and({rule_sql("correct", parsed="parsed", answer="answer")}) AS all_correct,
-           bool_or({rule_sql("wrong", parsed="parsed", answer="answer")}) AS any_wrong,
-           bool_or({rule_sql("invalid", parsed="parsed")}) AS any_invalid,
-           list(parsed ORDER BY slot) AS letters,
-           list(answer ORDER BY slot) AS answers,
-           list(image_path ORDER BY slot) AS image_paths
-    FROM p GROUP BY unit_id, model
-)
-SELECT ? AS benchmark_id, u.unit_id, n.unit_no, u.model, u.question, u.modalities, u.categories, u.department, u.n_items,
-       u.all_correct, u.any_wrong, u.any_invalid,
-       (u.n_items = 2 AND {rule_sql("same_answer", first="u.letters[1]", second="u.letters[2]")}) AS confused,
-       u.letters, u.answers, u.image_paths,
-       pa.biomedclip_sim, pa.dino_sim, m.synthetic
-FROM u
-JOIN n USING (unit_id)
-LEFT JOIN pairs pa ON pa.benchmark_id = ? AND pa.pair_id = u.unit_id
-LEFT JOIN models m ON m.benchmark_id = ? AND m.model = u.model
-ORDER BY n.unit_no
-"""
 
 ITEM_SCHEMA = pa.schema([
     ("benchmark_id", pa.string()), ("item_id", pa.string()), ("pair_id", pa.string()), ("slot", pa.int8()),
@@ -249,8 +160,8 @@ def append_pairs(tx, table: pa.Table) -> None:
 
 
 def finish_benchmark(tx, benchmark_id: str) -> tuple[int, int]:
-    n_items = tx.execute("SELECT count(*) FROM items WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
-    n_pairs = tx.execute("SELECT count(*) FROM pairs WHERE benchmark_id = ?", [benchmark_id]).fetchone()[0]
+    n_items = first_row(tx.execute("SELECT count(*) FROM items WHERE benchmark_id = ?", [benchmark_id]))[0]
+    n_pairs = first_row(tx.execute("SELECT count(*) FROM pairs WHERE benchmark_id = ?", [benchmark_id]))[0]
     tx.execute("UPDATE benchmarks SET n_items = ?, n_pairs = ? WHERE benchmark_id = ?",
                [n_items, n_pairs, benchmark_id])
     return n_items, n_pairs
@@ -302,12 +213,6 @@ def replace_predictions(tx, benchmark_id: str, model: str, table: pa.Table, *, s
     return table.num_rows
 
 
-def refresh_unit_outcomes(tx, benchmark_id: str, model: str) -> None:
-    tx.execute("DELETE FROM unit_outcomes WHERE benchmark_id = ? AND model = ?", [benchmark_id, model])
-    tx.execute(_REFRESH_UNIT_OUTCOMES, [benchmark_id, benchmark_id, model, benchmark_id, benchmark_id, benchmark_id])
-    refresh_unit_facets(tx, benchmark_id)
-
-
 # --- reads --------------------------------------------------------------------------------------------
 
 def benchmark(cur, benchmark_id: str) -> dict | None:
@@ -329,10 +234,27 @@ def items(cur, benchmark_id: str, *, columns: str = "*") -> pd.DataFrame:
                        [benchmark_id]).df()
 
 
-def item_index(cur, benchmark_id: str) -> pd.DataFrame:
-    """What prediction importers need: id, answer, options (JSON) per item."""
-    return cur.execute("SELECT item_id, answer, options, pair_id, slot FROM items WHERE benchmark_id = ?",
-                       [benchmark_id]).df()
+def unknown_items(cur, benchmark_id: str, item_ids: pa.Array) -> tuple[str | None, int]:
+    """(the first of ``item_ids``, in their order, that is not an item of the benchmark, how many are not);
+    (None, 0) when every id is one. Joined in DuckDB: no copy of the benchmark's items in Python."""
+    cur.register("_ids", pa.table({"n": pa.array(range(len(item_ids)), pa.int64()), "item_id": item_ids}))
+    try:
+        return tuple(cur.execute(
+            "SELECT arg_min(item_id, n), count(*) FROM _ids p WHERE NOT EXISTS "
+            "(SELECT 1 FROM items i WHERE i.benchmark_id = ? AND i.item_id = p.item_id)", [benchmark_id]).fetchall()[0])
+    finally:
+        cur.unregister("_ids")
+
+
+def item_options(cur, benchmark_id: str, item_ids: pa.Array) -> pa.DictionaryArray:
+    """Each id's options (JSON), in the ids' order, dictionary-encoded (benchmarks repeat option sets)."""
+    cur.register("_ids", pa.table({"n": pa.array(range(len(item_ids)), pa.int64()), "item_id": item_ids}))
+    try:
+        col = cur.sql("SELECT i.options FROM _ids p LEFT JOIN items i ON i.benchmark_id = $1 "
+                      "AND i.item_id = p.item_id ORDER BY p.n", params=[benchmark_id]).to_arrow_table().column(0)
+    finally:
+        cur.unregister("_ids")
+    return pc.dictionary_encode(col.combine_chunks())
 
 
 def item(cur, benchmark_id: str, item_id: str) -> dict | None:

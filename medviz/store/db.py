@@ -40,6 +40,14 @@ def _code_stamp() -> str:
     return ";".join(parts)
 
 
+def first_row(result):
+    """The first row of a query result or None, reading the result to its end: ``fetchone()`` would leave the
+    result open, and with it a read transaction on that cursor, which makes every later commit of the process
+    slower (measured ~1.3 -> ~4 ms per annotation save) until the cursor runs its next statement."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def default_db_path() -> str:
     return os.environ.get("MEDVIZ_DB") or DEFAULT_DB
 
@@ -148,7 +156,7 @@ class Store:
         cur = self.cursor()
         stamp = _code_stamp()
         try:
-            have = cur.execute("SELECT stamp FROM schema_code").fetchone()
+            have = first_row(cur.execute("SELECT stamp FROM schema_code"))
         except duckdb.CatalogException:
             have = None
         if have is not None and have[0] == stamp:
@@ -156,7 +164,7 @@ class Store:
         cur.execute("CREATE TABLE IF NOT EXISTS schema_version (component VARCHAR PRIMARY KEY, version INTEGER)")
         for component, module in COMPONENTS.items():
             steps = importlib.import_module(module).MIGRATIONS
-            row = cur.execute("SELECT version FROM schema_version WHERE component = ?", [component]).fetchone()
+            row = first_row(cur.execute("SELECT version FROM schema_version WHERE component = ?", [component]))
             have = row[0] if row else 0
             for version in range(have, len(steps)):
                 with self.transaction() as tx:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .db import first_row
+
 MIGRATIONS = [
     """
     CREATE TABLE embeddings (
@@ -27,6 +29,17 @@ MIGRATIONS = [
     CREATE TABLE visual_diffs (
         sha_1 VARCHAR NOT NULL, sha_2 VARCHAR NOT NULL, method VARCHAR NOT NULL,
         ssim DOUBLE, hist_distance DOUBLE, computed_at TIMESTAMP)
+    """,
+    # v2: the 2-D map of a benchmark under an encoder, computed when its vectors change (``medviz embed``),
+    # with a fingerprint of the vectors it was drawn from (which items, which image contents) to tell it stale
+    """
+    CREATE TABLE embedding_maps (
+        benchmark_id VARCHAR NOT NULL, encoder_id VARCHAR NOT NULL, method VARCHAR NOT NULL,
+        weights_digest VARCHAR NOT NULL, inputs VARCHAR NOT NULL, n_points INTEGER, seconds DOUBLE,
+        computed_at TIMESTAMP);
+    CREATE TABLE embedding_map_points (
+        benchmark_id VARCHAR NOT NULL, encoder_id VARCHAR NOT NULL, method VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL, x DOUBLE, y DOUBLE)
     """,
 ]
 
@@ -63,14 +76,32 @@ def insert_embeddings(tx, encoder_id: str, weights_digest: str, hashes: list[str
         "vec": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), dim).cast(pa.list_(pa.float32())),
     })
     tx.register("_emb_batch", table)
-    added = tx.execute(
+    added = first_row(tx.execute(
         "INSERT INTO embeddings SELECT ?, ?, b.image_sha256, ?, b.vec, ? FROM "
         "(SELECT DISTINCT ON (image_sha256) * FROM _emb_batch) b WHERE NOT EXISTS ("
         "SELECT 1 FROM embeddings e WHERE e.encoder_id = ? AND e.weights_digest = ? "
         "AND e.image_sha256 = b.image_sha256)",
-        [encoder_id, weights_digest, dim, _now(), encoder_id, weights_digest]).fetchone()[0]
+        [encoder_id, weights_digest, dim, _now(), encoder_id, weights_digest]))[0]
     tx.unregister("_emb_batch")
     return int(added)
+
+
+def replace_map(tx, benchmark_id: str, encoder_id: str, method: str, weights_digest: str, inputs: str,
+                item_ids, xy: np.ndarray, seconds: float | None = None) -> int:
+    """Store a benchmark's 2-D map under an encoder (replacing the previous one for this method)."""
+    for table in ("embedding_maps", "embedding_map_points"):      # constant table names
+        tx.execute(f"DELETE FROM {table} WHERE benchmark_id = ? AND encoder_id = ? AND method = ?",
+                   [benchmark_id, encoder_id, method])
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    tx.register("_map_batch", pa.table({"item_id": pa.array(item_ids, pa.string()), "x": xy[:, 0], "y": xy[:, 1]}))
+    try:
+        tx.execute("INSERT INTO embedding_map_points SELECT ?, ?, ?, item_id, x, y FROM _map_batch",
+                   [benchmark_id, encoder_id, method])
+    finally:
+        tx.unregister("_map_batch")
+    tx.execute("INSERT INTO embedding_maps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [benchmark_id, encoder_id, method, weights_digest, inputs, len(xy), seconds, _now()])
+    return len(xy)
 
 
 def record_run(tx, benchmark_id: str, encoder_id: str, weights_digest: str, *, source: str, device: str,
@@ -102,16 +133,50 @@ def embedding_todo(cur, benchmark_id: str, encoder_id: str, weights_digest: str)
         "GROUP BY i.sha", [benchmark_id, encoder_id, weights_digest]).df()
 
 
-def benchmark_embeddings(cur, benchmark_id: str, encoder_id: str, weights_digest: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Items of the benchmark that have a cached vector: metadata frame and the (n, dim) matrix, same order."""
+def benchmark_embeddings(cur, benchmark_id: str, encoder_id: str, weights_digest: str, *,
+                         pairs_only: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """Items of the benchmark that have a cached vector: metadata frame and the (n, dim) matrix, same order.
+    ``pairs_only``: only items in a pair (what pair similarities need; a benchmark without pairs reads none)."""
     t = _arrow(cur,
                "SELECT i.item_id, i.pair_id, i.slot, i.modality, i.answer, i.categories, i.image_sha256, e.vec "
                "FROM items i JOIN embeddings e ON e.image_sha256 = i.image_sha256 "
                "AND e.encoder_id = ? AND e.weights_digest = ? "
-               "WHERE i.benchmark_id = ? AND i.image_status = 'ok' ORDER BY i.item_id",
+               "WHERE i.benchmark_id = ? AND i.image_status = 'ok'"
+               + (" AND i.pair_id IS NOT NULL" if pairs_only else "") + " ORDER BY i.item_id",
                [encoder_id, weights_digest, benchmark_id])
     vecs = _vectors(t)
     return t.drop_columns(["vec"]).to_pandas(), vecs
+
+
+_MAP_INPUTS = ("FROM items i JOIN embeddings e ON e.image_sha256 = i.image_sha256 AND e.encoder_id = ? "
+               "AND e.weights_digest = ? WHERE i.benchmark_id = ? AND i.image_status = 'ok'")   # = benchmark_embeddings
+
+
+def map_inputs(cur, benchmark_id: str, encoder_id: str, weights_digest: str) -> str:
+    """A fingerprint of what a map is drawn from: the items ``benchmark_embeddings`` returns, with their image
+    contents (a vector is fixed by encoder, digest and content). Differs when an image is embedded, an item
+    is added, removed or re-pointed, or the benchmark is ingested again with other images."""
+    n, h = cur.execute(f"SELECT count(*), bit_xor(hash(i.item_id, i.image_sha256)) {_MAP_INPUTS}",
+                       [encoder_id, weights_digest, benchmark_id]).fetchall()[0]
+    return f"{weights_digest}:{n}:{h or 0:016x}"
+
+
+def stored_map_info(cur, benchmark_id: str, encoder_id: str, method: str) -> dict | None:
+    rows = cur.execute("SELECT weights_digest, inputs, n_points, seconds, computed_at FROM embedding_maps "
+                       "WHERE benchmark_id = ? AND encoder_id = ? AND method = ?",
+                       [benchmark_id, encoder_id, method]).fetchall()
+    if not rows:
+        return None
+    return dict(zip(("weights_digest", "inputs", "n_points", "seconds", "computed_at"), rows[0]))
+
+
+def stored_map(cur, benchmark_id: str, encoder_id: str, method: str) -> pd.DataFrame:
+    """The stored map's points with the item columns ``benchmark_embeddings`` gives, in item order."""
+    return _arrow(cur,
+                  "SELECT i.item_id, m.x, m.y, i.pair_id, i.slot, i.modality, i.answer, i.categories, i.image_sha256 "
+                  "FROM embedding_map_points m JOIN items i ON i.benchmark_id = m.benchmark_id "
+                  "AND i.item_id = m.item_id WHERE m.benchmark_id = ? AND m.encoder_id = ? AND m.method = ? "
+                  "ORDER BY i.item_id", [benchmark_id, encoder_id, method]).to_pandas()
 
 
 def vectors_for_hashes(cur, encoder_id: str, weights_digest: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -135,10 +200,10 @@ def latest_run(cur, benchmark_id: str, encoder_id: str) -> dict | None:
 
 def best_digest(cur, benchmark_id: str, encoder_id: str) -> str | None:
     """The weights digest with the most cached vectors for this benchmark (latest run wins ties)."""
-    row = cur.execute(
+    row = first_row(cur.execute(
         "SELECT e.weights_digest, count(*) AS n, max(e.computed_at) AS t FROM embeddings e JOIN items i "
         "ON i.image_sha256 = e.image_sha256 WHERE i.benchmark_id = ? AND e.encoder_id = ? "
-        "GROUP BY e.weights_digest ORDER BY n DESC, t DESC LIMIT 1", [benchmark_id, encoder_id]).fetchone()
+        "GROUP BY e.weights_digest ORDER BY n DESC, t DESC LIMIT 1", [benchmark_id, encoder_id]))
     return row[0] if row else None
 
 
@@ -150,6 +215,6 @@ def runs(cur, benchmark_id: str | None = None) -> pd.DataFrame:
 
 def visual_diff(cur, sha_1: str, sha_2: str, method: str) -> tuple[float, float] | None:
     a, b = sorted((sha_1, sha_2))
-    row = cur.execute("SELECT ssim, hist_distance FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?",
-                      [a, b, method]).fetchone()
+    row = first_row(cur.execute("SELECT ssim, hist_distance FROM visual_diffs WHERE sha_1 = ? AND sha_2 = ? AND method = ?",
+                      [a, b, method]))
     return (row[0], row[1]) if row else None

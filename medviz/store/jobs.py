@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from .db import first_row
+
 MIGRATIONS = [
     """
     CREATE TABLE jobs (
@@ -51,12 +53,17 @@ def finish(tx, job_id: str, state: str, *, result: dict | None, error: str | Non
                 json.dumps(log), job_id])
 
 
-def fail_unfinished(tx, reason: str) -> int:
-    """Jobs a stopped server left queued or running: marked failed with ``reason``; returns how many."""
-    n = tx.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()[0]
-    tx.execute("UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE state IN ('queued', 'running')",
+def fail_running(tx, reason: str) -> int:
+    """Jobs a stopped server left running: marked failed with ``reason``; returns how many."""
+    n = first_row(tx.execute("SELECT count(*) FROM jobs WHERE state = 'running'"))[0]
+    tx.execute("UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE state = 'running'",
                [reason, _now()])
     return int(n)
+
+
+def fail_job(tx, job_id: str, reason: str) -> None:
+    tx.execute("UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE job_id = ?",
+               [reason, _now(), job_id])
 
 
 # --- reads --------------------------------------------------------------------------------------------
@@ -70,8 +77,14 @@ def _row(r) -> dict:
 
 
 def get(cur, job_id: str) -> dict | None:
-    r = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    r = first_row(cur.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE job_id = ?", [job_id]))
     return _row(r) if r else None
+
+
+def queued(cur) -> list[dict]:
+    """Jobs waiting to run, oldest first."""
+    rows = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE state = 'queued' ORDER BY created_at").fetchall()
+    return [_row(r) for r in rows]
 
 
 def recent(cur, limit: int = 50, kind: str | None = None) -> list[dict]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .db import first_row
+
 MIGRATIONS = [
     """
     CREATE TABLE reading_plans (
@@ -14,8 +16,8 @@ MIGRATIONS = [
 
 
 def plan(cur, benchmark_id: str) -> dict | None:
-    row = cur.execute("SELECT benchmark_id, readers, blind, updated_by, updated_at FROM reading_plans "
-                      "WHERE benchmark_id = ?", [benchmark_id]).fetchone()
+    row = first_row(cur.execute("SELECT benchmark_id, readers, blind, updated_by, updated_at FROM reading_plans "
+                      "WHERE benchmark_id = ?", [benchmark_id]))
     if row is None:
         return None
     return dict(zip(["benchmark_id", "readers", "blind", "updated_by", "updated_at"], row))

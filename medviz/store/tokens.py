@@ -10,6 +10,8 @@ import time
 
 import pandas as pd
 
+from .db import first_row
+
 MIGRATIONS = [
     """
     CREATE TABLE api_tokens (
@@ -32,7 +34,7 @@ _touched_lock = threading.Lock()
 
 
 def _row(cur, sql: str, params) -> dict | None:
-    r = cur.execute(sql, params).fetchone()
+    r = first_row(cur.execute(sql, params))
     if r is None:
         return None
     return dict(zip([d[0] for d in cur.description], r))
@@ -68,7 +70,7 @@ def active_roles(cur, user_name: str) -> list[str]:
 
 def any_token(cur) -> bool:
     """Whether a token was ever created (revoked ones count: tokens mode, once chosen, stays)."""
-    return cur.execute("SELECT count(*) FROM api_tokens").fetchone()[0] > 0
+    return first_row(cur.execute("SELECT count(*) FROM api_tokens"))[0] > 0
 
 
 def touch_token(store, token_id: str, used_at) -> None:

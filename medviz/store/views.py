@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .db import first_row
+
 # One row per (unit, model), materialised by medviz.store.core at prediction import (table unit_outcomes);
 # migration core v2 fills it for databases made before it existed. Params: see _cte_params.
 _MATERIALISED_CTE = """
@@ -130,7 +132,7 @@ def error_counts(cur, benchmark_id: str, models: list[str] | None, f: dict) -> d
         count(*) FILTER (WHERE all_correct), count(*) FILTER (WHERE any_wrong),
         count(*) FILTER (WHERE confused), count(*) FILTER (WHERE any_invalid)
         FROM x WHERE {where}""")
-    r = cur.execute(sql, hp + params).fetchone()
+    r = first_row(cur.execute(sql, hp + params))
     return {"rows": r[0], "units": r[1], "correct": r[2], "wrong": r[3], "confused": r[4], "invalid": r[5]}
 
 
@@ -177,8 +179,8 @@ def facets(cur, benchmark_id: str) -> dict[str, list[str]]:
 
 def sim_ranges(cur, benchmark_id: str) -> dict[str, tuple[float, float] | None]:
     """Min/max of the benchmark's own provided similarities (None when absent)."""
-    r = cur.execute("SELECT min(biomedclip_sim), max(biomedclip_sim), min(dino_sim), max(dino_sim) "
-                    "FROM pairs WHERE benchmark_id = ?", [benchmark_id]).fetchone()
+    r = first_row(cur.execute("SELECT min(biomedclip_sim), max(biomedclip_sim), min(dino_sim), max(dino_sim) "
+                    "FROM pairs WHERE benchmark_id = ?", [benchmark_id]))
     return {"biomedclip_sim": None if r[0] is None else (r[0], r[1]),
             "dino_sim": None if r[2] is None else (r[2], r[3])}
 

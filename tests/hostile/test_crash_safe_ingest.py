@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 import pytest
 
-from medviz import images
+from medviz import image_load
 from medviz.ingest import ingest_benchmark
 from medviz.store import Store, imagefiles
 
@@ -174,7 +174,7 @@ def test_gmai_indices_mapping_to_the_same_old_file_name_keep_their_own_images(st
     for item_id, colour in (("a b", (255, 0, 0)), ("a_b", (0, 0, 255))):
         path, sha = rows[item_id]
         assert path == f"images/{sha[:2]}/{sha}.png"
-        assert images.load_image(store.image_file(path)).getpixel((0, 0)) == colour
+        assert image_load.load_image(store.image_file(path)).getpixel((0, 0)) == colour
 
 
 def test_a_database_moved_with_its_files_folder_still_shows_its_images(tmp_path, sample_files):
@@ -194,18 +194,18 @@ def test_display_verifies_the_sha256_recorded_at_ingest(store, sample_files):
     ingest_benchmark(store, sample_files["gmai_tsv"], kind="gmai", benchmark_id="g")
     path, sha = store.cursor().execute("SELECT image_path, image_sha256 FROM items LIMIT 1").fetchone()
     full = store.image_file(path)
-    images.load_image(full)                                  # fine as ingested
+    image_load.load_image(full)                                  # fine as ingested
     with open(full, "wb") as f:
         f.write(png(color="green"))                          # a valid image, but not the one recorded
     with pytest.raises(MedvizError, match="does not match the SHA-256"):
-        images.load_image(full)
+        image_load.load_image(full)
     from medviz import display
     with pytest.raises(MedvizError, match="does not match the SHA-256"):
         display.decode(full)                                 # the Review viewer's decoder
     other = store.image_file(path) + ".copy.png"
     shutil.copy(full, other)
     with pytest.raises(MedvizError, match="does not match the SHA-256"):
-        images.load_image(other, expected_sha256=sha)
+        image_load.load_image(other, expected_sha256=sha)
 
 
 def test_reingest_deletes_images_no_row_uses_any_more(old_store):

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from medviz import images
+from medviz import image_load, images
 from medviz.cli import main as cli_main
 from medviz.errors import MedvizError
 from medviz.ingest import ingest_benchmark
@@ -156,13 +156,13 @@ def test_display_refuses_a_dicom_bomb_from_its_header_with_bounded_memory(tmp_pa
     bomb.write_bytes(dicom(compressed_rows=12000))
     assert bomb.stat().st_size < 2000
     with pytest.raises(MedvizError, match="over the pixel limit: 12000x12000"):
-        images.load_image(str(bomb))
+        image_load.load_image(str(bomb))
     with pytest.raises(MedvizError, match="over the pixel limit"):
-        images.dicom_to_array(str(bomb))           # the encoders' path
-    base, _ = peak_rss("from medviz import images\nfrom medviz.errors import MedvizError\n")
+        image_load.dicom_to_array(str(bomb))           # the encoders' path
+    base, _ = peak_rss("from medviz import image_load\nfrom medviz.errors import MedvizError\n")
     mib, out = peak_rss(
-        "from medviz import images\nfrom medviz.errors import MedvizError\n"
-        f"try:\n    images.load_image({str(bomb)!r})\nexcept MedvizError as e:\n    print('refused:', e)\n")
+        "from medviz import image_load\nfrom medviz.errors import MedvizError\n"
+        f"try:\n    image_load.load_image({str(bomb)!r})\nexcept MedvizError as e:\n    print('refused:', e)\n")
     print(f"peak RSS, DICOM bomb on display: {mib:.0f} MiB (imports alone {base:.0f} MiB)")
     assert "refused:" in out and "over the pixel limit" in out
     assert mib - base < 50, (mib, base)            # decoding it would take 12000*12000*(2+4) bytes = 824 MiB
@@ -173,7 +173,7 @@ def test_display_applies_the_pixel_limit_to_png_and_jpeg_too(tmp_path):
         f = tmp_path / name
         f.write_bytes(data)
         with pytest.raises(MedvizError, match="over the pixel limit"):
-            images.load_image(str(f))
+            image_load.load_image(str(f))
 
 
 def test_default_pixel_limit_is_40_megapixels():
