@@ -155,6 +155,8 @@ def dicom_reason(data: bytes) -> str | None:
     if reason:
         return reason
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is not None and ts.is_compressed:
+        return _decoder_reason(ts)
     if ts is None or not ts.is_compressed:
         spp = int(ds.get("SamplesPerPixel", 1) or 1)
         bits = int(ds.get("BitsAllocated", 16) or 16)
@@ -162,6 +164,19 @@ def dicom_reason(data: bytes) -> str | None:
         have = len(ds.PixelData)
         if have < need:
             return f"truncated DICOM: pixel data has {have:,} of {need:,} bytes"
+    return None
+
+
+def _decoder_reason(ts) -> str | None:
+    """Why a compressed transfer syntax cannot be decoded here (no decoder installed for it), or None."""
+    from pydicom.pixels import get_decoder
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        return f"undecodable DICOM: no decoder exists for its transfer syntax {ts.name}"
+    if not decoder.is_available:
+        return (f"undecodable DICOM: no decoder for its transfer syntax {ts.name} is installed here; install "
+                "them with `pip install 'medviz[dicom]'` and ingest the benchmark again")
     return None
 
 

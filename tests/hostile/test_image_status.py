@@ -189,3 +189,19 @@ def test_a_failed_load_still_leaves_the_store_unchanged(store, sample_files, wri
     with pytest.raises(MedvizError, match="duplicate item_id"):
         ingest_benchmark(store, p, benchmark_id="g")
     assert snapshot(store) == before
+
+
+def test_compressed_dicom_without_its_decoder_gets_a_status_at_ingest(monkeypatch):
+    """A compressed transfer syntax whose decoder is not installed (a light install) is refused at ingest
+    with the reason and the fix, not at display; with the decoder (the dicom extra, installed here) it passes."""
+    from pydicom.data import get_testdata_file
+    with open(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"), "rb") as f:
+        data = f.read()
+    assert images.inspect_bytes(data) == ("dicom", None)
+
+    class Missing:
+        is_available = False
+    import pydicom.pixels
+    monkeypatch.setattr(pydicom.pixels, "get_decoder", lambda uid: Missing())
+    fmt, reason = images.inspect_bytes(data)
+    assert fmt is None and "no decoder" in reason and "JPEG Baseline" in reason and "medviz[dicom]" in reason
