@@ -156,6 +156,10 @@ class StoreWriter:
                 self._thread.start()
         return req
 
+    def queued(self) -> int:
+        """How many requests wait for the writer now."""
+        return self._q.qsize()
+
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""
         self.submit(_FN, "noop", None).wait()

@@ -93,7 +93,8 @@ def test_write_functions_and_annotation_saves_interleave_without_loss(log_store)
     assert [r[0] for r in cur.execute("SELECT seq FROM wlog ORDER BY seq").fetchall()] == list(range(1, 241))
     assert sql.revision_counts(cur)["revisions"] == 240 and sql.revision_gaps(cur) == 0
     assert sql.rev_id_summary(cur) == (240, 1, 240)
-    assert aw.stats["batches"] < 240           # annotation saves still group-committed
+    # that contended saves are group-committed is pinned deterministically in test_writer_inline.py: here an
+    # uncontended save may run inline (one batch each), so the batch count depends on the machine's load
 
 
 def test_annotation_writer_rereads_its_state_after_a_write_function_touched_annotations(log_store):

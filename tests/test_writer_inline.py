@@ -58,3 +58,25 @@ def test_a_save_waits_while_another_thread_holds_the_writer(store):
         assert store.cursor().execute("SELECT count(*) FROM t").fetchall() == [(1,)]
     finally:
         close_writer(store)
+
+
+def test_saves_queued_behind_a_busy_writer_are_group_committed(store):
+    """Contended saves (they queue while the writer is taken) commit together: fewer batches than saves.
+    Deterministic: the writer is held until every saver has queued."""
+    w = get_writer(store)
+    threads = [threading.Thread(target=lambda k=k: w.save(Annotation("b", "item", f"g{k}", ["Refusal"], f"r{k}"),
+                                                          auth.local(f"r{k}"))) for k in range(8)]
+    try:
+        before = w.stats["batches"]
+        with writer_transaction(store):
+            for th in threads:
+                th.start()
+            deadline = time.time() + 10
+            while store_writer(store).queued() < 8 and time.time() < deadline:
+                time.sleep(0.01)
+        for th in threads:
+            th.join(10)
+        assert len(current_annotations(store, "b")) == 8
+        assert w.stats["batches"] - before < 8
+    finally:
+        close_writer(store)
