@@ -178,3 +178,20 @@ def test_generic_loader_gives_arrow_columns_and_pairs(tmp_path):
     assert d["image_status"] == ["unreadable", "unreadable", "missing"]
     assert d["image_reason"][2] == "no file 'gone.png' in the images folder"
     assert [(p.pair_id, p.item_1, p.item_2) for p in pairs] == [("p", "x1", "x2")]
+
+
+def test_option_lists_made_at_ingest_equal_the_sql_over_the_options_json(store, sample_files, tmp_path):
+    """items.option_list (built by the loaders in Python, read by the export) is exactly what the SQL over the
+    stored options JSON gives — for every loader, and for option text with quotes, backslashes, unicode."""
+    ingest_benchmark(store, sample_files["gmai_tsv"], kind="gmai", benchmark_id="g")
+    ingest_benchmark(store, sample_files["mc_dataset"], benchmark_id="mc")
+    pd.DataFrame({"item_id": ["x1", "x2"], "question": ["q?", "q?"], "A": ['say "yes"', "back\\slash"],
+                  "B": ["naïve – ünïcode", "=1+2"], "C": [None, "C: colon"], "answer": ["A", "B"]}
+                 ).to_csv(tmp_path / "odd.csv", index=False)
+    ingest_benchmark(store, str(tmp_path / "odd.csv"), kind="generic", benchmark_id="odd")
+    cur = store.cursor()
+    n, differ = cur.execute(f"SELECT count(*), count(*) FILTER (WHERE option_list IS DISTINCT FROM "
+                            f"{core.OPTIONS_LIST_SQL.format(o='options')}) FROM items").fetchall()[0]
+    assert n > 20 and differ == 0
+    got = dict(cur.execute("SELECT item_id, option_list FROM items WHERE benchmark_id = 'odd'").fetchall())
+    assert got == {"x1": ['A: say "yes"', "B: naïve – ünïcode"], "x2": ["A: back\\slash", "B: =1+2", "C: C: colon"]}

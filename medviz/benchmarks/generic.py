@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from .. import limits, textfiles
 from ..errors import MedvizError
 from ..images import ImageFolder
-from ..store.core import ITEM_COLUMNS, ITEM_COLUMNS_SCHEMA, item_columns_batch
+from ..store.core import ITEM_COLUMNS, ITEM_COLUMNS_SCHEMA, item_columns_batch, option_list
 from ..pair import Pair
 
 REQUIRED = ("item_id", "question", "answer")
@@ -68,7 +68,7 @@ def load(path: str, images_dir: str | None = None) -> tuple[pa.Table, list[Pair]
     is_json = path.lower().endswith((".jsonl", ".ndjson"))
     batches: list[pa.RecordBatch] = []
     (c_item, c_pair, c_slot, c_question, c_options, c_n_options, c_answer, c_ref, _, _, _,
-     _, c_modality, c_categories, c_department, c_task, c_granularity, c_caption, c_extra) = (
+     _, c_modality, c_categories, c_department, c_task, c_granularity, c_caption, c_extra, c_option_list) = (
         cols[name] for name in ITEM_COLUMNS)
     for line, rec in _rows(path):
         required = []
@@ -127,6 +127,7 @@ def load(path: str, images_dir: str | None = None) -> tuple[pa.Table, list[Pair]
         c_granularity.append(_s(rec.get("granularity")))
         c_caption.append(_s(rec.get("caption")))
         c_extra.append(None)
+        c_option_list.append(option_list(options))
         if len(c_item) == CHUNK:
             batches.append(_batch(cols))
     if c_item:

@@ -34,8 +34,6 @@ def _by_target(name: str, item: str, pair: str) -> str:
 # a: annotation x tag; i / p: an item target's item and prediction; pc / pp: a pair's items and predictions
 # (lists in slot order); uo: the target's unit_outcomes row for the annotation's model (its label is computed in
 # export_query from medviz.store.views.outcome_label_sql, for the joined rows only); s: encoder similarity.
-# options JSON {"A": "...", ...} -> ["A: ...", ...] in letter order
-_OPTIONS_LIST = "list_transform(json_keys({o}), lambda k: k || ': ' || json_extract_string({o}, '$.\"' || k || '\"'))"
 _SEMI, _CAT_SEP, _OPT_SEP = "list:;", "list:; ", "list: | "
 EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "benchmark_id": ("a.benchmark_id", "text"), "target_type": ("a.target_type", "text"),
@@ -49,7 +47,7 @@ EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "department": (_by_target("department", "i.department", "pc.department"), "text"),
     "model": (f"coalesce(a.model, '{ALL_MODELS_LABEL}')", "text"),
     "question": (_by_target("question", "i.question", "pc.question"), "text"),
-    "options": (_by_target("options", _OPTIONS_LIST.format(o="i.options"), "pc.options_list"), _OPT_SEP),
+    "options": (_by_target("options", "i.option_list", "pc.options_list"), _OPT_SEP),
     "raw_answer": (_by_target("raw_answer", "CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.raw, '')] END",
                               "pp.raw"), _SEMI),
     "parsed_answer": (_by_target("parsed_answer", "CASE WHEN p.item_id IS NOT NULL THEN [coalesce(p.parsed, '')] END",
@@ -175,7 +173,7 @@ _PAIR_ONLY = frozenset({"biomedclip_sim_benchmark", "dino_sim_benchmark", "encod
 _PAIR_CTES = f"""
     t AS (SELECT DISTINCT benchmark_id, target_type, target_id FROM a WHERE target_type = 'pair'),
     it AS (SELECT t.benchmark_id, t.target_id, i.item_id, i.slot, i.image_ref, i.answer, i.modality,
-                  i.categories, i.department, i.question, i.options
+                  i.categories, i.department, i.question, i.options, i.option_list
            FROM t JOIN items i ON i.benchmark_id = t.benchmark_id AND i.pair_id = t.target_id),
     pc AS (SELECT benchmark_id, target_id,
                   list(item_id ORDER BY slot, item_id) AS item_ids,
@@ -185,7 +183,7 @@ _PAIR_CTES = f"""
                   list_sort(list_distinct(flatten(list(categories)))) AS categories,
                   string_agg(DISTINCT department, ' | ' ORDER BY department) AS department,
                   string_agg(DISTINCT question, ' | ' ORDER BY question) AS question,
-                  {_OPTIONS_LIST.format(o="min(options)")} AS options_list
+                  arg_min(option_list, options) AS options_list
            FROM it GROUP BY benchmark_id, target_id),
     pp AS (SELECT it.benchmark_id, it.target_id, p.model,
                   list(coalesce(p.raw, '') ORDER BY it.slot, it.item_id) AS raw,

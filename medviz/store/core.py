@@ -51,7 +51,25 @@ MIGRATIONS = [
     "ALTER TABLE items ADD COLUMN IF NOT EXISTS image_reason VARCHAR",
     # v6: the 'image' facet (units with a missing or unreadable image) for the Errors filter "image problems"
     lambda tx: create_unit_facets(tx, create=False),
+    # v7: the options as the list the export writes (["A: ...", ...], letter order), made once at ingest
+    # instead of parsing the options JSON for every exported row (most of the export's time)
+    lambda tx: _add_option_list(tx),
 ]
+
+# options JSON {"A": "...", ...} -> ["A: ...", ...] in the JSON's (letter) order; the loaders build the same
+# list in Python (``option_list``); this SQL fills rows ingested before v7
+OPTIONS_LIST_SQL = ("list_transform(json_keys({o}), "
+                    "lambda k: k || ': ' || json_extract_string({o}, '$.\"' || k || '\"'))")
+
+
+def option_list(options: dict[str, str]) -> list[str]:
+    """What ``OPTIONS_LIST_SQL`` gives for these options (``items.option_list``)."""
+    return [f"{k}: {v}" for k, v in options.items()]
+
+
+def _add_option_list(tx) -> None:
+    tx.execute("ALTER TABLE items ADD COLUMN IF NOT EXISTS option_list VARCHAR[]")
+    tx.execute(f"UPDATE items SET option_list = {OPTIONS_LIST_SQL.format(o='options')} WHERE options IS NOT NULL")
 
 def _add_run_threshold(tx) -> None:
     tx.execute("ALTER TABLE models ADD COLUMN tr DOUBLE")
@@ -68,7 +86,7 @@ ITEM_SCHEMA = pa.schema([
     ("image_ref", pa.string()), ("image_path", pa.string()), ("image_status", pa.string()),
     ("image_sha256", pa.string()), ("image_reason", pa.string()), ("modality", pa.string()), ("categories", pa.list_(pa.string())),
     ("department", pa.string()), ("task", pa.string()), ("granularity", pa.string()),
-    ("caption", pa.string()), ("extra", pa.string()),
+    ("caption", pa.string()), ("extra", pa.string()), ("option_list", pa.list_(pa.string())),
 ])
 PAIR_SCHEMA = pa.schema([
     ("benchmark_id", pa.string()), ("pair_id", pa.string()), ("item_1", pa.string()), ("item_2", pa.string()),
@@ -123,6 +141,7 @@ def items_to_arrow(benchmark_id: str, items) -> pa.Table:
         cols["granularity"].append(it.granularity)
         cols["caption"].append(it.caption)
         cols["extra"].append(json.dumps(it.extra, ensure_ascii=False) if it.extra else None)
+        cols["option_list"].append(option_list(it.options))
     return item_table_to_arrow(benchmark_id, pa.Table.from_batches([item_columns_batch(cols)]))
 
 
