@@ -12,7 +12,7 @@ from .. import encoders as enc
 from ..errors import MedvizError
 from ..readmodels.review import UnitView
 from . import data
-from .text import code, md
+from .text import html_text, md
 
 
 PATCH_OPEN = "patch_map_open"      # session key of the patch map expander's open state
@@ -31,13 +31,73 @@ def not_computed(ctx) -> None:
     jobs.embed_button(ctx, "pixels", key="embed-review")
 
 
-def render(ctx, uv: UnitView) -> None:
+def _metric(label: str, value: str, help_: str | None = None) -> str:
+    tip = f"<abbr title='{html_text(help_).replace('<br>', '&#10;')}'>?</abbr>" if help_ else ""
+    return (f"<div data-testid='mv-metric'><div class='mv-metric-l'>{html_text(label)}{tip}</div>"
+            f"<div class='mv-metric-v'>{html_text(value)}</div></div>")
+
+
+def _metrics(*items) -> str:
+    return "<div class='mv-metrics'>" + "".join(_metric(*i) for i in items) + "</div>"
+
+
+def _alert(kind: str, bold: str, text: str) -> str:
+    return f"<div class='mv-alert mv-alert-{kind}' role='alert'><b>{html_text(bold)}</b> {html_text(text)}</div>"
+
+
+def _cap(text: str) -> str:
+    return f"<div class='mv-cap'>{text}</div>"
+
+
+def head_html(uv: UnitView) -> str:
+    """The panel's heading and the benchmark's own similarities (before the encoder picker), as HTML styled by
+    the Review page's stylesheet (``slot_details.REVIEW_CSS``)."""
+    out = "<h4 class='mv-h4'>Could the encoder tell the images apart?</h4>"
     if uv.biomedclip_sim is not None or uv.dino_sim is not None:
-        c = st.columns(2)
-        c[0].metric("BiomedCLIP_sim (benchmark)", _fmt(uv.biomedclip_sim))
-        c[1].metric("DINO_sim (benchmark)", _fmt(uv.dino_sim))
+        out += _metrics(("BiomedCLIP_sim (benchmark)", _fmt(uv.biomedclip_sim)),
+                        ("DINO_sim (benchmark)", _fmt(uv.dino_sim)))
     if not uv.is_pair:
-        st.caption("Single item: pair explanations apply to pairs only.")
+        out += _cap("Single item: pair explanations apply to pairs only.")
+    return out
+
+
+def explanation_html(ex) -> str:
+    """What the chosen encoder says about the pair (after the encoder picker); every value escaped."""
+    kind = f" · {ex.encoder_kind}" if ex.encoder_kind else ""
+    out = [_cap(f"Encoder <b>{html_text(ex.encoder_label)}</b> (<code>{html_text(ex.encoder_id)}</code>"
+                f"{html_text(kind)}), weights <code>{html_text(ex.weights_digest or '–')}</code>")]
+    vis = ex.visual
+    out.append(_metrics(
+        ("Encoder cosine", _fmt(ex.encoder_cosine), ex.encoder_reason or None),
+        ("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), ex.visual_reason or
+         "Structural similarity of the two images after resizing: low = they look different."),
+        ("Histogram distance", _fmt(getattr(vis, "hist_distance", None)),
+         "Distance between the two intensity histograms: high = different brightness distributions.")))
+    if ex.encoder_reason:
+        out.append(_cap(html_text(ex.encoder_reason)))
+    if ex.quadrant:
+        out.append(_alert("warning" if "encoder-blind" in ex.quadrant else "success", "Quadrant:", ex.quadrant))
+        out.append(_cap(html_text(f"Based on {ex.quadrant_basis}; thresholds: similar ≥ "
+                                  f"{ex.thresholds.encoder_similar:.2f}, different if SSIM < "
+                                  f"{ex.thresholds.visually_different:.2f}")))
+    if ex.options:
+        rows = []
+        for n, o in enumerate(ex.options, start=1):
+            mark = "✓" if o.correct and o.choice == o.correct else "✗"
+            rows.append(f"<li>Image {n}: encoder picks <b>{html_text(o.choice)}</b> {mark} "
+                        f"(correct {html_text(o.correct or '–')})</li>")
+        out.append("<p style='margin:0'><b>Option alignment (zero-shot)</b></p><ul>" + "".join(rows) + "</ul>")
+        if ex.encoder_blind:
+            out.append(_alert("error", "Encoder-blind:", "the encoder picks the same option for both images — the "
+                              "information was lost before any language model saw it."))
+    elif ex.options_reason:
+        out.append(_cap("Option alignment: " + html_text(ex.options_reason)))
+    return "<div class='mv-enc'>" + "".join(out) + "</div>"
+
+
+def render(ctx, uv: UnitView) -> None:
+    st.html(head_html(uv))
+    if not uv.is_pair:
         return
     try:
         computed = data.computed_encoders(ctx.db_path, ctx.benchmark_id)
@@ -53,34 +113,7 @@ def render(ctx, uv: UnitView) -> None:
     except MedvizError as e:
         st.warning(md(e))
         return
-    kind = f" · {ex.encoder_kind}" if ex.encoder_kind else ""
-    st.caption(f"Encoder **{md(ex.encoder_label, inline=True)}** ({code(ex.encoder_id)}{md(kind, inline=True)}), "
-               f"weights {code(ex.weights_digest or '–')}")
-    c = st.columns(3)
-    c[0].metric("Encoder cosine", _fmt(ex.encoder_cosine), help=md(ex.encoder_reason) or None)
-    vis = ex.visual
-    c[1].metric("SSIM (looks alike)", _fmt(getattr(vis, "ssim", None)), help=md(ex.visual_reason) or
-                "Structural similarity of the two images after resizing: low = they look different.")
-    c[2].metric("Histogram distance", _fmt(getattr(vis, "hist_distance", None)), help="Distance between the two intensity histograms: high = different brightness distributions.")
-    if ex.encoder_reason:
-        st.caption(md(ex.encoder_reason))
-    if ex.quadrant:
-        blindish = "encoder-blind" in ex.quadrant
-        (st.warning if blindish else st.success)(f"**Quadrant:** {ex.quadrant}")
-        st.caption(f"Based on {ex.quadrant_basis}; thresholds: similar ≥ {ex.thresholds.encoder_similar:.2f}, "
-                   f"different if SSIM < {ex.thresholds.visually_different:.2f}")
-    if ex.options:
-        rows = []
-        for n, o in enumerate(ex.options, start=1):
-            mark = "✓" if o.correct and o.choice == o.correct else "✗"
-            rows.append(f"- Image {n}: encoder picks **{md(o.choice, inline=True)}** {mark} "
-                        f"(correct {md(o.correct or '–', inline=True)})")
-        st.markdown("**Option alignment (zero-shot)**\n" + "\n".join(rows))
-        if ex.encoder_blind:
-            st.error("**Encoder-blind:** the encoder picks the same option for both images — the information "
-                     "was lost before any language model saw it.")
-    elif ex.options_reason:
-        st.caption(f"Option alignment: {md(ex.options_reason)}")
+    st.html(explanation_html(ex))
     # lazy: the map is computed only while the expander is open (opening it reruns the Review body)
     patch = st.expander("Patch agreement map", expanded=False, key=PATCH_OPEN, on_change="rerun")
     if patch.open:

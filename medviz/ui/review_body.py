@@ -34,7 +34,6 @@ def render() -> None:
         uv = data.unit_view(ctx.db_path, ctx.benchmark_id, unit, ctx.models)
     with step("keys"):
         review_keys.install(f"{ctx.benchmark_id}/{unit}")      # R, ?, and back to the top when a new pair opens
-        st.html("<style>.stMainBlockContainer{padding-top:2.6rem}</style>")
     with step("bar"):
         nav.render_bar(uv)
     st.markdown(f"### {md(uv.slots[0].question, inline=True)}")
@@ -43,12 +42,9 @@ def render() -> None:
     with step("images"):
         pair_viewer.render_images(ctx.store, uv, views, fit, key=f"fig::{unit}")
     with step("details"):
-        slot_details.render_metadata(uv)
-        slot_details.render_slot_details(uv)
-    st.divider()
+        slot_details.render(uv)        # one element: image details, options, answers, the divider, the page CSS
     left, right = st.columns([1, 1], gap="large")
     with left:
-        st.markdown("#### Could the encoder tell the images apart?")
         with step("encoder"):
             encoder_panel.render(ctx, uv)
     with right:
