@@ -278,18 +278,8 @@ def startup_child(side: str, db: str) -> float:
 
 # --- parent ----------------------------------------------------------------------------------------------
 
-def _run_child(args: list[str]) -> dict:
-    import json
-    import subprocess
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True, env=env,
-                       cwd=ROOT)
-    if p.returncode != 0:
-        raise SystemExit(f"child {args[:2]} failed:\n{p.stderr[-4000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
 def run_size(base: str, n: int, rounds: int) -> dict:
+    from _child import run_child     # bench/ is the script's folder; imported here, not before the timed start-up
     import shutil
     data = make_data(os.path.join(base, f"data-{n}"), n)
     per = {"medviz": [], "raw": []}
@@ -301,8 +291,8 @@ def run_size(base: str, n: int, rounds: int) -> dict:
             os.makedirs(work)
             spec = dict(data, db=os.path.join(work, "s.duckdb"), csv=os.path.join(work, "export.csv"))
             import json
-            out = _run_child(["--child", side, json.dumps(spec)])
-            out["t"]["startup"] = _run_child(["--startup", side, spec["db"]])["t"]
+            out = run_child(__file__, ["--child", side, json.dumps(spec)])
+            out["t"]["startup"] = run_child(__file__, ["--startup", side, spec["db"]])["t"]
             per[side].append(out)
     for a, b in zip(per["medviz"], per["raw"]):
         for step in a["res"]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
+
+from _child import run_child  # noqa: E402 (bench/ is the script's folder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -30,7 +31,6 @@ def build(base: str, n: int, dim: int) -> str:
     sys.path.insert(0, HERE)
     import api
     import numpy as np
-    from medviz.encoders import maps
     from medviz.ingest import import_predictions, ingest_benchmark
     from medviz.store import Store
     from medviz.store import embeddings as esql
@@ -82,15 +82,6 @@ def child(db: str, side: str) -> dict:
     return out
 
 
-def _run(args: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True, env=env,
-                       cwd=ROOT)
-    if p.returncode != 0:
-        raise SystemExit(f"child {args} failed:\n{p.stderr[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
 def _drop_map(db: str) -> None:
     import duckdb
     con = duckdb.connect(db)
@@ -119,10 +110,10 @@ def main(argv=None) -> int:
     computed, stored, refresh = [], [], []
     for _ in range(max(1, args.rounds)):
         _drop_map(db)
-        c = _run(["--child", db, "computed"])
+        c = run_child(__file__, ["--child", db, "computed"])
         assert c["map"] == "computed", c
-        r = _run(["--child", db, "refresh"])
-        s = _run(["--child", db, "stored"])
+        r = run_child(__file__, ["--child", db, "refresh"])
+        s = run_child(__file__, ["--child", db, "stored"])
         assert s["map"] == "stored", s
         if (c["n"], c["xy"]) != (s["n"], s["xy"]):
             raise SystemExit(f"the stored map differs from the computed one: {c} vs {s}")

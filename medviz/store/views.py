@@ -217,7 +217,7 @@ OUTCOME_EXPORT_COLUMNS: list[tuple[str, str]] = [
 def outcome_export_query(benchmark_id: str, models: list[str] | None, f: dict, *, base_url: str,
                          for_csv: bool) -> tuple[str, list]:
     """(statement, params): every (unit, model) row matching ``f``, in Errors order, typed or as CSV text."""
-    from .annotation_export import typed_select
+    from .annotation_export import typed_from
     where, params = _where(f, benchmark_id)
     hp = _cte_params(benchmark_id, models)
     sql = _MATERIALISED_CTE + f""", r AS (
@@ -229,7 +229,7 @@ def outcome_export_query(benchmark_id: str, models: list[str] | None, f: dict, *
                ?::VARCHAR || '/review?b=' || url_encode(benchmark_id) || '&pair=' || url_encode(unit_id)
                    || '&m=' || url_encode(model) AS review_url, unit_no
         FROM x WHERE {where})
-    SELECT {typed_select(OUTCOME_EXPORT_COLUMNS, for_csv)} FROM r ORDER BY unit_no, model"""
+    {typed_from(OUTCOME_EXPORT_COLUMNS, for_csv, "SELECT * FROM r", keep=("unit_no",))} ORDER BY unit_no, model"""
     return sql, hp + [base_url] + params
 
 
