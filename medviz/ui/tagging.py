@@ -20,7 +20,7 @@ from .. import annotations as ann
 from ..errors import MedvizError
 from ..readmodels.review import UnitView
 from . import data, review_keys
-from .text import md
+from .text import html_text, md
 
 ALL_MODELS = "(all models)"
 QUICK_KEYS = "123456789"
@@ -137,7 +137,8 @@ def _render(ctx, uv: UnitView) -> None:
         st.session_state[tags_key] = [t for t in cur if t != tag] if tag in cur else cur + [tag]
         _keep_draft(k)
 
-    st.markdown("**Tag this failure** · keys 1–9 toggle the quick tags, Ctrl+Enter saves")
+    st.html("<p style='margin:0 0 0.25rem 0'><b>Tag this failure</b> · keys 1–9 toggle the quick tags, "
+            "Ctrl+Enter saves</p>")        # fixed text: HTML, no Markdown parsing in the browser on every run
     qcols = st.columns(2)
     for i, tag in enumerate(quick):
         on = tag in st.session_state[tags_key]
@@ -161,14 +162,16 @@ def _render(ctx, uv: UnitView) -> None:
     if disputed_path and disputed_path in st.session_state[tags_key]:
         st.text_input("Your proposed answer (answer key disputed)", key=f"prop::{k}", on_change=_keep_draft,
                       args=(k,), placeholder="e.g. image 1: B, image 2: A")
-    elif disputed_path:
-        st.caption(f"To dispute the answer key, add the tag “{md(tax.label(disputed_path), inline=True)}”.")
     msg = st.session_state.pop(f"_save_err::{k}", None)
     if msg:
         st.error(md(msg))
+    hint = ""        # drawn with the tag badge: one element
+    if disputed_path and disputed_path not in st.session_state[tags_key]:
+        hint = (f"<div class='mv-cap'>To dispute the answer key, add the tag "
+                f"“{html_text(tax.label(disputed_path))}”.</div>")
     saved_tags = list(mine.iloc[-1]["tags"]) if not mine.empty else []
     now = list(st.session_state.get(tags_key, []))
-    st.html(review_keys.tag_status_html([tax.label(t) for t in now], dirty=sorted(now) != sorted(saved_tags)))
+    st.html(hint + review_keys.tag_status_html([tax.label(t) for t in now], dirty=sorted(now) != sorted(saved_tags)))
 
 
 def _mine(prev: pd.DataFrame, name: str) -> pd.DataFrame:
