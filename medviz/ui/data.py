@@ -162,8 +162,10 @@ def generation() -> int:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def taxonomy(path: str, gen: int):
-    """The store's active taxonomy (``annotations.active_taxonomy``)."""
+def taxonomy(path: str):
+    """The store's active taxonomy (``annotations.active_taxonomy``). Not keyed by the annotation generation:
+    saves do not change it; publishing one (``POST /taxonomies``) clears every cached query
+    (``server.app_data_changed("data")``)."""
     return annotations.active_taxonomy(store(path))
 
 

@@ -92,7 +92,7 @@ def _render(ctx, uv: UnitView) -> None:
     from .timing import step
     gen = data.generation()
     with step("t.taxonomy"):
-        tax = data.taxonomy(ctx.db_path, gen)
+        tax = data.taxonomy(ctx.db_path)
     unit = uv.unit_id
     target_type = "pair" if uv.is_pair else "item"
     who = ctx.reviewer
