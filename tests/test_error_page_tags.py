@@ -62,3 +62,12 @@ def test_a_tag_filter_still_selects_through_the_index(tagged):
     f = views.ErrorFilter(outcome=None, tagged="untagged")
     rows, _ = views.error_page(tagged, SAMPLE_MC, None, f, 0)
     assert not {"s001", "s002"} & set(rows["unit_id"])
+
+
+def test_tagged_unit_ids_in_one_query_equal_the_annotation_index(tagged):
+    """What "next untagged" skips (the Review page's save -> next pair reads it after every save): an item
+    annotation counts for its pair, a retracted one does not — the same set as the full annotation index."""
+    from medviz.store import annotations as asql
+    got = asql.tagged_unit_ids(tagged.cursor(), SAMPLE_MC)
+    assert got == views.annotation_index(tagged, SAMPLE_MC).units_with([], [])
+    assert got == {"s001", "s002"}

@@ -130,6 +130,17 @@ def current(cur, benchmark_id: str | None = None, *, include_retracted: bool = F
     return cur.execute(sql + " ORDER BY created_at, annotation_id", [benchmark_id]).df()
 
 
+def tagged_unit_ids(cur, benchmark_id: str) -> set[str]:
+    """The review units (pair, or item outside pairs) with at least one current annotation: what "next
+    untagged" skips. One statement (an item target counts for its pair)."""
+    rows = cur.execute(f"""
+        SELECT DISTINCT CASE WHEN c.target_type = 'item' THEN coalesce(i.pair_id, c.target_id) ELSE c.target_id END
+        FROM ({_CURRENT}) c
+        LEFT JOIN items i ON c.target_type = 'item' AND i.benchmark_id = c.benchmark_id AND i.item_id = c.target_id
+        WHERE NOT c.retracted""", [benchmark_id]).fetchall()
+    return {r[0] for r in rows}
+
+
 def history(cur, annotation_id: str) -> pd.DataFrame:
     return cur.execute("SELECT * FROM annotation_revisions WHERE annotation_id = ? ORDER BY revision",
                        [annotation_id]).df()

@@ -227,18 +227,22 @@ def _save_inner(ctx, uv, name, k, on_saved) -> None:
                        proposed_answer=ss.get(f"prop::{k}") or None,
                        annotation_id=None if base is None else base["annotation_id"],
                        revision=None if base is None else int(base["revision"]))
+    from .timing import step
     try:
-        saved = ann.get_writer(ctx.store).save(a, ctx.reviewer)
+        with step("s.write"):
+            saved = ann.get_writer(ctx.store).save(a, ctx.reviewer)
     except MedvizError as e:
         ss[f"_save_err::{k}"] = str(e)
         return
-    data.after_write()
+    with step("s.after_write"):
+        data.after_write()
     ss["_last_save"] = {"unit": uv.unit_id, "reviewer": name, "annotation_id": saved.annotation_id,
                         "revision": saved.revision, "before": None if base is None else base.to_dict()}
     ss.pop(f"draft::{k}", None)
     ss["_saved_msg"] = f"Saved {uv.unit_id}: " + ", ".join(t.rsplit("/", 1)[-1] for t in tags)
     if on_saved:
-        on_saved()
+        with step("s.next"):
+            on_saved()
 
 
 def _undo(ctx, name, on_undo) -> None:
