@@ -36,10 +36,13 @@ _SCRIPT = """
       o.id = 'mv-help';
       o.setAttribute('role', 'dialog');
       o.setAttribute('aria-label', 'Keyboard shortcuts');
-      o.style.cssText = 'position:fixed;inset:0;background:rgba(0,0,0,.45);z-index:100000;display:flex;' +
+      // above everything Streamlit draws, the sidebar included (at narrow widths it overlays the page)
+      o.style.cssText = 'position:fixed;inset:0;background:rgba(0,0,0,.45);z-index:2147483000;display:flex;' +
                         'align-items:center;justify-content:center;';
       const box = doc.createElement('div');
-      box.style.cssText = 'background:#fff;border-radius:10px;padding:18px 26px;min-width:420px;' +
+      box.style.cssText = 'background:#fff;border-radius:10px;padding:18px 26px;' +
+                          'min-width:min(420px,calc(100vw - 24px));max-width:calc(100vw - 24px);' +
+                          'max-height:calc(100vh - 24px);overflow:auto;box-sizing:border-box;' +
                           'font-family:sans-serif;box-shadow:0 8px 30px rgba(0,0,0,.3)';
       const h = doc.createElement('h3'); h.textContent = 'Keyboard shortcuts'; h.style.margin = '0 0 10px';
       box.appendChild(h);
