@@ -71,3 +71,18 @@ def test_tagged_unit_ids_in_one_query_equal_the_annotation_index(tagged):
     got = asql.tagged_unit_ids(tagged.cursor(), SAMPLE_MC)
     assert got == views.annotation_index(tagged, SAMPLE_MC).units_with([], [])
     assert got == {"s001", "s002"}
+
+
+def test_the_annotation_index_rows_one_per_tag_in_order(tagged):
+    """One row per current annotation and tag, on the unit it judges, oldest annotation first and each
+    annotation's tags in their order (the Embeddings page colours a point by its unit's first tag)."""
+    w = get_writer(tagged)
+    save(w, Annotation(SAMPLE_MC, "pair", "s004", ["Refusal", "Perceptual error/Detail missed"], "erin"))
+    rows = views.annotation_index(tagged, SAMPLE_MC).rows
+    got = [(r.unit_id, r.tag, r.reviewer, r.model if isinstance(r.model, str) else None) for r in rows.itertuples()]
+    assert got == [("s001", "Refusal", "alice", None), ("s001", "Visual confusion/Image ignored", "bob", BLIND),
+                   ("s002", "Perceptual error/Detail missed", "carol", BLIND),
+                   ("s004", "Refusal", "erin", None), ("s004", "Perceptual error/Detail missed", "erin", None)]
+    idx = views.annotation_index(tagged, SAMPLE_MC)
+    assert idx.units_with(["Perceptual error"], []) == {"s002", "s004"}
+    assert idx.units_with([], ["bob"]) == {"s001"} and idx.reviewers == ["alice", "bob", "carol", "erin"]

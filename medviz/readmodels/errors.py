@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import limits
-from ..annotations import current_annotations
+from ..store import annotations as asql
 from ..store import views as sqlv
 from ..thumbnails import thumbnail_uri
 
@@ -147,19 +147,9 @@ def error_page(store, benchmark_id: str, models: list[str] | None, f: ErrorFilte
 
 
 def annotation_index(store, benchmark_id: str) -> AnnotationIndex:
-    """unit_id, tag, reviewer, model for every current annotation × tag ."""
-    empty = pd.DataFrame(columns=["unit_id", "tag", "reviewer", "model"])
-    cur = current_annotations(store, benchmark_id)
-    if cur is None or len(cur) == 0:
-        return AnnotationIndex(empty)
-    df = cur[["target_type", "target_id", "tags", "reviewer", "model"]].copy()
-    items = df["target_type"] == "item"
-    if items.any():
-        m = sqlv.item_rows(store.cursor(), benchmark_id, list(df.loc[items, "target_id"]))
-        unit_of = dict(zip(m["item_id"], m["unit_id"]))
-        df.loc[items, "target_id"] = df.loc[items, "target_id"].map(lambda i: unit_of.get(i, i))
-    df = df.rename(columns={"target_id": "unit_id", "tags": "tag"}).explode("tag")
-    return AnnotationIndex(df[["unit_id", "tag", "reviewer", "model"]].reset_index(drop=True))
+    """unit_id, tag, reviewer, model for every current annotation × tag (``store.annotations.unit_tag_rows``:
+    the same unit mapping as the tagged units that "next untagged" skips)."""
+    return AnnotationIndex(asql.unit_tag_rows(store.cursor(), benchmark_id))
 
 
 def outcome_label(r) -> str:

@@ -137,15 +137,32 @@ def current(cur, benchmark_id: str | None = None, *, include_retracted: bool = F
     return cur.execute(sql + " ORDER BY created_at, annotation_id", params).df()
 
 
+# The current annotations of a benchmark with the review unit each one judges (the pair, or the item outside
+# pairs: an item target counts for its pair). The one definition behind "tagged units" and the tag index.
+_CURRENT_UNITS = f"""
+    SELECT CASE WHEN c.target_type = 'item' THEN coalesce(i.pair_id, c.target_id) ELSE c.target_id END AS unit_id,
+           c.tags, c.reviewer, c.model, c.created_at, c.annotation_id
+    FROM ({_CURRENT}) c
+    LEFT JOIN items i ON c.target_type = 'item' AND i.benchmark_id = c.benchmark_id AND i.item_id = c.target_id
+    WHERE NOT c.retracted"""
+
+
 def tagged_unit_ids(cur, benchmark_id: str) -> set[str]:
-    """The review units (pair, or item outside pairs) with at least one current annotation: what "next
-    untagged" skips. One statement (an item target counts for its pair)."""
-    rows = cur.execute(f"""
-        SELECT DISTINCT CASE WHEN c.target_type = 'item' THEN coalesce(i.pair_id, c.target_id) ELSE c.target_id END
-        FROM ({_CURRENT}) c
-        LEFT JOIN items i ON c.target_type = 'item' AND i.benchmark_id = c.benchmark_id AND i.item_id = c.target_id
-        WHERE NOT c.retracted""", [benchmark_id]).fetchall()
+    """The review units with at least one current annotation: what "next untagged" skips."""
+    rows = cur.execute(f"SELECT DISTINCT unit_id FROM ({_CURRENT_UNITS}) u", [benchmark_id]).fetchall()
     return {r[0] for r in rows}
+
+
+def unit_tag_rows(cur, benchmark_id: str) -> pd.DataFrame:
+    """unit_id, tag, reviewer, model: one row per current annotation and tag (an annotation without tags keeps
+    one row with a null tag), oldest annotation first, tags in their order."""
+    return cur.execute(f"""
+        SELECT unit_id, tag, reviewer, model FROM (
+            SELECT unit_id, reviewer, model, created_at, annotation_id,
+                   unnest(CASE WHEN len(tags) = 0 THEN [NULL::VARCHAR] ELSE tags END) AS tag,
+                   generate_subscripts(CASE WHEN len(tags) = 0 THEN [NULL::VARCHAR] ELSE tags END, 1) AS k
+            FROM ({_CURRENT_UNITS}) u)
+        ORDER BY created_at, annotation_id, k""", [benchmark_id]).df()
 
 
 def history(cur, annotation_id: str) -> pd.DataFrame:
