@@ -82,7 +82,7 @@ def test_new_vectors_without_a_new_run_make_the_map_stale(store, bench):
     sha = "f" * 64
     with store.transaction() as tx:        # an item re-pointed at another content that has a vector
         tx.execute("UPDATE items SET image_sha256 = ? WHERE item_id = 'i5'", [sha])
-        sql.insert_embeddings(tx, "pixels", digest, [sha], np.ones((1, dim), np.float32))
+        sql.insert_embeddings(tx, "pixels", digest, [sha], np.ones((1, dim), np.float32), decode="exact")
     assert maps.map_status(store, bench, "pixels") == "stale"
     assert maps.embedding_map(store, bench, "pixels", "pca").attrs["map"] == "computed"
     assert maps.refresh_map(store, bench, "pixels") is True

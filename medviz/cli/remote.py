@@ -131,7 +131,8 @@ def run_embed(client, args) -> int:
         bar = progress_bar(f"embed {args.encoder} here, push to {client.url}", "img")
         try:
             res = push_embeddings(client, args.benchmark, args.images, args.encoder, device=args.device,
-                                  batch_size=args.batch_size, progress=bar)
+                                  batch_size=args.batch_size, progress=bar,
+                                  exact_decode=getattr(args, "exact_decode", False) or None)
         finally:
             bar.close()
         print(f"{res['encoder_id']} [{res['weights_digest'][:24]}]: {res['missing_on_server']} images lacked "
