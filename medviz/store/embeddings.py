@@ -47,9 +47,9 @@ MIGRATIONS = [
     # v3: the JPEG decode mode is part of a vector's key (a draft decode changes the pixels the encoder sees).
     # Vectors stored before: the weight-free pixels encoder never drafts ('exact'); for the others the mode
     # was not recorded ('unknown': still read, never matched by a new run, which embeds its own mode).
-    # The lookup index: DuckDB's planner uses a single-column ART index on image_sha256 for the point lookup
-    # of a pair's vectors (0.5 ms at 100k rows) and never used the 3-column one (a full scan, ~20 ms);
-    # bench/embed_lookup.py measures both.
+    # The lookup index: a single-column ART index on image_sha256 serves the point lookup of a pair's vectors
+    # (< 1 ms at 100k rows, ``vectors_for_hashes``); DuckDB never used the 3-column one for it (a full scan,
+    # ~20 ms). bench/embed_lookup.py measures both.
     """
     ALTER TABLE embeddings ADD COLUMN decode VARCHAR;
     UPDATE embeddings SET decode = CASE WHEN encoder_id = 'pixels' THEN 'exact' ELSE 'unknown' END;
@@ -212,14 +212,20 @@ def stored_map(cur, benchmark_id: str, encoder_id: str, method: str) -> pd.DataF
 def vectors_for_hashes(cur, encoder_id: str, weights_digest: str, hashes: list[str], *,
                        decode: str) -> dict[str, np.ndarray]:
     """The cached vectors of a few image contents (a pair's two): a point lookup through the ART index on
-    ``image_sha256`` (``IN`` with one parameter per hash; bench/embed_lookup.py)."""
+    ``image_sha256``. The query filters on ``image_sha256`` alone and the key columns are checked on the few
+    rows it returns (every encoder, weights and decode mode of those contents): DuckDB 2.0 plans an index
+    scan only when the indexed column is the scan's only filter; with ``encoder_id = ?`` beside it (even
+    through a CTE, whose filters it pushes down) it scans every vector (~20 ms at 100k against ~1 ms;
+    bench/embed_lookup.py, tests/test_embeddings_lookup.py)."""
+    import pyarrow.compute as pc
     hashes = list(dict.fromkeys(hashes))
     if not hashes:
         return {}
     marks = ", ".join("?" * len(hashes))
-    t = _arrow(cur, f"SELECT image_sha256, vec FROM embeddings WHERE image_sha256 IN ({marks}) "
-                    "AND encoder_id = ? AND weights_digest = ? AND decode = ?",
-               [*hashes, encoder_id, weights_digest, decode])
+    t = _arrow(cur, f"SELECT encoder_id, weights_digest, decode, image_sha256, vec FROM embeddings "
+                    f"WHERE image_sha256 IN ({marks})", hashes)
+    t = t.filter(pc.and_(pc.and_(pc.equal(t["encoder_id"], encoder_id), pc.equal(t["weights_digest"], weights_digest)),
+                         pc.equal(t["decode"], decode)))
     vecs = _vectors(t)
     return dict(zip(t.column("image_sha256").to_pylist(), vecs))
 
@@ -244,8 +250,17 @@ def latest_run(cur, benchmark_id: str, encoder_id: str) -> dict | None:
 
 
 def best_key(cur, benchmark_id: str, encoder_id: str, weights_digest: str | None = None) -> tuple[str, str] | None:
-    """The (weights digest, decode mode) with the most cached vectors for this benchmark (the latest vector
-    wins ties); only among vectors of ``weights_digest`` when given. None when there are none."""
+    """The (weights digest, decode mode) of the vectors to read for this benchmark: the one with the most of
+    its images cached (the latest vector wins ties); only among vectors of ``weights_digest`` when given.
+    None when the encoder has no vectors. When the encoder has a single set of vectors (the usual case) that
+    set is returned without counting the benchmark's images in it (a join of every item with every vector:
+    ~14 ms per pair on the Review page at 100k, against ~2.5 ms; bench/embed_lookup.py); a benchmark with
+    none of its images there then reads no vectors, as with no key at all."""
+    keys = cur.execute("SELECT weights_digest, decode FROM embeddings WHERE encoder_id = ? "
+                       "AND (CAST(? AS VARCHAR) IS NULL OR weights_digest = ?) GROUP BY 1, 2 LIMIT 2",
+                       [encoder_id, weights_digest, weights_digest]).fetchall()
+    if len(keys) < 2:
+        return tuple(keys[0]) if keys else None
     row = first_row(cur.execute(
         "SELECT e.weights_digest, e.decode, count(*) AS n, max(e.computed_at) AS t FROM embeddings e JOIN items i "
         "ON i.image_sha256 = e.image_sha256 WHERE i.benchmark_id = ? AND e.encoder_id = ? "
