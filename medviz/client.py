@@ -180,10 +180,13 @@ class Client:
         return self._job(j, wait, progress)
 
     def embed(self, benchmark_id: str, encoder: str = "pixels", *, device: str | None = None,
-              batch_size: int | None = None, probe: bool = False, wait: bool = True, progress=None) -> dict:
-        """Compute embeddings on the server (``probe``: also the encoder's zero-shot choices as a model)."""
+              batch_size: int | None = None, probe: bool = False, exact_decode: bool = False, wait: bool = True,
+              progress=None) -> dict:
+        """Compute embeddings on the server (``probe``: also the encoder's zero-shot choices as a model;
+        ``exact_decode``: JPEGs decoded at full size, vectors cached apart from drafted ones)."""
         j = self._call("POST", f"/benchmarks/{_q(benchmark_id)}/embeddings",
-                       json={"encoder": encoder, "device": device, "batch_size": batch_size, "probe": probe})
+                       json={"encoder": encoder, "device": device, "batch_size": batch_size, "probe": probe,
+                             "exact_decode": exact_decode})
         return self._job(j, wait, progress)
 
     def export(self, benchmark_id: str, *, fmt: str = "csv", wait: bool = True, progress=None) -> dict:

@@ -110,3 +110,22 @@ def test_a_store_from_before_the_decode_mode_keeps_its_vectors(tmp_path):
         with s.transaction() as tx:       # a new run of the same weights adds its own vectors beside them
             assert sql.insert_embeddings(tx, "biomedclip", "sha256:w", ["b" * 64], np.ones((1, 2), np.float32),
                                          decode="draft:2") == 1
+
+
+def test_the_embed_job_takes_the_decode_mode(store, jpeg_bench, monkeypatch):
+    """POST /benchmarks/{id}/embeddings {"exact_decode": true} reaches the pipeline (the job's params)."""
+    from medviz.jobs import JobRunner
+    monkeypatch.delenv("MEDVIZ_EXACT_DECODE", raising=False)
+    monkeypatch.delenv("MEDVIZ_DRAFT_GAP", raising=False)
+    model, pre, tok = tiny_clip(seed=4)
+    E.register_model("tiny", model, pre, tok, device="cpu")
+    runner = JobRunner(store, workers=1)
+    try:
+        exact = runner.wait(runner.submit("embed", {"benchmark_id": jpeg_bench, "encoder": "tiny",
+                                                    "exact_decode": True}), timeout=120)
+        draft = runner.wait(runner.submit("embed", {"benchmark_id": jpeg_bench, "encoder": "tiny"}), timeout=120)
+    finally:
+        runner.close()
+    assert exact["state"] == draft["state"] == "done", (exact, draft)
+    assert (exact["result"]["decode"], exact["result"]["n_new"]) == ("exact", 4)
+    assert (draft["result"]["decode"], draft["result"]["n_new"]) == ("draft:2", 4)

@@ -161,6 +161,9 @@ class EmbedRequest(BaseModel):
     batch_size: int | None = Field(None, ge=1, le=4096)
     probe: bool = Field(False, description="also store the encoder's zero-shot choices as a model (needs a text "
                                            "tower; scored like any other model, labelled an encoder probe)")
+    exact_decode: bool = Field(False, description="decode JPEGs at full size (default: the server's "
+                                                  "MEDVIZ_EXACT_DECODE; JPEG draft decoding is faster and its "
+                                                  "vectors are cached apart)")
 
 
 @router.post("/benchmarks/{benchmark_id}/embeddings", status_code=202, response_model=JobOut,
@@ -169,7 +172,7 @@ def embed(request: Request, benchmark_id: str, req: EmbedRequest, who=Depends(de
     s = deps.state(request)
     _benchmark(request, benchmark_id)
     params = {"benchmark_id": benchmark_id, "encoder": req.encoder, "device": req.device,
-              "batch_size": req.batch_size, "probe": req.probe}
+              "batch_size": req.batch_size, "probe": req.probe, "exact_decode": req.exact_decode}
     return _job_reply(s.jobs.get(s.jobs.submit("embed", params, who.name)))
 
 

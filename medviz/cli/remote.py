@@ -140,7 +140,8 @@ def run_embed(client, args) -> int:
               f"{res['failed']} failed")
         return 0
     job = client.embed(args.benchmark, args.encoder, device=args.device, batch_size=args.batch_size,
-                       probe=bool(getattr(args, "probe", False)), wait=False)
+                       probe=bool(getattr(args, "probe", False)),
+                       exact_decode=bool(getattr(args, "exact_decode", False)), wait=False)
     res = _wait(client, job, f"embed {args.encoder}")
     for line in res["log"]:
         print(line.split(" ", 1)[-1])
