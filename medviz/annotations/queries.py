@@ -15,13 +15,11 @@ def current_annotations(store, benchmark_id: str | None = None, *, model: str | 
 
     ``model`` keeps annotations for that model and those for all models (``model`` is null).
     """
-    df = sql.current(store.cursor(), benchmark_id, include_retracted=include_retracted)
+    df = sql.current(store.cursor(), benchmark_id, include_retracted=include_retracted, target_id=target_id)
     if model is not None:
         df = df[df["model"].isna() | (df["model"] == model)]
     if reviewer is not None:
         df = df[df["reviewer"] == reviewer]
-    if target_id is not None:
-        df = df[df["target_id"] == target_id]
     if kind is not None:
         df = df[df["kind"] == kind]
     df = df.reset_index(drop=True)

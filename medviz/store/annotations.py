@@ -73,6 +73,9 @@ ALL_MODELS_LABEL = "(all models)"     # the model column of an annotation for al
 
 _CURRENT = ("SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "
             "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1")
+_CURRENT_OF_TARGET = ("SELECT * FROM annotation_revisions WHERE benchmark_id = coalesce(?, benchmark_id) "
+                      "AND target_id = ? "
+                      "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY revision DESC) = 1")
 
 
 def _create_consensus(tx) -> None:
@@ -122,12 +125,16 @@ def publish_taxonomy(tx, version: str, body: str, published_by: str, published_a
 
 # --- reads ----------------------------------------------------------------------------------------------
 
-def current(cur, benchmark_id: str | None = None, *, include_retracted: bool = False) -> pd.DataFrame:
-    """Latest revision of every annotation (optionally of one benchmark), retracted ones dropped."""
-    sql = f"SELECT * FROM ({_CURRENT}) c"
+def current(cur, benchmark_id: str | None = None, *, include_retracted: bool = False,
+            target_id: str | None = None) -> pd.DataFrame:
+    """Latest revision of every annotation (optionally of one benchmark, of one target), retracted ones
+    dropped. The target filter runs before the latest-revision window (every revision of an annotation has
+    its target), so one pair's annotations cost a filtered scan, not the whole benchmark's."""
+    sql = f"SELECT * FROM ({_CURRENT if target_id is None else _CURRENT_OF_TARGET}) c"
     if not include_retracted:
         sql += " WHERE NOT retracted"
-    return cur.execute(sql + " ORDER BY created_at, annotation_id", [benchmark_id]).df()
+    params = [benchmark_id] if target_id is None else [benchmark_id, target_id]
+    return cur.execute(sql + " ORDER BY created_at, annotation_id", params).df()
 
 
 def tagged_unit_ids(cur, benchmark_id: str) -> set[str]:

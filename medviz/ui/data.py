@@ -75,7 +75,8 @@ def unit_ids(path: str, benchmark_id: str) -> list[str]:
     return sqlv.unit_ids(store(path).cursor(), benchmark_id)
 
 
-_GENERATION = {"n": 0}     # bumped after every write; part of the cache key of annotation-dependent queries
+_GENERATION = {"n": 0, "all": 0}     # bumped after every write; part of the cache key of annotation-dependent
+_UNIT_GENERATION: dict[tuple[str, str], int] = {}     # queries ("all": the last write not tied to units)
 _GENERATION_LOCK = threading.Lock()     # two sessions saving at once must both bump it
 
 
@@ -141,11 +142,21 @@ def tagged_units(path: str, benchmark_id: str) -> set[str]:
     return asql.tagged_unit_ids(store(path).cursor(), benchmark_id)
 
 
-def after_write() -> None:
+def after_write(units: tuple[tuple[str, str], ...] | None = None) -> None:
     """Clear every cached query that depends on annotations (call after each save); caches keyed by
-    ``generation()`` miss from now on."""
+    ``generation()`` miss from now on. ``units``: the (benchmark, unit) pairs the write touched, when the caller
+    knows them (a save, undo or settle on the Review page): caches keyed by ``unit_generation`` then miss for
+    those units only; without them (plan changes, bulk tags, API writes) every unit's key moves."""
     with _GENERATION_LOCK:
         _GENERATION["n"] += 1
+        if units is None:
+            _GENERATION["all"] = _GENERATION["n"]
+        else:
+            for u in units:
+                _UNIT_GENERATION[u] = _GENERATION["n"]
+            if len(_UNIT_GENERATION) > 100_000:        # bounded: forgetting only makes keys move everywhere
+                _UNIT_GENERATION.clear()
+                _GENERATION["all"] = _GENERATION["n"]
     for fn in (annotation_index, tagged_units, current_annotations):
         fn.clear()
     for fn in ANNOTATION_CACHES:
@@ -162,6 +173,18 @@ ANNOTATION_CACHES: list = []
 
 def generation() -> int:
     return _GENERATION["n"]
+
+
+def unit_generation(benchmark_id: str, unit_id: str) -> int:
+    """The generation of the last write that may have changed what is known about one unit (its annotations,
+    who may see them): the key of the per-unit reads below. A save on one pair leaves every other pair's key,
+    so the prefetched reads of the next pair stay valid."""
+    return max(_GENERATION["all"], _UNIT_GENERATION.get((benchmark_id, unit_id), 0))
+
+
+def plan_generation() -> int:
+    """The generation of the last write not tied to units (reading plans change only through such writes)."""
+    return _GENERATION["all"]
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -186,10 +209,11 @@ def unit_annotations(path: str, benchmark_id: str, unit_id: str, gen: int) -> pd
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def visible_annotations(path: str, benchmark_id: str, unit_id: str, _who, who_key: tuple, gen: int):
-    """``reading.visible_annotations`` for the principal ``_who`` (``who_key``: its name and role)."""
+    """``reading.visible_annotations`` for the principal ``_who`` (``who_key``: its name and role); ``gen``:
+    ``unit_generation`` of the unit."""
     from ..annotations import reading
     return reading.visible_annotations(store(path), benchmark_id, _who, unit_id,
-                                       reading_plan(path, benchmark_id, gen))
+                                       reading_plan(path, benchmark_id, plan_generation()))
 
 
 def filter_json(f: rm_errors.ErrorFilter) -> str:

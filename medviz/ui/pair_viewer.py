@@ -204,6 +204,14 @@ def pair_figure(uv: UnitView, views: list[View], mode: str = FIT) -> tuple[go.Fi
 # ---------------------------------------------------------------------------------------------------------
 # widgets
 
+def keep_controls() -> None:
+    """Before any widget: brightness/contrast (whose sliders exist only while "Adjust" is open) survive the
+    runs without their sliders (Streamlit drops the value of a widget a run did not build)."""
+    ss = st.session_state
+    for k in ("vw_bright", "vw_contrast"):
+        ss[k] = ss[k] if k in ss else DEFAULTS[k]
+
+
 def reset_controls(n: int = 2) -> None:
     ss = st.session_state
     for k, v in DEFAULTS.items():
@@ -232,32 +240,35 @@ def render_controls(uv: UnitView) -> tuple[list[View], str]:
     union = []
     for m in mods:
         union += [p for p in display.presets_for(m) if p not in union]
-    c = st.columns([1.5, 1.05, 1.9, 1.05, 1.05, 0.9], vertical_alignment="center", gap="small")
-    c[0].segmented_control("Size", [FIT, ONE_TO_ONE], key="vw_fit", label_visibility="collapsed",
-                           help="Fit: each image fills its panel. 1:1: same pixel scale for both images.")
-    c[1].toggle("Link", key="vw_link", help="Link both images: one setting for both (a preset applies only "
-                                            "to images of its modality). Off: adjust each image alone.")
+    # one horizontal container, not columns: a column is one more element for the browser to draw per run
+    bar = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    bar.segmented_control("Size", [FIT, ONE_TO_ONE], key="vw_fit", label_visibility="collapsed",
+                          help="Fit: each image fills its panel. 1:1: same pixel scale for both images.")
+    bar.toggle("Link", key="vw_link", help="Link both images: one setting for both (a preset applies only "
+                                           "to images of its modality). Off: adjust each image alone.")
     if ss["vw_link"]:
         if ss.get("vw_preset") not in union:
             ss["vw_preset"] = display.FILE_WINDOW
-        c[2].selectbox("Window preset", union, key="vw_preset", label_visibility="collapsed",
-                       on_change=_clear_windows, args=(len(uv.slots),),
-                       help="CT presets (OHIF values, Hounsfield units) apply to CT images only; 'File window' "
-                            "is the DICOM file's own window (full range for PNG/JPEG).")
-        c[3].toggle("Invert", key="vw_invert")
-        with c[4].popover("Adjust", icon=":material/contrast:", width="stretch"):
-            st.slider("Brightness", -100, 100, key="vw_bright")
-            st.slider("Contrast", 0.2, 4.0, step=0.1, key="vw_contrast")
+        bar.selectbox("Window preset", union, key="vw_preset", label_visibility="collapsed",
+                      on_change=_clear_windows, args=(len(uv.slots),), width="stretch",
+                      help="CT presets (OHIF values, Hounsfield units) apply to CT images only; 'File window' "
+                           "is the DICOM file's own window (full range for PNG/JPEG).")
+        bar.toggle("Invert", key="vw_invert")
+        with bar.popover("Adjust", icon=":material/contrast:", key="viewer_adjust",
+                         on_change="rerun") as adjust:       # lazy: sliders built only while open
+            if adjust.open:
+                st.slider("Brightness", -100, 100, key="vw_bright")
+                st.slider("Contrast", 0.2, 4.0, step=0.1, key="vw_contrast")
     else:
-        with c[2].popover("Image 1 / Image 2 settings", icon=":material/tune:", width="stretch"):
+        with bar.popover("Image 1 / Image 2 settings", icon=":material/tune:", width="stretch"):
             cols = st.columns(len(uv.slots))
             for i, (col, s, m) in enumerate(zip(cols, uv.slots, mods), start=1):
                 with col:
                     _slot_controls(i, s, m)
-        c[3].button("Invert", key="vw_inv_each", on_click=_invert_all, args=(len(uv.slots),), width="stretch")
-        c[4].caption("unlinked")
-    c[5].button("Reset", key="vw_reset", on_click=reset_controls, args=(len(uv.slots),), width="stretch",
-                icon=":material/restart_alt:", help="Back to the file windows, fit, no inversion")
+        bar.button("Invert", key="vw_inv_each", on_click=_invert_all, args=(len(uv.slots),))
+        bar.caption("unlinked", width="content")
+    bar.button("Reset", key="vw_reset", on_click=reset_controls, args=(len(uv.slots),),
+               icon=":material/restart_alt:", help="Back to the file windows, fit, no inversion")
     return views_for(ss, mods), ss.get("vw_fit") or FIT
 
 

@@ -18,7 +18,7 @@ BLIND_CHOICES = {"default": "blind when ≥ 2 readers", "on": "always blind", "o
 
 def plan_form(ctx) -> None:
     """Readers per pair and blind mode for this benchmark (inside the Review options popover)."""
-    plan = data.reading_plan(ctx.db_path, ctx.benchmark_id, data.generation())
+    plan = data.reading_plan(ctx.db_path, ctx.benchmark_id, data.plan_generation())
     mode = "blind" if plan.is_blind else "open"
     st.caption(f"Reading plan: {plan.readers} reader(s) per pair, {mode} reading.")
     if not identity.can_adjudicate(ctx.reviewer):
@@ -85,5 +85,5 @@ def _settle(ctx, uv: UnitView, k: str) -> None:
     except MedvizError as e:
         ss["_nav_msg"] = str(e)
         return
-    data.after_write()
+    data.after_write(units=((ctx.benchmark_id, uv.unit_id),))
     ss["_saved_msg"] = f"Settled {uv.unit_id}: " + ", ".join(t.rsplit("/", 1)[-1] for t in tags)

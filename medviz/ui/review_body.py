@@ -1,9 +1,13 @@
 """The Review page's body: navigation bar, images, answers, encoder panel and tagging form (a fragment of its
 own: a quick-tag toggle reruns only the form; Save / Undo sit outside it, so a save is one page run). What makes
-the next pair fast is cached per unit and prefetched by one background worker (``Navigator.prefetch``): its view
-(confused models included), its image figure (``pair_viewer.figure_for``), its encoder explanation; the form's
-reads are cached per annotation generation (``data.generation``: bumped by every write, not by time); the patch
-map runs only while its expander is open. Streamlit's full ``gc.collect(2)`` after every run is off
+the next pair fast is cached per unit and prefetched by one background worker (``Navigator.prefetch``, started
+after the run is sent): where a save goes next, its view (confused models included), the form's visible
+annotations, its image figure (``pair_viewer.figure_for``), its encoder explanation. The form's reads are cached
+per unit (``data.unit_generation``: moved by a write on that unit, or by any write the app cannot place), so a
+save on this pair leaves the next pair's prefetched reads valid; the save callback takes the next untagged error
+the prefetch found. The patch map runs only while its expander is open; the Options and Adjust popovers build
+their widgets only while open; rows are horizontal containers (a column is one more element per run); the key
+script is sent once per session. Streamlit's full ``gc.collect(2)`` after every run is off
 (``runner.postScriptGC``): it held the GIL for 80-150 ms before each run's last deltas reached the browser.
 
 ``MEDVIZ_UI_TIMING=FILE`` logs the time of each step below per run (``medviz.ui.timing``).
@@ -23,6 +27,8 @@ from .text import md
 
 def render() -> None:
     ctx = current()
+    review_nav.Navigator.keep_options()
+    pair_viewer.keep_controls()
     with step("nav.current_unit"):
         nav = review_nav.Navigator(ctx)
         unit = nav.current_unit()
@@ -33,7 +39,7 @@ def render() -> None:
     with step("unit_view"):
         uv = data.unit_view(ctx.db_path, ctx.benchmark_id, unit, ctx.models)
     with step("keys"):
-        review_keys.install(f"{ctx.benchmark_id}/{unit}")      # R, ?, and back to the top when a new pair opens
+        review_keys.install()                # R and ? (once per session)
     with step("bar"):
         nav.render_bar(uv)
     st.markdown(f"### {md(uv.slots[0].question, inline=True)}")

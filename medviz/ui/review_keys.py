@@ -1,6 +1,6 @@
 """Review page keys that Streamlit's button shortcuts cannot express, done in the browser with no rerun:
-``R`` focuses the rationale box, ``?`` opens (and ``?``/Esc closes) a help overlay listing every key, and
-the page scrolls back to the top when a new pair opens (after a save, J/K/N). Buttons keep their own
+``R`` focuses the rationale box, ``?`` opens (and ``?``/Esc closes) a help overlay listing every key (the page
+scrolling back to the top when a new pair opens lives with the viewer's gestures, ``viewer_gestures.js``). Buttons keep their own
 shortcuts (J, K, N, U, 1–9, Ctrl+Enter); ``KEYS`` is the one list the overlay and the captions show."""
 from __future__ import annotations
 
@@ -36,10 +36,13 @@ _SCRIPT = """
       o.id = 'mv-help';
       o.setAttribute('role', 'dialog');
       o.setAttribute('aria-label', 'Keyboard shortcuts');
-      o.style.cssText = 'position:fixed;inset:0;background:rgba(0,0,0,.45);z-index:100000;display:flex;' +
+      // above everything Streamlit draws, the sidebar included (at narrow widths it overlays the page)
+      o.style.cssText = 'position:fixed;inset:0;background:rgba(0,0,0,.45);z-index:2147483000;display:flex;' +
                         'align-items:center;justify-content:center;';
       const box = doc.createElement('div');
-      box.style.cssText = 'background:#fff;border-radius:10px;padding:18px 26px;min-width:420px;' +
+      box.style.cssText = 'background:#fff;border-radius:10px;padding:18px 26px;' +
+                          'min-width:min(420px,calc(100vw - 24px));max-width:calc(100vw - 24px);' +
+                          'max-height:calc(100vh - 24px);overflow:auto;box-sizing:border-box;' +
                           'font-family:sans-serif;box-shadow:0 8px 30px rgba(0,0,0,.3)';
       const h = doc.createElement('h3'); h.textContent = 'Keyboard shortcuts'; h.style.margin = '0 0 10px';
       box.appendChild(h);
@@ -67,23 +70,21 @@ _SCRIPT = """
     }, true);
   }
   w.__mvKeyRows = rows;
-  const token = %(token)s;
-  if (token && w.__mvTop !== token) {
-    const first = w.__mvTop === undefined;
-    w.__mvTop = token;
-    if (!first) {
-      const main = doc.querySelector("[data-testid='stMain']") || doc.scrollingElement;
-      main.scrollTo({top: 0}); (doc.scrollingElement || doc.documentElement).scrollTo({top: 0});
-    }
-  }
 })();
 </script>
 """
 
 
-def install(unit_token: str) -> None:
-    """The key handlers (once per browser tab) and scroll-to-top when ``unit_token`` changes."""
-    st.html(_SCRIPT % {"rows": js_literal(KEYS), "token": js_literal(unit_token)}, unsafe_allow_javascript=True)
+def install() -> None:
+    """The key handlers, sent once per session (they stay on the browser tab's document; every further page
+    run would otherwise send and run the script again)."""
+    if st.session_state.get(_INSTALLED):
+        return
+    st.session_state[_INSTALLED] = True
+    st.html(_SCRIPT % {"rows": js_literal(KEYS)}, unsafe_allow_javascript=True)
+
+
+_INSTALLED = "_review_keys_sent"
 
 
 def caption() -> str:

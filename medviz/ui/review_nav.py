@@ -5,6 +5,7 @@ list, the bar says where the unit sits in it, and a link goes back to the same p
 from __future__ import annotations
 
 import threading
+import time
 
 import streamlit as st
 
@@ -17,6 +18,8 @@ from ..annotations import reading
 from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, tagging
 from .text import code, md
 
+_HINT = "_next_untagged_hint"     # (generation, benchmark, models, from, answer) of the last next-untagged query
+OPTION_KEYS = ("review_queue", "advance_after_save")        # the Options popover's lasting values
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)",
           "mine": "my queue (pairs I have not read yet)", "adjudication": "adjudication queue (readers disagree)"}
 
@@ -34,6 +37,8 @@ class _Prefetcher:
     yet started (J pressed three times warms only the last pair's neighbours), prefetches never run two at a
     time (each competes with the page runs for the GIL), and the thread keeps its per-thread resources (the
     in-memory DuckDB connection of ``scoring``) instead of opening new ones for every page run."""
+
+    QUIET_S = 0.05
 
     def __init__(self):
         self._lock = threading.Condition()
@@ -53,11 +58,26 @@ class _Prefetcher:
             with self._lock:
                 while self._job is None:
                     self._lock.wait()
+                # a short quiet time first: the page run that submitted the job is still being sent to the
+                # browser by the server's event loop, and warming holds the GIL (figure building) against it
+                deadline = time.monotonic() + self.QUIET_S
+                while (left := deadline - time.monotonic()) > 0:
+                    self._lock.wait(left)
                 job, self._job = self._job, None
             job()
 
 
 _PREFETCHER = _Prefetcher()
+
+
+def _next_untagged(ctx, current: str | None, hints: dict) -> str | None:
+    """``readmodels.review.next_untagged`` over the cached error units and tagged units; the answer is also
+    kept in ``hints`` (see ``Navigator._after_my_save``). Runs on the page's thread or the prefetch thread."""
+    gen = data.generation()           # before the reads: a write during them makes the hint look older
+    errs = data.error_unit_ids(ctx.db_path, ctx.benchmark_id, ctx.models, data.filter_json(ErrorFilter()))
+    found = next_untagged(errs, data.tagged_units(ctx.db_path, ctx.benchmark_id), current)
+    hints["last"] = (gen, ctx.benchmark_id, ctx.models, current, found)
+    return found
 
 
 class Navigator:
@@ -91,9 +111,24 @@ class Navigator:
 
     def next_untagged_from(self, current: str | None) -> str | None:
         """``readmodels.review.next_untagged`` over the cached error units and tagged units."""
-        errs = data.error_unit_ids(self.ctx.db_path, self.ctx.benchmark_id, self.ctx.models,
-                                   data.filter_json(ErrorFilter()))
-        return next_untagged(errs, data.tagged_units(self.ctx.db_path, self.ctx.benchmark_id), current)
+        return _next_untagged(self.ctx, current, self._hints())
+
+    def _hints(self) -> dict:
+        """This session's box for the last next-untagged answer (written by the prefetch thread too: one
+        assignment of a tuple, read as a whole)."""
+        return st.session_state.setdefault(_HINT, {})
+
+    def _after_my_save(self, current: str | None) -> str | None:
+        """The next untagged error after saving ``current``: the answer this page run computed before the save
+        (its prefetch target), when the save was the only write since; else asked again. Exact: tagging
+        ``current`` cannot change the first untagged error after it unless that was ``current`` itself."""
+        hint = self._hints().get("last")
+        if hint is not None:
+            gen, bench, models, at, found = hint
+            if (gen + 1 == data.generation() and bench == self.ctx.benchmark_id and models == self.ctx.models
+                    and at == current and found is not None and found != current):
+                return found
+        return self.next_untagged_from(current)
 
     # --- state ----------------------------------------------------------------------------------------
     def current_unit(self) -> str | None:
@@ -134,8 +169,9 @@ class Navigator:
     def step(self, n: int) -> None:
         self.go(neighbour(self.queue(), st.session_state.get(self.ukey), n))
 
-    def next_untagged(self) -> None:
-        """N: the next untagged error; in "my queue" / "adjudication queue" the next pair of that queue."""
+    def next_untagged(self, after_save: bool = False) -> None:
+        """N: the next untagged error; in "my queue" / "adjudication queue" the next pair of that queue.
+        ``after_save``: called right after this session saved the open pair."""
         cur = st.session_state.get(self.ukey)
         if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
             nxt = next_in([u for u in self.queue() if u != cur], cur)
@@ -144,23 +180,16 @@ class Navigator:
                 return
             self.go(nxt)
             return
-        self.go(self.next_untagged_from(cur))
+        self.go(self._after_my_save(cur) if after_save else self.next_untagged_from(cur))
 
     def prefetch(self, current: str) -> None:
-        """Warm the caches (unit view, figure, encoder panel) of the pairs most likely opened next: where "save"
-        (or N) goes first, then J. Done by one background worker per process (``_Prefetcher``); save / J then
-        draw from caches."""
-        if st.session_state.get("review_queue", "all") in ("mine", "adjudication"):
-            first = next_in([u for u in self.queue() if u != current], current)
-        else:
-            first = self.next_untagged_from(current)      # where "save" (or N) will most likely go
+        """Warm the caches (unit view, the form's visible annotations, figure, encoder panel) of the pairs most
+        likely opened next: where "save" (or N) goes first, then J. Done by one background worker per process
+        (``_Prefetcher``), after this run's last element is sent; save / J then draw from caches."""
         q = self.queue()
-        targets = []
-        for u in (first, neighbour(q, current, 1)):       # two at most: the prefetch competes for the CPU
-            if u is not None and u != current and u not in targets:
-                targets.append(u)
-        if not targets:
-            return
+        own_queue = st.session_state.get("review_queue", "all") in ("mine", "adjudication")
+        first = next_in([u for u in q if u != current], current) if own_queue else None
+        hints = self._hints()
         ctx = self.ctx
         enc = st.session_state.get("encoder_review")      # read here: session state is not for other threads
         if enc is None:
@@ -172,9 +201,20 @@ class Navigator:
         patch_open = bool(st.session_state.get(encoder_panel.PATCH_OPEN))
 
         def warm():
+            # where "save" (or N) will most likely go, computed here, after the page run has been sent
+            try:
+                nxt_untagged = first if own_queue else _next_untagged(ctx, current, hints)
+            except Exception:  # noqa: BLE001 - J's neighbour is still worth warming
+                nxt_untagged = None
+            targets = []
+            for u in (nxt_untagged, neighbour(q, current, 1)):     # two at most: they compete for the CPU
+                if u is not None and u != current and u not in targets:
+                    targets.append(u)
             for nxt in targets:
                 try:
                     uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
+                    if ctx.reviewer is not None:      # the form's read (kept across a save on another unit)
+                        tagging.visible(ctx, nxt)
                     pair_viewer.warm_unit(uv, viewer_state)
                     if uv.is_pair and enc:
                         data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
@@ -187,9 +227,20 @@ class Navigator:
     def after_save(self) -> None:
         """Called from the save callback: move on to the next untagged error (unless switched off)."""
         if st.session_state.get("advance_after_save", True):
-            self.next_untagged()
+            self.next_untagged(after_save=True)
 
     # --- widgets --------------------------------------------------------------------------------------
+    @staticmethod
+    def keep_options() -> None:
+        """Before any widget: the Options values survive the runs in which the (lazy) popover is closed and its
+        widgets are not built (Streamlit drops a widget's value after a run without it; a value written back
+        through session state is kept)."""
+        ss = st.session_state
+        ss.setdefault("review_queue", "all")
+        ss.setdefault("advance_after_save", True)
+        for k in OPTION_KEYS:
+            ss[k] = ss[k]
+
     def render_bar(self, uv: UnitView) -> None:
         q = self.queue()
         i, n = position(q, uv.unit_id)
@@ -202,22 +253,28 @@ class Navigator:
             st.page_link(navigation.page(page_name), label="Back to the list", icon=":material/arrow_upward:",
                          query_params={"b": self.ctx.benchmark_id, **query})
         kind = "Pair" if uv.is_pair else "Item"
-        c = st.columns([2.3, 1.05, 1.0, 1.45, 1.25], vertical_alignment="center")
-        c[0].markdown(f"## {kind} {code(uv.unit_id)} <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
-                      f"{pos}</span>", unsafe_allow_html=True)
-        c[1].button("Prev", key="nav_prev", help="Previous pair (K)", on_click=self.step, args=(-1,), shortcut="K",
-                    icon=":material/arrow_back:", width="stretch")
-        c[2].button("Next", key="nav_next", on_click=self.step, args=(1,), shortcut="J",
-                    icon=":material/arrow_forward:", width="stretch")
-        c[3].button("Untagged", key="nav_untagged", help="Next untagged error (N)", on_click=self.next_untagged, shortcut="N",
-                    icon=":material/skip_next:", width="stretch")
-        with c[4].popover("Options", icon=":material/tune:", width="stretch"):
-            st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
-            st.toggle("After saving, open the next pair (next untagged error, or next in my queue)", value=True,
-                      key="advance_after_save")
-            st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto, max_chars=limits.MAX_PARAM)
-            reading_panel.plan_form(self.ctx)
-            st.caption("Keys: " + review_keys.caption())
+        # one horizontal container, not columns: a column is one more element for the browser to draw per run
+        bar = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        bar.markdown(f"## {kind} {code(uv.unit_id)} <span style='font-size:0.9rem;color:#666;white-space:nowrap'>"
+                     f"{pos}</span>", unsafe_allow_html=True, width="stretch")
+        bar.button("Prev", key="nav_prev", help="Previous pair (K)", on_click=self.step, args=(-1,), shortcut="K",
+                   icon=":material/arrow_back:")
+        bar.button("Next", key="nav_next", on_click=self.step, args=(1,), shortcut="J",
+                   icon=":material/arrow_forward:")
+        bar.button("Untagged", key="nav_untagged", help="Next untagged error (N)", on_click=self.next_untagged,
+                   shortcut="N", icon=":material/skip_next:")
+        # lazy: its widgets are built only while it is open (opening it is one page run); a save or J/K then
+        # sends none of them. Their values live on in session state (``keep_options``).
+        with bar.popover("Options", icon=":material/tune:", key="review_options",
+                          on_change="rerun") as opts:
+            if opts.open:
+                st.radio("Step through", list(QUEUES), format_func=QUEUES.get, key="review_queue")
+                st.toggle("After saving, open the next pair (next untagged error, or next in my queue)",
+                          key="advance_after_save")
+                st.text_input("Go to pair / item id", key="goto_id", on_change=self._goto,
+                              max_chars=limits.MAX_PARAM)
+                reading_panel.plan_form(self.ctx)
+                st.caption("Keys: " + review_keys.caption())
         msg = st.session_state.pop("_nav_msg", None)
         if msg:
             st.info(md(msg))

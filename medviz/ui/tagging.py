@@ -28,7 +28,16 @@ QUICK_KEYS = "123456789"
 
 def existing(ctx, unit_id: str) -> pd.DataFrame:
     """The current annotations on one unit (cached until the next write)."""
-    return data.unit_annotations(ctx.db_path, ctx.benchmark_id, unit_id, data.generation())
+    return data.unit_annotations(ctx.db_path, ctx.benchmark_id, unit_id,
+                                 data.unit_generation(ctx.benchmark_id, unit_id))
+
+
+def visible(ctx, unit_id: str):
+    """(shown, hidden count): the annotations on a unit the signed-in reviewer may see (blind reading decided by
+    the domain), cached until a write touches that unit (``data.unit_generation``), so the prefetch can read
+    the next pair's ahead of a save on this one."""
+    return data.visible_annotations(ctx.db_path, ctx.benchmark_id, unit_id, ctx.reviewer, _who_key(ctx.reviewer),
+                                    data.unit_generation(ctx.benchmark_id, unit_id))
 
 
 def _who_key(who) -> tuple:
@@ -90,17 +99,16 @@ def _form(ctx, uv: UnitView) -> None:
 
 def _render(ctx, uv: UnitView) -> None:
     from .timing import step
-    gen = data.generation()
     with step("t.taxonomy"):
         tax = data.taxonomy(ctx.db_path)
     unit = uv.unit_id
     target_type = "pair" if uv.is_pair else "item"
     who = ctx.reviewer
     with step("t.plan"):
-        plan = data.reading_plan(ctx.db_path, ctx.benchmark_id, gen)
+        plan = data.reading_plan(ctx.db_path, ctx.benchmark_id, data.plan_generation())
     if who is not None:      # blind reading: the domain decides what this reviewer may see (mine included)
         with step("t.visible"):
-            shown, hidden = data.visible_annotations(ctx.db_path, ctx.benchmark_id, unit, who, _who_key(who), gen)
+            shown, hidden = visible(ctx, unit)
     else:
         with step("t.existing"):
             prev = existing(ctx, unit)
@@ -150,10 +158,11 @@ def _render(ctx, uv: UnitView) -> None:
     scopes = [ALL_MODELS] + list(ctx.models)
     if st.session_state.get(scope_key) not in scopes:
         st.session_state[scope_key] = ALL_MODELS
-    c1, c2 = st.columns([2, 1])
-    c1.selectbox("Applies to", scopes, key=scope_key, on_change=_keep_draft, args=(k,))
+    row = st.container(horizontal=True, gap="medium")       # not columns: fewer elements to draw per run
+    row.selectbox("Applies to", scopes, key=scope_key, on_change=_keep_draft, args=(k,), width="stretch")
     st.session_state.setdefault(f"conf::{k}", 3)
-    c2.select_slider("Confidence", options=[1, 2, 3, 4, 5], key=f"conf::{k}", on_change=_keep_draft, args=(k,))
+    row.select_slider("Confidence", options=[1, 2, 3, 4, 5], key=f"conf::{k}", on_change=_keep_draft, args=(k,),
+                      width=170)
     st.text_area("Rationale", key=f"why::{k}", height=80, on_change=_keep_draft, args=(k,),
                  placeholder="What did the model miss? What would a radiologist look at? (R to type here)")
     if restored:
@@ -185,11 +194,11 @@ def _actions(ctx, uv: UnitView, on_saved, on_undo) -> None:
         return
     name = getattr(who, "name", who)
     k = f"{ctx.benchmark_id}::{uv.unit_id}"
-    b1, b2 = st.columns([1.3, 1])
-    b1.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
+    row = st.container(horizontal=True, gap="small")
+    row.button("Save tag", type="primary", key=f"save::{k}", shortcut="Ctrl+Enter", icon=":material/save:",
               on_click=_save, args=(ctx, uv, name, k, on_saved), width="stretch")
     last = st.session_state.get("_last_save")
-    b2.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
+    row.button("Undo last save", key="undo_save", shortcut="U", icon=":material/undo:", width="stretch",
               disabled=last is None or last.get("reviewer") != name, on_click=_undo, args=(ctx, name, on_undo),
               help="Retract the annotation you saved last (or restore the revision before your edit)"
                    + (f" — {md(last['unit'])}" if last else ""))
@@ -213,8 +222,7 @@ def _save_inner(ctx, uv, name, k, on_saved) -> None:
         return
     scope = ss.get(f"scope::{k}", ALL_MODELS)
     model = None if scope == ALL_MODELS else scope
-    shown, _hidden = data.visible_annotations(ctx.db_path, ctx.benchmark_id, uv.unit_id, ctx.reviewer,
-                                              _who_key(ctx.reviewer), data.generation())
+    shown, _hidden = visible(ctx, uv.unit_id)
     mine = _mine(shown, name)
     base = None
     if not mine.empty:
@@ -235,7 +243,7 @@ def _save_inner(ctx, uv, name, k, on_saved) -> None:
         ss[f"_save_err::{k}"] = str(e)
         return
     with step("s.after_write"):
-        data.after_write()
+        data.after_write(units=((ctx.benchmark_id, uv.unit_id),))
     ss["_last_save"] = {"unit": uv.unit_id, "reviewer": name, "annotation_id": saved.annotation_id,
                         "revision": saved.revision, "before": None if base is None else base.to_dict()}
     ss.pop(f"draft::{k}", None)
@@ -261,7 +269,7 @@ def _undo(ctx, name, on_undo) -> None:
     except MedvizError as e:
         ss["_nav_msg"] = f"Could not undo: {e}"
         return
-    data.after_write()
+    data.after_write(units=((ctx.benchmark_id, last["unit"]),))
     ss.pop("_last_save", None)
     for f in _FIELDS:
         ss.pop(f"{f}::{ctx.benchmark_id}::{last['unit']}", None)

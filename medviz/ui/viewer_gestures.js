@@ -1,5 +1,6 @@
 // The pair viewer's gestures (see viewer_gestures.py): window/level by right-drag (or Ctrl+drag), frames by
-// Shift+wheel / arrows / PageUp-PageDown over a multi-frame image, Tab to the rationale, a W/L label per image.
+// Shift+wheel / arrows / PageUp-PageDown over a multi-frame image, Tab to the rationale, a W/L label per image,
+// and back to the top of the page when a new pair opens.
 // Listeners are installed once per tab; each mount hands over the latest slot data and the send function.
 export default function (component) {
   const { data, setTriggerValue } = component;
@@ -8,6 +9,18 @@ export default function (component) {
   // new slot data = a rerun has drawn the images again: live values end, previews go once the image changed
   w.__mvG = { data: data || { images: {} }, send: setTriggerValue, live: {}, fresh: true,
               clearAt: Date.now() + 1500 };
+  // a new pair opened (a save, J/K/N): back to the top, at the next frame (not in the middle of the rerun)
+  const unit = (data && data.unit) || null;
+  if (unit !== null && w.__mvTop !== unit) {
+    const first = w.__mvTop === undefined;
+    w.__mvTop = unit;
+    if (!first) {
+      requestAnimationFrame(() => {
+        const main = doc.querySelector("[data-testid='stMain']") || doc.scrollingElement;
+        main.scrollTo({ top: 0 }); (doc.scrollingElement || doc.documentElement).scrollTo({ top: 0 });
+      });
+    }
+  }
   const NS = 'http://www.w3.org/2000/svg';
   const FRAME_WAIT_MS = 150;                  // frame steps closer than this make one burst = one rerun
 
@@ -78,6 +91,12 @@ export default function (component) {
     }
   };
   w.__mvG.refresh = refresh;
+  // on a mount: once, at the next frame, when the rerun's other elements are in the DOM (measuring now would
+  // force a layout in the middle of the rerun's updates)
+  const refreshSoon = () => {
+    if (w.__mvRaf) return;
+    w.__mvRaf = requestAnimationFrame(() => { w.__mvRaf = 0; w.__mvG.refresh(); });
+  };
 
   // live feedback: the new window as a linear map of the drawn 8-bit values (exact on release, from Python)
   const filterFor = (slot, slope, icpt) => {
@@ -128,7 +147,7 @@ export default function (component) {
     return [y.ww * ww / Math.max(x.ww, 1), y.wl + (wl - x.wl) / Math.max(x.ww, 1) * y.ww];
   };
 
-  if (w.__mvGInstalled) { refresh(); return; }
+  if (w.__mvGInstalled) { refreshSoon(); return; }
   w.__mvGInstalled = true;
   let drag = null, hover = null, frameTimer = null;
 
@@ -246,5 +265,5 @@ export default function (component) {
     }
     w.__mvG.refresh && w.__mvG.refresh();
   }, 300);
-  refresh();
+  refreshSoon();
 }

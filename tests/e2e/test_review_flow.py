@@ -221,6 +221,26 @@ def test_keyboard_flow_save_next_top_help_rationale_draft_undo(pw, demo):
         shot(page, "flow-help-overlay")
         page.keyboard.press("Escape")
         assert page.locator("#mv-help").count() == 0
+        page.set_viewport_size({"width": 700, "height": 800})          # narrow: the sidebar overlays the page
+        page.wait_for_timeout(300)
+        expand = page.locator("[data-testid='stExpandSidebarButton']")
+        if expand.count() and expand.first.is_visible():
+            expand.first.click()
+        page.wait_for_function("() => { const r = document.querySelector(\"[data-testid='stSidebar']\")"
+                               ".getBoundingClientRect(); return r.left >= 0 && r.width > 200; }", timeout=5_000)
+        page.wait_for_timeout(500)                                     # the slide-in transition
+        blur(page)
+        page.keyboard.press("?")
+        help_.wait_for(timeout=5_000)
+        # the help is on top of everything, the open sidebar included: what is drawn at its corners is the help
+        on_top = """() => { const b = document.getElementById('mv-help').firstChild.getBoundingClientRect();
+          return [[b.left + 8, b.top + 8], [b.right - 8, b.bottom - 8]].every(([x, y]) =>
+            document.getElementById('mv-help').contains(document.elementFromPoint(x, y))); }"""
+        assert page.evaluate(on_top)
+        assert page.evaluate("document.getElementById('mv-help').firstChild.getBoundingClientRect().right") <= 700
+        shot(page, "flow-help-overlay-narrow")
+        page.keyboard.press("Escape")
+        page.set_viewport_size({"width": VIEW[0], "height": VIEW[1]})
 
         page.keyboard.press("1")                                      # a quick tag; the badge says so
         page.wait_for_selector("[data-testid='mv-tag-status']:has-text('unsaved')", timeout=20_000)
