@@ -168,3 +168,23 @@ def test_flush_runs_a_pending_redraw_now(store, bench):
     maps.schedule_refresh(store, bench, "pixels", delay=600)
     assert maps.flush_refreshes(store, timeout=30)
     assert maps.map_status(store, bench, "pixels") == "fresh"
+
+
+def test_vectors_arriving_while_the_map_is_drawn_leave_it_stale_not_fresh_with_points_missing(store, bench,
+                                                                                               monkeypatch):
+    E.compute_embeddings(store, bench, "pixels")
+    real = maps.vectors
+
+    def push_meanwhile(*a, **k):          # read the vectors, then a pushed batch lands before the map is stored
+        out = real(*a, **k)
+        with store.transaction() as tx:
+            tx.execute("UPDATE items SET image_sha256 = ? WHERE item_id = 'i5'", ["c" * 64])
+            sql.insert_embeddings(tx, "pixels", out[2][0], ["c" * 64], np.ones((1, out[1].shape[1]), np.float32),
+                                  decode=out[2][1])
+        return out
+    monkeypatch.setattr(maps, "vectors", push_meanwhile)
+    assert maps.refresh_map(store, bench, "pixels", force=True) is True
+    monkeypatch.setattr(maps, "vectors", real)
+    assert maps.map_status(store, bench, "pixels") == "stale"       # the drawn map lacks i5's new image
+    assert maps.refresh_map(store, bench, "pixels") is True
+    assert maps.map_status(store, bench, "pixels") == "fresh"

@@ -83,13 +83,16 @@ def refresh_map(store, benchmark_id: str, encoder_id: str, method: str = "pca", 
     """Compute and store the benchmark's map under the encoder unless the stored one is fresh; True when
     it was (re)computed. Called when vectors change (the end of ``compute_embeddings``: ``medviz embed`` and
     the embed job; vectors pushed to the server), so the Embeddings page reads it instead of computing it."""
+    from .embed import current_key
     if not force and map_status(store, benchmark_id, encoder_id, method) == "fresh":
         return False
+    # The fingerprint is taken before the vectors are read: vectors arriving meanwhile (pushes go on while
+    # the map is drawn) make the stored map stale, never "fresh" with points missing.
+    key = current_key(store, benchmark_id, encoder_id)
+    inputs = esql.map_inputs(store.cursor(), benchmark_id, encoder_id, key[0], decode=key[1]) if key else ""
     t0 = time.perf_counter()
     meta, xy, (digest, decode) = _layout(store, benchmark_id, encoder_id, method)
     seconds = time.perf_counter() - t0
-    cur = store.cursor()
-    inputs = esql.map_inputs(cur, benchmark_id, encoder_id, digest, decode=decode)
     with store.transaction() as tx:       # a job's WriterStore: through the store's one writer
         esql.replace_map(tx, benchmark_id, encoder_id, method, digest, inputs, meta["item_id"], xy, seconds)
     return True
