@@ -151,7 +151,7 @@ def _render(ctx, uv: UnitView) -> None:
     for i, tag in enumerate(quick):
         on = tag in st.session_state[tags_key]
         qcols[i % 2].button(f"{'☑' if on else '☐'} {md(tax.label(tag), inline=True)}", key=f"q{i}::{k}",
-                            on_click=toggle, args=(tag,), shortcut=QUICK_KEYS[i], width="stretch",
+                            on_click=toggle, args=(tag,), shortcut=QUICK_KEYS[i], width="stretch", wrap=True,
                             help=md(tax.description(tag) or tag))
     st.multiselect("Failure modes", tax.paths(), key=tags_key, placeholder="choose one or more tags",
                    help=f"Taxonomy {md(tax.version)}", on_change=_keep_draft, args=(k,))

@@ -212,6 +212,22 @@ def test_keyboard_flow_save_next_top_help_rationale_draft_undo(pw, demo):
         first = ids[-3]
         goto(page, f"{url}/review?b={MC}&pair={first}")
         sign_in(page, "Dr Keys")
+        # at 1280x800 no button label is cut short (quick tags wrap), and at the bottom of the page the fixed tag
+        # badge leaves Save / Undo clear
+        cut = page.evaluate("""() => [...document.querySelectorAll("[data-testid='stMain'] button")].filter(b =>
+            [b, ...b.querySelectorAll('*')].some(e => getComputedStyle(e).textOverflow === 'ellipsis'
+                                                  && e.scrollWidth > e.clientWidth + 1)).map(b => b.innerText)""")
+        assert cut == [], cut
+        page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollTo({top: 100000})")
+        page.wait_for_timeout(300)
+        clear = page.evaluate("""() => { const t = document.querySelector("[data-testid='mv-tag-status']")
+            .getBoundingClientRect(); return ['Save tag', 'Undo last save'].every(n => {
+            const b = [...document.querySelectorAll('button')].find(x => x.innerText.includes(n))
+              .getBoundingClientRect();
+            return b.bottom <= t.top || b.right <= t.left; }); }""")
+        print("RECTS", page.evaluate("""() => [document.querySelector("[data-testid='mv-tag-status']").getBoundingClientRect().toJSON(), [...document.querySelectorAll("button")].find(x => x.innerText.includes("Undo last save")).getBoundingClientRect().toJSON(), document.querySelector("[data-testid='stMain']").scrollTop]""")); page.screenshot(path="/tmp/dbg.png")
+        assert clear
+        page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollTo({top: 0})")
         blur(page)
         page.keyboard.press("?")
         help_ = page.locator("#mv-help")
