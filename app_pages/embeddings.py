@@ -4,7 +4,7 @@ import streamlit as st
 
 from medviz.encoders import map_methods
 from medviz.errors import MedvizError
-from medviz.readmodels.embeddings import map_sample
+from medviz.readmodels.embeddings import map_sample, map_state
 from medviz.thumbnails import MISSING_URI, thumbnail_uri
 from medviz.ui import bulk_tag, data, encoder_panel, navigation
 from medviz.ui.context import current
@@ -29,11 +29,20 @@ if df.empty:
     st.info("No embedded images for this encoder.")
     st.stop()
 digest = df["weights_digest"].iloc[0] if "weights_digest" in df.columns else "–"
+decode = df["decode"].iloc[0] if "decode" in df.columns else "–"
 shown = map_sample(df)
 sampled = (f"showing a fixed random {len(shown):,} of {len(df):,} images" if len(shown) < len(df)
            else f"{len(df):,} images")
-st.caption(f"{sampled} · encoder {code(eid)} · weights {code(digest)} · {method.upper()}. "
-           "Use the box or lasso tool to select points.")
+st.caption(f"{sampled} · encoder {code(eid)} · weights {code(digest)} ({code(decode)} image decoding) · "
+           f"{method.upper()}. Use the box or lasso tool to select points.")
+state = map_state(df, method)
+if state is not None:
+    again = (f"{code(f'medviz embed {ctx.benchmark_id} --encoder {eid}')} stores it again (so do the embed job "
+             "and a server a few seconds after pushed vectors stop arriving).")
+    st.info(("**This map is out of date in the store**: vectors or items changed since it was drawn, so it is "
+             "being computed from the vectors on this visit. " if state == "stale" else
+             "No map is stored for this encoder yet: it is computed from the vectors on this visit. ") + again,
+            icon=":material/update:")
 fig = data.embedding_figure(ctx.db_path, ctx.benchmark_id, eid, ctx.models, method, colour, data.generation())
 event = st.plotly_chart(fig, key=f"emb_map::{eid}::{method}::{colour}", on_select="rerun",
                         selection_mode=("box", "lasso", "points"))

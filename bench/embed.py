@@ -124,7 +124,7 @@ def cache_recheck(store, enc, folder: str, rel0: str, n: int = 10_000) -> float:
         core.append_items(tx, core.items_to_arrow("bench-cached10k", items))
         core.finish_benchmark(tx, "bench-cached10k")
         sql.insert_embeddings(tx, enc.id, enc.weights_digest, [it.image_sha256 for it in items],
-                              np.zeros((n, 512), np.float32))
+                              np.zeros((n, 512), np.float32), decode=E.embed.decoding(enc)[2])
     t = time.perf_counter()
     r = E.compute_embeddings(store, "bench-cached10k", enc.id)
     dt = time.perf_counter() - t

@@ -50,7 +50,7 @@ def build(base: str, n: int, dim: int) -> str:
         v = rng.standard_normal((len(hashes[start:start + 10_000]), dim)).astype(np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         with store.transaction() as tx:
-            esql.insert_embeddings(tx, ENCODER, DIGEST, hashes[start:start + 10_000], v)
+            esql.insert_embeddings(tx, ENCODER, DIGEST, hashes[start:start + 10_000], v, decode="exact")
     store.close()
     os.replace(db + ".tmp", db)
     return db

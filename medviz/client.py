@@ -180,10 +180,13 @@ class Client:
         return self._job(j, wait, progress)
 
     def embed(self, benchmark_id: str, encoder: str = "pixels", *, device: str | None = None,
-              batch_size: int | None = None, probe: bool = False, wait: bool = True, progress=None) -> dict:
-        """Compute embeddings on the server (``probe``: also the encoder's zero-shot choices as a model)."""
+              batch_size: int | None = None, probe: bool = False, exact_decode: bool = False, wait: bool = True,
+              progress=None) -> dict:
+        """Compute embeddings on the server (``probe``: also the encoder's zero-shot choices as a model;
+        ``exact_decode``: JPEGs decoded at full size, vectors cached apart from drafted ones)."""
         j = self._call("POST", f"/benchmarks/{_q(benchmark_id)}/embeddings",
-                       json={"encoder": encoder, "device": device, "batch_size": batch_size, "probe": probe})
+                       json={"encoder": encoder, "device": device, "batch_size": batch_size, "probe": probe,
+                             "exact_decode": exact_decode})
         return self._job(j, wait, progress)
 
     def export(self, benchmark_id: str, *, fmt: str = "csv", wait: bool = True, progress=None) -> dict:
@@ -194,13 +197,17 @@ class Client:
         return self._call("GET", f"/jobs/{_q(job_id)}/download", raw=True).content
 
     # --- embeddings computed elsewhere --------------------------------------------------------------------
-    def missing_embeddings(self, benchmark_id: str, encoder_id: str, weights_digest: str) -> list[str]:
+    def missing_embeddings(self, benchmark_id: str, encoder_id: str, weights_digest: str, *,
+                           decode: str = "unknown") -> list[str]:
+        """Image sha256s the server has no vector for under this encoder, weights and decode mode."""
         return self._call("GET", f"/embeddings/{_q(encoder_id)}/missing",
-                          params={"benchmark_id": benchmark_id, "weights_digest": weights_digest})["missing"]
+                          params={"benchmark_id": benchmark_id, "weights_digest": weights_digest,
+                                  "decode": decode})["missing"]
 
     def put_embeddings(self, encoder_id: str, weights_digest: str, hashes: list[str], vectors, *,
-                       benchmark_id: str | None = None, device: str | None = None) -> dict:
-        """Push vectors (rows of ``vectors`` for ``hashes``) as one Arrow IPC stream."""
+                       decode: str = "unknown", benchmark_id: str | None = None, device: str | None = None) -> dict:
+        """Push vectors (rows of ``vectors`` for ``hashes``) as one Arrow IPC stream. ``decode``: how the
+        images were decoded ('exact' or 'draft:<gap>', ``encoders.embed.decoding``; part of a vector's key)."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.ipc as ipc
@@ -212,7 +219,7 @@ class Client:
         buf = io.BytesIO()
         with ipc.new_stream(buf, table.schema) as w:
             w.write_table(table)
-        params = {k: v for k, v in (("benchmark_id", benchmark_id), ("device", device)) if v}
+        params = {k: v for k, v in (("benchmark_id", benchmark_id), ("device", device), ("decode", decode)) if v}
         return self._call("PUT", f"/embeddings/{_q(encoder_id)}", data=buf.getvalue(), params=params,
                           headers={"Content-Type": "application/vnd.apache.arrow.stream"})
 
@@ -241,18 +248,20 @@ def _sha256(path: str) -> str:
 
 
 def push_embeddings(client: Client, benchmark_id: str, images_dir: str, encoder_id: str = "pixels", *,
-                    device: str | None = None, batch_size: int | None = None, progress=None) -> dict:
+                    device: str | None = None, batch_size: int | None = None, progress=None,
+                    exact_decode: bool | None = None) -> dict:
     """Embed, on this machine, the benchmark images the server has no vectors for; push them in batches.
 
     Images are matched by content (sha256) among the files under ``images_dir``; each batch is pushed as
     soon as it is embedded, so an interrupted run keeps what it pushed and a rerun does the rest.
     """
-    from .encoders.embed import embed_paths
+    from .encoders.embed import decoding, embed_paths
     from .encoders.loading import default_batch_size, load_encoder
     if not os.path.isdir(images_dir):
         raise MedvizError("images folder does not exist", file=images_dir)
     enc = load_encoder(encoder_id, device=device)
-    missing = set(client.missing_embeddings(benchmark_id, enc.id, enc.weights_digest))
+    mode = decoding(enc, exact_decode)[2]
+    missing = set(client.missing_embeddings(benchmark_id, enc.id, enc.weights_digest, decode=mode))
     found: dict[str, str] = {}
     if missing:
         for root, _dirs, files in os.walk(images_dir):
@@ -266,15 +275,16 @@ def push_embeddings(client: Client, benchmark_id: str, images_dir: str, encoder_
                     found[h] = p
     hashes = sorted(found)
     paths = [found[h] for h in hashes]
-    out = {"benchmark_id": benchmark_id, "encoder_id": enc.id, "weights_digest": enc.weights_digest,
+    out = {"benchmark_id": benchmark_id, "encoder_id": enc.id, "weights_digest": enc.weights_digest, "decode": mode,
            "missing_on_server": len(missing), "found_here": len(paths), "pushed": 0, "added": 0, "failed": 0}
     if progress:
         progress(0, len(paths))
     done = 0
-    for idx, vecs, errors in embed_paths(enc, paths, batch_size=batch_size or default_batch_size(enc.device)):
+    for idx, vecs, errors in embed_paths(enc, paths, batch_size=batch_size or default_batch_size(enc.device),
+                                         exact_decode=exact_decode):
         out["failed"] += len(errors)
         if vecs is not None and len(idx):
-            r = client.put_embeddings(enc.id, enc.weights_digest, [hashes[i] for i in idx], vecs,
+            r = client.put_embeddings(enc.id, enc.weights_digest, [hashes[i] for i in idx], vecs, decode=mode,
                                       benchmark_id=benchmark_id, device=enc.device)
             out["pushed"] += r["received"]
             out["added"] += r["added"]

@@ -1,5 +1,6 @@
 """Decoding an image file for display: DICOM through pydicom (modality LUT applied: CT in Hounsfield units;
-palette colour through its LUT; one frame of a multi-frame file at a time) and PNG/JPEG through Pillow, into
+an RT dose grid times its DoseGridScaling, in its DoseUnits; palette colour through its LUT; one frame of a
+multi-frame file at a time) and PNG/JPEG through Pillow, into
 ``Decoded`` (float32 modality values or uint8 RGB, the header fields a reader looks at, the header for the VOI
 functions). Decoding is cached (``BoundedCache``): windowing and resizing are cheap, decoding is not.
 ``medviz.display`` turns a ``Decoded`` into the picture a reader sees; every failure is a ``MedvizError``
@@ -38,6 +39,8 @@ class Meta:
     photometric: str | None = None
     transfer_syntax: str | None = None
     is_color: bool = False
+    value_unit: str | None = None     # what the values are in, when the file says (RT dose: Gy or relative)
+    value_step: float = 1.0           # one stored unit in value units: the narrowest window (RT dose: its scaling)
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a metadata panel; values are plain text."""
@@ -49,7 +52,7 @@ class Meta:
                                                   + (f", {self.n_frames} frames" if self.n_frames > 1 else "")),
                ("Modality", self.modality), ("Body part", self.body_part),
                ("Series", self.series_description), ("Pixel spacing", sp), ("Stored window", win),
-               ("Photometric", self.photometric)]
+               ("Values", self.value_unit), ("Photometric", self.photometric)]
         return [(k, v) for k, v in out if v]
 
 
@@ -169,7 +172,28 @@ def _decode_dicom(path: str, frame: int) -> Decoded:
     if arr.ndim != 2:
         raise MedvizError(f"unexpected pixel array shape {arr.shape}", file=path, field="image")
     values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
+    if meta.modality == "RTDOSE":
+        values, meta = _dose(values, ds, meta)
     return Decoded(values=values, meta=replace(meta, is_color=False), ds=head)
+
+
+DOSE_UNITS = {"GY": "dose in Gy", "RELATIVE": "relative dose"}
+
+
+def _dose(values: np.ndarray, ds, meta: Meta) -> tuple[np.ndarray, Meta]:
+    """An RT dose grid in its dose units: pydicom's ``apply_modality_lut`` leaves RT Dose's DoseGridScaling
+    (3004,000E) out, though the standard says stored value × DoseGridScaling is the dose in DoseUnits
+    (3004,0002). Without a usable scaling the stored values are shown, and the metadata says so."""
+    unit = DOSE_UNITS.get(str(ds.get("DoseUnits", "") or "").strip().upper())
+    try:
+        scale = float(ds.get("DoseGridScaling"))
+    except (TypeError, ValueError):
+        scale = None
+    if scale is None or not np.isfinite(scale) or scale <= 0:
+        return values, replace(meta, value_unit="stored dose values (no usable DoseGridScaling)")
+    scaled = (values.astype(np.float64) * scale).astype(np.float32)
+    return scaled, replace(meta, value_unit=f"{unit or 'dose (DoseUnits not given)'}, stored × DoseGridScaling "
+                                            f"{scale:g}", value_step=min(scale, 1.0))
 
 
 def _decode_raster(path: str) -> Decoded:

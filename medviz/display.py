@@ -1,7 +1,8 @@
 """The display pipeline: from an image file to the 8-bit picture a reader sees, the way a DICOM viewer does it.
 
 DICOM, on pydicom's own functions, in the order of the standard's grayscale pipeline:
-stored values -> ``apply_modality_lut`` (rescale slope/intercept or a modality LUT; CT in Hounsfield units)
+stored values -> ``apply_modality_lut`` (rescale slope/intercept or a modality LUT; CT in Hounsfield units;
+an RT dose grid times its DoseGridScaling, in Gy: ``decoding``)
 -> VOI: ``apply_voi_lut`` with the file's own VOI LUT / window (LINEAR, LINEAR_EXACT or SIGMOID), or
 ``apply_windowing`` with a window the reader chose (a preset or their own centre/width, keeping the file's
 VOI LUT function) -> MONOCHROME1 inverted so that low values are white, as the standard says -> 8 bits.
@@ -86,7 +87,7 @@ def _chosen_window(d: Decoded, view: View) -> tuple[float, float] | None:
         window = CT_PRESETS[view.preset]
     if window is None and view.preset == AUTO and not d.meta.is_color:
         lo, hi = np.percentile(d.values, [1, 99])
-        window = (max(float(hi - lo), 1.0), float(lo + hi) / 2)
+        window = (max(float(hi - lo), d.meta.value_step), float(lo + hi) / 2)
     return window
 
 
@@ -106,16 +107,17 @@ def shown_window(d: Decoded, view: View) -> tuple[float, float] | None:
     units for CT); None when the file's VOI LUT table (not a window) maps it. What a W/L overlay shows and a
     window/level drag starts from."""
     window = _chosen_window(d, view)
+    step = d.meta.value_step
     if window is not None:
-        return max(float(window[0]), 1.0), float(window[1])
+        return max(float(window[0]), step), float(window[1])
     if d.ds is None:
         return 255.0, 127.5                  # PNG/JPEG and colour: the identity window
     if "VOILUTSequence" in d.ds:
         return None
     if d.meta.window is not None and "WindowCenter" in d.ds and "WindowWidth" in d.ds:
-        return max(d.meta.window[0], 1.0), d.meta.window[1]
+        return max(d.meta.window[0], step), d.meta.window[1]
     lo, hi = value_range(d)
-    return max(hi - lo, 1.0), (lo + hi) / 2
+    return max(hi - lo, step), (lo + hi) / 2
 
 
 def _voi(d: Decoded, view: View) -> np.ndarray:
@@ -134,8 +136,8 @@ def _voi(d: Decoded, view: View) -> np.ndarray:
                 except Exception:  # noqa: BLE001 - a malformed VOI falls back to the full range
                     pass
             lo, hi = float(v.min()), float(v.max())
-            window = (max(hi - lo, 1.0), (lo + hi) / 2)
-        ds2 = _window_ds(ds, window, text_field(ds.get("VOILUTFunction")))
+            window = (max(hi - lo, d.meta.value_step), (lo + hi) / 2)
+        ds2 = _window_ds(ds, window, text_field(ds.get("VOILUTFunction")), d.meta.value_step)
         out = np.asarray(apply_windowing(v, ds2, index=0), dtype=np.float32)
         return _unit_range(out, ds2, v)
     if window is None:                       # PNG/JPEG "file window": their own gray values
@@ -144,16 +146,21 @@ def _voi(d: Decoded, view: View) -> np.ndarray:
     return np.clip((v - (c - w / 2)) / w, 0, 1)
 
 
-def _window_ds(ds, window: tuple[float, float], function: str | None):
+def _window_ds(ds, window: tuple[float, float], function: str | None, min_width: float = 1.0):
     """A new small dataset carrying what ``apply_windowing`` reads (never the cached one: copies of a pydicom
-    Dataset share their elements, so setting a window on a copy would change the original)."""
+    Dataset share their elements, so setting a window on a copy would change the original). A window narrower
+    than 1 (values in Gy: an RT dose grid) is applied as LINEAR_EXACT, which the standard allows for any width
+    above 0 (LINEAR needs at least 1 and differs from it by half a stored unit)."""
     from pydicom.dataset import Dataset
     out = Dataset()
     for kw in ("PixelRepresentation", "BitsStored", "RescaleSlope", "RescaleIntercept", "ModalityLUTSequence",
                "PhotometricInterpretation"):
         if kw in ds:
             setattr(out, kw, ds[kw].value)
-    out.WindowWidth, out.WindowCenter = float(max(window[0], 1.0)), float(window[1])
+    width = float(max(window[0], min_width))
+    out.WindowWidth, out.WindowCenter = width, float(window[1])
+    if width < 1 and function in (None, "LINEAR"):
+        function = "LINEAR_EXACT"
     if function:
         out.VOILUTFunction = function
     return out

@@ -321,12 +321,13 @@ def _embed(store, job: Job, progress) -> dict:
     from .encoders import compute_embeddings
     p = job.params
     res = compute_embeddings(store, p["benchmark_id"], p.get("encoder"), device=p.get("device"),
-                             batch_size=p.get("batch_size"), progress=progress)
+                             batch_size=p.get("batch_size"), progress=progress,
+                             exact_decode=True if p.get("exact_decode") else None)
     job.line(res.summary())
     for msg in res.errors:
         job.line(f"skipped: {msg}")
     out = {"benchmark_id": res.benchmark_id, "encoder_id": res.encoder_id, "weights_digest": res.weights_digest,
-           "device": res.device, "n_images": res.n_images, "n_new": res.n_new, "n_cached": res.n_cached,
+           "decode": res.decode, "device": res.device, "n_images": res.n_images, "n_new": res.n_new, "n_cached": res.n_cached,
            "n_missing": res.n_missing, "n_failed": res.n_failed, "images_per_s": res.images_per_s}
     if p.get("probe"):
         from .encoders import zero_shot_probe

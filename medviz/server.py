@@ -147,6 +147,8 @@ def close_state(state: ServerState) -> None:
     if state.jobs is not None:
         state.jobs.close()
     if state.store is not None:
+        from .encoders.maps import flush_refreshes
+        flush_refreshes(state.store)          # maps of vectors pushed just before: stored, not left stale
         from .annotations.writer import close_writer
         close_writer(state.store)
         closer = getattr(state.store, "close_writer", None)

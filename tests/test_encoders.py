@@ -193,7 +193,7 @@ def test_cache_dedup_and_rerun_embeds_only_new(store, tmp_path, random_bench):
     assert (r3.n_new, r3.n_cached) == (1, 1)
     assert E.computed_encoders(store, random_bench) == ["tiny"]
     # vectors equal a direct forward pass of the same model
-    meta, vecs = sql.benchmark_embeddings(store.cursor(), random_bench, "tiny", r1.weights_digest)
+    meta, vecs = sql.benchmark_embeddings(store.cursor(), random_bench, "tiny", r1.weights_digest, decode=r1.decode)
     import torch
     direct = loading.LoadedEncoder.encode_batch(
         E.loaded_encoder("tiny"), torch.stack([pre(Image.open(tmp_path / "imgs" / "img1.png").convert("RGB"))]))
@@ -275,8 +275,8 @@ def test_cli_embed_explain_models(store, tmp_path, random_bench, capsys):
 def test_insert_embeddings_is_idempotent(store):
     v = np.eye(3, dtype=np.float32)
     with store.transaction() as tx:
-        assert sql.insert_embeddings(tx, "e", "d1", ["a", "b", "a"], v) == 2      # duplicate in the batch
-        assert sql.insert_embeddings(tx, "e", "d1", ["a", "c"], v[:2]) == 1
-        assert sql.insert_embeddings(tx, "e", "d2", ["a"], v[:1]) == 1            # other weights: own key
-    got = sql.vectors_for_hashes(store.cursor(), "e", "d1", ["a", "b", "c", "zz"])
+        assert sql.insert_embeddings(tx, "e", "d1", ["a", "b", "a"], v, decode="exact") == 2   # duplicate in the batch
+        assert sql.insert_embeddings(tx, "e", "d1", ["a", "c"], v[:2], decode="exact") == 1
+        assert sql.insert_embeddings(tx, "e", "d2", ["a"], v[:1], decode="exact") == 1         # other weights: own key
+    got = sql.vectors_for_hashes(store.cursor(), "e", "d1", ["a", "b", "c", "zz"], decode="exact")
     assert sorted(got) == ["a", "b", "c"] and got["a"].shape == (3,)

@@ -403,7 +403,7 @@ def test_computed_encoder_similarities_join_pair_rows(annotated, monkeypatch):
         empty.attrs = {}
         return empty
     monkeypatch.setattr(stats, "encoder_similarities", fake_sims)
-    annotated.cursor().execute("INSERT INTO embeddings VALUES ('fake', 'd', 'x', 1, [1.0], NULL)")
+    annotated.cursor().execute("INSERT INTO embeddings VALUES ('fake', 'd', 'x', 1, [1.0], NULL, 'exact')")
     try:
         df = read_export_bytes(export_annotations(annotated))
     finally:

@@ -117,10 +117,11 @@ def encoder_similarities(store, benchmark_id: str) -> pd.DataFrame:
         # fresh cursors: a single-row fetch may leave a result open on a cursor (DuckDB 2 refuses reuse)
         c1, c2 = store.new_cursor(), store.new_cursor()
         try:
-            digest = emb.best_digest(c1, benchmark_id, enc)
-            if digest is None:
+            key = emb.best_key(c1, benchmark_id, enc)
+            if key is None:
                 continue
-            meta, vecs = emb.benchmark_embeddings(c2, benchmark_id, enc, digest, pairs_only=True)
+            digest = key[0]
+            meta, vecs = emb.benchmark_embeddings(c2, benchmark_id, enc, digest, decode=key[1], pairs_only=True)
         finally:
             c1.close()
             c2.close()

@@ -161,6 +161,9 @@ class EmbedRequest(BaseModel):
     batch_size: int | None = Field(None, ge=1, le=4096)
     probe: bool = Field(False, description="also store the encoder's zero-shot choices as a model (needs a text "
                                            "tower; scored like any other model, labelled an encoder probe)")
+    exact_decode: bool = Field(False, description="decode JPEGs at full size (default: the server's "
+                                                  "MEDVIZ_EXACT_DECODE; JPEG draft decoding is faster and its "
+                                                  "vectors are cached apart)")
 
 
 @router.post("/benchmarks/{benchmark_id}/embeddings", status_code=202, response_model=JobOut,
@@ -169,7 +172,7 @@ def embed(request: Request, benchmark_id: str, req: EmbedRequest, who=Depends(de
     s = deps.state(request)
     _benchmark(request, benchmark_id)
     params = {"benchmark_id": benchmark_id, "encoder": req.encoder, "device": req.device,
-              "batch_size": req.batch_size, "probe": req.probe}
+              "batch_size": req.batch_size, "probe": req.probe, "exact_decode": req.exact_decode}
     return _job_reply(s.jobs.get(s.jobs.submit("embed", params, who.name)))
 
 
@@ -190,25 +193,39 @@ def export(request: Request, benchmark_id: str, req: ExportRequest, who=Depends(
 
 # --- embeddings computed elsewhere -------------------------------------------------------------------------
 
+DECODE_PATTERN = r"^(exact|unknown|draft:[0-9]+(\.[0-9]+)?)$"
+_DECODE_HELP = ("how the worker decoded the images: 'exact' or 'draft:<gap>' (JPEG draft decoding, "
+                "medviz.encoders.prep); part of a vector's key. Left out: 'unknown' (a client that does not say)")
+
+
 @router.get("/embeddings/{encoder_id}/missing",
-            summary="Image sha256s of a benchmark that have no vector yet for this encoder + weights digest")
+            summary="Image sha256s of a benchmark that have no vector yet for this encoder + weights digest "
+                    "+ decode mode")
 def missing_embeddings(request: Request, encoder_id: str, benchmark_id: str = Query(..., max_length=200),
                        weights_digest: str = Query(..., min_length=1, max_length=200),
+                       decode: str = Query("unknown", max_length=40, pattern=DECODE_PATTERN,
+                                           description=_DECODE_HELP),
                        who=Depends(deps.reader)) -> dict:
     from ..store import embeddings as esql
     _benchmark(request, benchmark_id)
-    todo = esql.embedding_todo(deps.state(request).store.cursor(), benchmark_id, encoder_id, weights_digest)
+    todo = esql.embedding_todo(deps.state(request).store.cursor(), benchmark_id, encoder_id, weights_digest,
+                               decode=decode)
     has = todo["image_sha256"].notna()
     need = todo[has & ~todo["cached"].fillna(False).astype(bool)]
+    from ..encoders.maps import map_status
     return {"benchmark_id": benchmark_id, "encoder_id": encoder_id, "weights_digest": weights_digest,
-            "images": int(has.sum()), "missing": sorted(need["image_sha256"].astype(str))}
+            "decode": decode, "images": int(has.sum()), "missing": sorted(need["image_sha256"].astype(str)),
+            "map": map_status(deps.state(request).store, benchmark_id, encoder_id)}
 
 
 class EmbeddingsPut(BaseModel):
     encoder_id: str
     weights_digest: str
+    decode: str
     received: int
     added: int
+    map_refresh: bool = Field(False, description="the benchmark's stored 2-D map is being redrawn from the "
+                                                  "vectors (in the background, through the one writer)")
 
 
 def read_vectors(data: bytes, filename: str = "upload") -> tuple[list[str], np.ndarray, str | None]:
@@ -267,6 +284,8 @@ def read_vectors(data: bytes, filename: str = "upload") -> tuple[list[str], np.n
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def put_embeddings(request: Request, encoder_id: str,
                          weights_digest: str | None = Query(None, min_length=1, max_length=200),
+                         decode: str = Query("unknown", max_length=40, pattern=DECODE_PATTERN,
+                                             description=_DECODE_HELP),
                          benchmark_id: str | None = Query(None, max_length=200),
                          device: str | None = Query(None, max_length=40),
                          who=Depends(deps.actor), _len=Depends(deps.check_length)):
@@ -292,13 +311,21 @@ async def put_embeddings(request: Request, encoder_id: str,
         _benchmark(request, benchmark_id)
 
     def write(tx):
-        added = esql.insert_embeddings(tx, encoder_id, digest, hashes, vecs) if hashes else 0
+        added = esql.insert_embeddings(tx, encoder_id, digest, hashes, vecs, decode=decode) if hashes else 0
         if benchmark_id is not None:
-            esql.record_run(tx, benchmark_id, encoder_id, digest, source=f"pushed by {who.name}",
+            esql.record_run(tx, benchmark_id, encoder_id, digest, decode=decode, source=f"pushed by {who.name}",
                             device=device or "remote", n_new=added, n_cached=len(hashes) - added, n_missing=0,
                             n_failed=0, images_per_s=None)
         return added
     added = execute_write(s.store, write)
     from ..server import app_data_changed
     app_data_changed("data")
-    return {"encoder_id": encoder_id, "weights_digest": digest, "received": len(hashes), "added": int(added)}
+    refresh = False
+    if added:       # the stored 2-D maps drawn from these images are stale: redraw them once the pushes stop
+        from ..encoders.maps import schedule_refresh
+        for bid in [benchmark_id] if benchmark_id is not None else esql.benchmarks_with_images(s.store.cursor(),
+                                                                                               hashes):
+            schedule_refresh(s.store, bid, encoder_id, on_done=lambda: app_data_changed("data"))
+            refresh = True
+    return {"encoder_id": encoder_id, "weights_digest": digest, "decode": decode, "received": len(hashes),
+            "added": int(added), "map_refresh": refresh}

@@ -131,7 +131,8 @@ def run_embed(client, args) -> int:
         bar = progress_bar(f"embed {args.encoder} here, push to {client.url}", "img")
         try:
             res = push_embeddings(client, args.benchmark, args.images, args.encoder, device=args.device,
-                                  batch_size=args.batch_size, progress=bar)
+                                  batch_size=args.batch_size, progress=bar,
+                                  exact_decode=getattr(args, "exact_decode", False) or None)
         finally:
             bar.close()
         print(f"{res['encoder_id']} [{res['weights_digest'][:24]}]: {res['missing_on_server']} images lacked "
@@ -139,7 +140,8 @@ def run_embed(client, args) -> int:
               f"{res['failed']} failed")
         return 0
     job = client.embed(args.benchmark, args.encoder, device=args.device, batch_size=args.batch_size,
-                       probe=bool(getattr(args, "probe", False)), wait=False)
+                       probe=bool(getattr(args, "probe", False)),
+                       exact_decode=bool(getattr(args, "exact_decode", False)), wait=False)
     res = _wait(client, job, f"embed {args.encoder}")
     for line in res["log"]:
         print(line.split(" ", 1)[-1])

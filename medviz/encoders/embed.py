@@ -30,6 +30,7 @@ class EmbedResult:
     weights_digest: str
     source: str
     device: str
+    decode: str = prep.EXACT   # how images were decoded for the vectors (``prep.decode_mode``; part of their key)
     n_items: int = 0           # items in the benchmark
     n_images: int = 0          # distinct image contents present
     n_new: int = 0             # embedded in this run
@@ -42,7 +43,8 @@ class EmbedResult:
 
     def summary(self) -> str:
         rate = f", {self.images_per_s:.1f} images/s" if self.images_per_s else ""
-        return (f"{self.encoder_id} [{self.weights_digest}] on {self.device}: {self.n_new} new, {self.n_cached} cached, "
+        return (f"{self.encoder_id} [{self.weights_digest}, {self.decode} decode] on {self.device}: "
+                f"{self.n_new} new, {self.n_cached} cached, "
                 f"{self.n_missing} items without image, {self.n_failed} failed{rate}")
 
 
@@ -83,6 +85,15 @@ def _lower_priority() -> None:
         pass
 
 
+def decoding(enc: LoadedEncoder, exact_decode: bool | None = None) -> tuple[prep.PrepPlan | None, float | None, str]:
+    """How ``embed_paths`` decodes images for ``enc``: (plan, JPEG draft gap, decode mode). Only the fast path
+    (``prep.plan_for``) drafts; an encoder without it (the weight-free pixels encoder) always decodes exactly.
+    The mode is stored with every vector, so vectors of a draft and of an exact decode are never mixed."""
+    plan = prep.plan_for(enc.preprocess)
+    gap = prep.draft_gap(exact_decode) if plan is not None else None
+    return plan, gap, prep.decode_mode(gap)
+
+
 def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, workers: int | None = None,
                 exact_decode: bool | None = None):
     """Yield (indices, vectors, errors) per batch; decoding runs ``workers`` threads ahead of the model.
@@ -94,8 +105,7 @@ def embed_paths(enc: LoadedEncoder, paths: list[str], *, batch_size: int, worker
     ``MEDVIZ_EXACT_DECODE``). Otherwise each image goes through ``enc.preprocess`` and the batch is stacked.
     """
     pin = enc.device.startswith("cuda")
-    plan = prep.plan_for(enc.preprocess)
-    gap = prep.draft_gap(exact_decode) if plan is not None else None
+    plan, gap, _ = decoding(enc, exact_decode)
     batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
     workers = workers or _workers(enc.device)
     lookahead = max(2, 2 * workers // max(1, batch_size) + 2)
@@ -153,10 +163,11 @@ def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, 
     if core.benchmark(cur, benchmark_id) is None:
         raise MedvizError(f"benchmark '{benchmark_id}' is not in the store; ingest it first", record=benchmark_id)
     enc = load_encoder(encoder_id, device=device)
+    mode = decoding(enc, exact_decode)[2]
     t0 = time.perf_counter()
-    todo = sql.embedding_todo(cur, benchmark_id, enc.id, enc.weights_digest)
+    todo = sql.embedding_todo(cur, benchmark_id, enc.id, enc.weights_digest, decode=mode)
     has = todo["image_sha256"].notna()
-    res = EmbedResult(benchmark_id, enc.id, enc.weights_digest, enc.spec.source, enc.device,
+    res = EmbedResult(benchmark_id, enc.id, enc.weights_digest, enc.spec.source, enc.device, mode,
                       n_items=int(todo["n_items"].sum()), n_images=int(has.sum()),
                       n_missing=int(todo.loc[~has, "n_items"].sum()),
                       n_cached=int((has & todo["cached"].fillna(False).astype(bool)).sum()))
@@ -171,7 +182,7 @@ def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, 
 
         def commit(batch_hashes, vecs):
             with store.transaction() as tx:
-                return sql.insert_embeddings(tx, enc.id, enc.weights_digest, batch_hashes, vecs)
+                return sql.insert_embeddings(tx, enc.id, enc.weights_digest, batch_hashes, vecs, decode=mode)
         # One writer thread commits each batch while the model works on the next (matters on a GPU, where a
         # batch takes about as long as its insert). Batches commit in order: an interruption keeps them all.
         pending: deque = deque()
@@ -196,7 +207,8 @@ def compute_embeddings(store, benchmark_id: str, encoder_id: str | None = None, 
     res.seconds = time.perf_counter() - t0
     if paths or sql.latest_run(cur, benchmark_id, enc.id) is None:
         with store.transaction() as tx:
-            sql.record_run(tx, benchmark_id, enc.id, enc.weights_digest, source=enc.spec.source, device=enc.device,
+            sql.record_run(tx, benchmark_id, enc.id, enc.weights_digest, decode=mode, source=enc.spec.source,
+                           device=enc.device,
                            n_new=res.n_new, n_cached=res.n_cached, n_missing=res.n_missing, n_failed=res.n_failed,
                            images_per_s=res.images_per_s)
     from .maps import refresh_map              # the Embeddings page's map, drawn now that the vectors changed
@@ -210,24 +222,27 @@ def computed_encoders(store, benchmark_id: str) -> list[str]:
     return sql.computed_encoders(store.cursor(), benchmark_id)
 
 
-def current_digest(store, benchmark_id: str, encoder_id: str) -> str | None:
-    """The weights digest to read: the loaded model's if loaded, else the one with most vectors cached."""
+def current_key(store, benchmark_id: str, encoder_id: str) -> tuple[str, str] | None:
+    """The (weights digest, decode mode) of the vectors to read: the loaded model's digest if loaded, else the
+    one with most vectors cached; with the decode mode that has most vectors under it. When the loaded model
+    has none cached: its digest in the decode mode it would embed with now."""
     from .loading import loaded_encoder
     enc = loaded_encoder(encoder_id)
-    if enc is not None:
-        return enc.weights_digest
-    return sql.best_digest(store.cursor(), benchmark_id, encoder_id)
+    key = sql.best_key(store.cursor(), benchmark_id, encoder_id, enc.weights_digest if enc is not None else None)
+    if key is None and enc is not None:
+        return enc.weights_digest, decoding(enc)[2]
+    return key
 
 
 def vectors(store, benchmark_id: str, encoder_id: str):
-    """(frame of items with a vector, (n, d) matrix, digest) or raise when nothing is cached."""
-    digest = current_digest(store, benchmark_id, encoder_id)
-    if digest is None:
+    """(frame of items with a vector, (n, d) matrix, (digest, decode mode)) or raise when nothing is cached."""
+    key = current_key(store, benchmark_id, encoder_id)
+    if key is None:
         raise MedvizError(f"no embeddings of benchmark '{benchmark_id}' for encoder '{encoder_id}'; "
                           f"run: medviz embed {benchmark_id} --encoder {encoder_id}", field="encoder")
-    meta, vecs = sql.benchmark_embeddings(store.cursor(), benchmark_id, encoder_id, digest)
+    meta, vecs = sql.benchmark_embeddings(store.cursor(), benchmark_id, encoder_id, key[0], decode=key[1])
     if len(meta) == 0:
         raise MedvizError(f"no embeddings of benchmark '{benchmark_id}' for encoder '{encoder_id}' "
-                          f"with weights {digest}; run: medviz embed {benchmark_id} --encoder {encoder_id}",
-                          field="encoder")
-    return meta, vecs, digest
+                          f"with weights {key[0]} ({key[1]} decode); run: medviz embed {benchmark_id} "
+                          f"--encoder {encoder_id}", field="encoder")
+    return meta, vecs, key

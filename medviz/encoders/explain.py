@@ -17,7 +17,7 @@ from ..errors import MedvizError
 from ..store import core
 from ..store import embeddings as sql
 from . import registry
-from .embed import current_digest
+from .embed import current_key, decoding
 from .loading import LoadedEncoder, PixelsEncoder, loaded_encoder
 from .visual import METHOD as VISUAL_METHOD
 from .visual import VisualDifference, compare_files
@@ -166,7 +166,10 @@ def visual_difference(store, it1: dict, it2: dict) -> VisualDifference:
 
 
 def _image_vector(store, enc: LoadedEncoder, it: dict) -> np.ndarray | None:
-    got = sql.vectors_for_hashes(store.cursor(), enc.id, enc.weights_digest, [it["image_sha256"]])
+    """The item's cached vector under the loaded weights (in the decode mode this process embeds with), else
+    computed now from the image."""
+    got = sql.vectors_for_hashes(store.cursor(), enc.id, enc.weights_digest, [it["image_sha256"]],
+                                 decode=decoding(enc)[2])
     if it["image_sha256"] in got:
         return got[it["image_sha256"]]
     from ..image_load import load_image
@@ -206,14 +209,16 @@ def explain_pair(store, benchmark_id: str, pair_id: str, encoder_id: str | None 
     modality = it1.get("modality") or it2.get("modality")
 
     # 1. encoder cosine (from the cache only: nothing is shown for an encoder that has not been run)
-    digest = current_digest(store, benchmark_id, encoder_id)
+    key = current_key(store, benchmark_id, encoder_id)
+    digest = key[0] if key else None
     cosine, enc_reason = None, None
     if not both:
         enc_reason = "image missing for " + " and ".join(i["item_id"] for i in (it1, it2) if not _has_image(i))
     elif digest is None:
         enc_reason = f"not computed: run `medviz embed {benchmark_id} --encoder {encoder_id}`"
     else:
-        got = sql.vectors_for_hashes(cur, encoder_id, digest, [it1["image_sha256"], it2["image_sha256"]])
+        got = sql.vectors_for_hashes(cur, encoder_id, digest, [it1["image_sha256"], it2["image_sha256"]],
+                                     decode=key[1])
         if it1["image_sha256"] in got and it2["image_sha256"] in got:
             cosine = float(np.dot(got[it1["image_sha256"]], got[it2["image_sha256"]]))
         else:
@@ -258,6 +263,7 @@ def explain_pair(store, benchmark_id: str, pair_id: str, encoder_id: str | None 
 
     provenance = {"encoder_id": encoder_id, "encoder_source": spec.source, "encoder_kind": spec.kind,
                   "weights_digest": digest if cosine is not None else (enc.weights_digest if enc else digest),
+                  "decode": key[1] if cosine is not None else None,      # how the images were decoded
                   "visual_method": VISUAL_METHOD, "quadrant_basis": basis}
     return PairExplanation(benchmark_id, pair_id, it1["item_id"], it2["item_id"], modality, provided, encoder_id,
                            spec.label, spec.kind, provenance["weights_digest"], cosine, enc_reason, visual,

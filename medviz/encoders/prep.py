@@ -90,6 +90,15 @@ def draft_gap(exact: bool | None = None) -> float | None:
     return gap
 
 
+EXACT = "exact"
+
+
+def decode_mode(gap: float | None) -> str:
+    """The decode mode stored with a vector (part of its cache key): ``exact`` (full decode) or
+    ``draft:<gap>`` (large JPEGs decoded at a reduced DCT scale, see ``draft_gap``)."""
+    return EXACT if gap is None else f"draft:{gap:g}"
+
+
 def open_image(path: str, draft=None):
     """Decode an image for encoding, keeping grey images single-channel ('L'); returns (image, box, size).
 

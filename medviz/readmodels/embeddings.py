@@ -44,7 +44,18 @@ def embedding_frame(store, benchmark_id: str, encoder_id: str, models: list[str]
     if "modality" not in df.columns:
         df["modality"] = None
     df["modality"] = df["modality"].fillna("(none)")
+    df.attrs.update({k: m.attrs[k] for k in ("map", "stored_map") if k in m.attrs})   # (merges drop attrs)
     return df
+
+
+def map_state(df: pd.DataFrame, method: str) -> str | None:
+    """Why the Embeddings page's map is not the stored one: ``stale`` (the store holds a map drawn from other
+    vectors or items), ``missing`` (none stored yet), or None (the stored map is shown, or ``method`` is one
+    that is never stored). ``df``: ``embedding_frame``'s frame (its ``attrs`` say what the store holds)."""
+    from ..encoders.maps import STORED_METHODS
+    if method not in STORED_METHODS or df.attrs.get("map") == "stored":
+        return None
+    return "stale" if df.attrs.get("stored_map") == "stale" else "missing"
 
 
 def map_sample(df: pd.DataFrame, max_points: int = MAP_MAX_POINTS, seed: int = 0) -> pd.DataFrame:

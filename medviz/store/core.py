@@ -156,8 +156,12 @@ def pairs_to_arrow(benchmark_id: str, pairs) -> pa.Table:
 # --- writes (call inside Store.transaction()) ---------------------------------------------------------
 
 def delete_benchmark(tx, benchmark_id: str) -> None:
+    """Everything stored per benchmark, in the caller's transaction (annotations and the embedding cache,
+    keyed by unit and by image content, stay); its stored embedding maps go too."""
+    from .embeddings import delete_benchmark_maps
     for table in ("unit_facets", "unit_outcomes", "predictions", "models", "pairs", "items", "benchmarks"):
         tx.execute(f"DELETE FROM {table} WHERE benchmark_id = ?", [benchmark_id])  # table names are constants
+    delete_benchmark_maps(tx, benchmark_id)
 
 
 def insert_benchmark(tx, benchmark_id: str, kind: str, source: str, images_dir: str | None,

@@ -36,7 +36,9 @@ def test_embed_remotely_then_resume(server, sample_files, tmp_path):
     from medviz.store import embeddings as esql
     with Store(server.db, read_only=True) as s:
         assert "pixels" in esql.computed_encoders(s.cursor(), MC)
-        todo = esql.embedding_todo(s.cursor(), MC, "pixels", esql.best_digest(s.cursor(), MC, "pixels"))
+        digest, decode = esql.best_key(s.cursor(), MC, "pixels")
+        assert decode == "exact"                              # the pixels encoder never drafts; the worker said so
+        todo = esql.embedding_todo(s.cursor(), MC, "pixels", digest, decode=decode)
         assert todo.loc[todo["image_sha256"].notna(), "cached"].all()
 
 
@@ -60,7 +62,8 @@ def test_put_embeddings_validates_and_adds(server):
     h = ["a" * 64, "b" * 64]
     ok = requests.put(url, data=_arrow(h, np.ones((2, 4)), "sha256:w1", parquet=True), headers=hdr, timeout=30)
     assert ok.status_code == 200 and ok.json() == {"encoder_id": "my-encoder", "weights_digest": "sha256:w1",
-                                                   "received": 2, "added": 2}
+                                                   "decode": "unknown", "received": 2, "added": 2,
+                                                   "map_refresh": False}    # images of no benchmark: no map
     again = requests.put(url, data=_arrow(h, np.ones((2, 4)), "sha256:w1"), headers=hdr, timeout=30)
     assert again.json()["added"] == 0                    # already there: nothing duplicated
     cases = [
@@ -75,6 +78,46 @@ def test_put_embeddings_validates_and_adds(server):
         assert r.json()["field"] == field and "Traceback" not in r.text
     c = Client(server.url)
     assert c.missing_embeddings(MC, "my-encoder", "sha256:w1")      # this benchmark's images are not a, b
+    # the decode mode is part of the key: the same vectors said to come from exact decoding are new
+    exact = requests.put(url + "?decode=exact", data=_arrow(h, np.ones((2, 4)), "sha256:w1"), headers=hdr, timeout=30)
+    assert exact.json()["added"] == 2 and exact.json()["decode"] == "exact"
+    bad = requests.put(url + "?decode=sideways", data=_arrow(h, np.ones((2, 4)), "sha256:w1"), headers=hdr,
+                       timeout=30)
+    assert bad.status_code == 400 and bad.json()["field"] == "decode"
+
+
+def test_pushed_vectors_redraw_the_stored_map(server, sample_files):
+    """PUT /embeddings (a GPU worker's batches) redraws the benchmark's stored 2-D map through the server's
+    one writer once the pushes stop, as the embed job does: the map is fresh again without a read computing
+    it, and before the server shuts down."""
+    import time
+
+    from medviz.client import push_embeddings
+    c = Client(server.url, user="GPU box")
+
+    def map_state():
+        return c._call("GET", "/embeddings/pixels/missing",
+                       params={"benchmark_id": MC, "weights_digest": digest, "decode": "exact"})["map"]
+    res = push_embeddings(c, MC, str(sample_files["mc_images"]), "pixels", batch_size=4)
+    digest = res["weights_digest"]
+    assert res["added"] > 0 and res["decode"] == "exact"
+    deadline = time.monotonic() + 120
+    while (state := map_state()) != "fresh":
+        assert time.monotonic() < deadline, f"the map is still {state} after the pushes"
+        time.sleep(0.5)
+    t_fresh = time.time()
+    server.stop()
+    from medviz.encoders import maps
+    from medviz.store import Store
+    from medviz.store import embeddings as esql
+    with Store(server.db, read_only=True) as s:
+        assert maps.map_status(s, MC, "pixels") == "fresh"
+        info = esql.stored_map_info(s.cursor(), MC, "pixels", "pca")
+        n_ok = s.cursor().execute("SELECT count(*) FROM items WHERE benchmark_id = ? AND image_status = 'ok'",
+                                  [MC]).fetchall()[0][0]
+        assert info["n_points"] == n_ok > 0
+        from datetime import datetime, timezone
+        assert info["computed_at"] <= datetime.fromtimestamp(t_fresh, timezone.utc).replace(tzinfo=None)
 
 
 def test_probe_goes_through_the_server_and_its_error_comes_back(server):
