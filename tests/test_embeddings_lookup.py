@@ -18,6 +18,10 @@ class _Spy:
         self.calls.append((query, params))
         return self.cur.execute(query, params)
 
+    def sql(self, query, params=None):
+        self.calls.append((query, params))
+        return self.cur.sql(query, params=params)
+
 
 def test_a_pair_lookup_is_an_index_scan_and_returns_only_its_key(store):
     n = 70_000                                 # two encoders: more rows than one row group

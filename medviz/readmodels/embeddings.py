@@ -30,7 +30,7 @@ def embedding_frame(store, benchmark_id: str, encoder_id: str, models: list[str]
     idx = annotation_index(store, benchmark_id)
     first_tag = (idx.rows.assign(top=idx.rows["tag"].astype(str).str.split("/").str[0])
                  .groupby("unit_id")["top"].first()) if not idx.rows.empty else pd.Series(dtype=str)
-    df["tag"] = df["unit_id"].map(first_tag).fillna("untagged")
+    df["tag"] = df["unit_id"].map(first_tag).astype(object).fillna("untagged")
     df["encoder_blind"] = "unknown"
     try:
         sims = similarities if similarities is not None else encoder_similarities(store, benchmark_id)
