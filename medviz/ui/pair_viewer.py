@@ -19,7 +19,6 @@ import os
 
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from .. import display
 from ..display import View
@@ -31,6 +30,7 @@ from .text import html_text, md
 DISPLAY_SIZE = 768          # the panel box (plot units); images larger than this are reduced to it
 FIG_HEIGHT = 470
 FIT, ONE_TO_ONE = "Fit", "1:1"
+_SPACING = 0.015            # between panels, as a share of the figure's width
 _PNG_MAX_PIXELS = 400_000   # gray images up to this size travel as lossless PNG (exact pixel values)
 
 
@@ -178,26 +178,33 @@ def pair_figure(uv: UnitView, views: list[View], mode: str = FIT) -> tuple[go.Fi
         except MedvizError as e:
             problems.append(f"Image {s.slot} ({s.item_id}): {e.detail}")
     n = max(len(shown), 1)
-    titles = []
-    for s, _uri, _size, orig in shown:
-        titles.append(f"Image {s.slot}: {html_text(s.item_id)} · {orig[0]}×{orig[1]}" if uv.is_pair
-                      else f"Item {html_text(s.item_id)} · {orig[0]}×{orig[1]}")
-    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.015, subplot_titles=titles or None)
     largest = max((max(size) for _s, _u, size, _o in shown), default=DISPLAY_SIZE)
-    for i, (s, uri, size, _orig) in enumerate(shown, start=1):
-        fig.add_trace(go.Image(source=uri, hoverinfo="skip", name=f"slot{s.slot}",
-                               **placement(size, mode, largest=largest)), row=1, col=i)
+    width = (1 - _SPACING * (n - 1)) / n          # each panel's share of the figure (make_subplots' layout)
     axes = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
-    fig.update_xaxes(range=[0, DISPLAY_SIZE], constrain="domain", **axes)
-    fig.update_yaxes(range=[DISPLAY_SIZE, 0], constrain="domain", **axes)
-    if n > 1:     # synchronised zoom / pan
-        fig.update_xaxes(matches="x")
-        fig.update_yaxes(matches="y")
-    for i in range(1, n + 1):
-        suffix = "" if i == 1 else str(i)
-        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
-    fig.update_layout(height=FIG_HEIGHT, margin=dict(l=0, r=0, t=30, b=0), dragmode="pan", showlegend=False,
-                      plot_bgcolor="#111", uirevision=uv.unit_id)
+    layout = dict(height=FIG_HEIGHT, margin=dict(l=0, r=0, t=30, b=0), dragmode="pan", showlegend=False,
+                  plot_bgcolor="#111", uirevision=uv.unit_id, template="none", annotations=[],
+                  font=dict(family='"Source Sans", "Source Sans Pro", sans-serif', color="#31333F"))
+    traces = []
+    for i, (s, uri, size, orig) in enumerate(shown, start=1):
+        sx = "" if i == 1 else str(i)
+        x0 = (i - 1) * (width + _SPACING)
+        # synchronised zoom / pan: every panel's axes match the first one's; each keeps its pixels square
+        layout[f"xaxis{sx}"] = dict(domain=[x0, x0 + width], anchor=f"y{sx}", range=[0, DISPLAY_SIZE],
+                                    constrain="domain", **axes, **({"matches": "x"} if i > 1 else {}))
+        layout[f"yaxis{sx}"] = dict(domain=[0, 1], anchor=f"x{sx}", range=[DISPLAY_SIZE, 0], constrain="domain",
+                                    scaleanchor=f"x{sx}", **axes, **({"matches": "y"} if i > 1 else {}))
+        title = (f"Image {s.slot}: {html_text(s.item_id)} · {orig[0]}×{orig[1]}" if uv.is_pair
+                 else f"Item {html_text(s.item_id)} · {orig[0]}×{orig[1]}")
+        layout["annotations"].append(dict(text=title, x=x0 + width / 2, y=1.0, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
+        traces.append(go.Image(source=uri, hoverinfo="skip", name=f"slot{s.slot}", xaxis=f"x{sx}", yaxis=f"y{sx}",
+                               **placement(size, mode, largest=largest)))
+    if not shown:
+        layout["xaxis"] = dict(range=[0, DISPLAY_SIZE], **axes)
+        layout["yaxis"] = dict(range=[DISPLAY_SIZE, 0], **axes)
+    # one validation pass (``make_subplots`` + ``update_*`` cost ~10 ms per pair); no template: the viewer sets
+    # every colour it uses, and a template is ~7 KB of JSON that plotly.js applies on every draw
+    fig = go.Figure(data=traces, layout=layout)
     return fig, problems
 
 
@@ -323,8 +330,8 @@ def render_images(store, uv: UnitView, views: list[View] | None = None, mode: st
     if present:
         fig, problems = figure_for(uv, views, mode)
         if fig.data:
-            st.plotly_chart(fig, key=key, config={"scrollZoom": True, "displaylogo": False,
-                                                  "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+            st.plotly_chart(fig, key=key, theme=None, config={"scrollZoom": True, "displaylogo": False,
+                                                              "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
         for p in problems:
             st.warning(md(p))
         render_frame_sliders(uv)

@@ -15,7 +15,7 @@ from ..readmodels.errors import ErrorFilter
 from ..readmodels.lists import ReviewList, position
 from ..readmodels.review import UnitView, neighbour, next_untagged
 from ..annotations import reading
-from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, tagging
+from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, tagging, timing
 from .text import code, md
 
 _HINT = "_next_untagged_hint"     # (generation, benchmark, models, from, answer) of the last next-untagged query
@@ -201,23 +201,35 @@ class Navigator:
         patch_open = bool(st.session_state.get(encoder_panel.PATCH_OPEN))
 
         def warm():
-            # where "save" (or N) will most likely go, computed here, after the page run has been sent
+            timing.begin("prefetch_job")
             try:
-                nxt_untagged = first if own_queue else _next_untagged(ctx, current, hints)
-            except Exception:  # noqa: BLE001 - J's neighbour is still worth warming
-                nxt_untagged = None
+                _warm()
+            finally:
+                timing.end()
+
+        def _warm():
+            # where "save" (or N) will most likely go, computed here, after the page run has been sent
+            with timing.step("p.next_untagged"):
+                try:
+                    nxt_untagged = first if own_queue else _next_untagged(ctx, current, hints)
+                except Exception:  # noqa: BLE001 - J's neighbour is still worth warming
+                    nxt_untagged = None
             targets = []
             for u in (nxt_untagged, neighbour(q, current, 1)):     # two at most: they compete for the CPU
                 if u is not None and u != current and u not in targets:
                     targets.append(u)
             for nxt in targets:
                 try:
-                    uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
+                    with timing.step("p.unit_view"):
+                        uv = data.unit_view(ctx.db_path, ctx.benchmark_id, nxt, ctx.models)
                     if ctx.reviewer is not None:      # the form's read (kept across a save on another unit)
-                        tagging.visible(ctx, nxt)
-                    pair_viewer.warm_unit(uv, viewer_state)
+                        with timing.step("p.visible"):
+                            tagging.visible(ctx, nxt)
+                    with timing.step("p.figure"):
+                        pair_viewer.warm_unit(uv, viewer_state)
                     if uv.is_pair and enc:
-                        data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
+                        with timing.step("p.explanation"):
+                            data.explanation(ctx.db_path, ctx.benchmark_id, nxt, enc)
                         if patch_open:
                             encoder_panel.warm(ctx, nxt, enc)
                 except Exception:  # noqa: BLE001 - a failed warm-up only costs the time it would have saved
