@@ -235,3 +235,25 @@ def test_embed_job_with_probe_stores_the_probe_model(store, bench):
         assert job["state"] == "failed" and "text tower" in job["error"], job
     finally:
         runner.close()
+
+
+def test_the_visual_difference_cache_row_is_written_by_the_one_writer(store, bench, monkeypatch):
+    """Review (and its prefetch thread) computes a pair's SSIM once; the cache row goes through the store's one
+    writer thread, not a transaction of the caller's own, and the next explanation reads it back."""
+    from medviz.encoders import explain
+    from medviz.store import embeddings as sql
+    from medviz.writer import execute_write_fn
+    import threading
+    seen = []
+    real = sql.insert_visual_diff
+
+    def spy(tx, *a):
+        seen.append(threading.current_thread().name)
+        return real(tx, *a)
+    monkeypatch.setattr(sql, "insert_visual_diff", spy)
+    first = E.explain_pair(store, bench, "flip", "pixels")
+    execute_write_fn(store, lambda tx: None)          # queued after the cache row: it is written by now
+    assert seen == ["medviz-store-writer"]
+    monkeypatch.setattr(explain, "compare_files", lambda *a: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = E.explain_pair(store, bench, "flip", "pixels")
+    assert again.visual.ssim == pytest.approx(first.visual.ssim) and seen == ["medviz-store-writer"]

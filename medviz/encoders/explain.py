@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import MedvizError
-from ..store import core
+from ..store import Store, core
 from ..store import embeddings as sql
+from ..writer import execute_write_fn
 from . import registry
 from .embed import current_key, decoding
 from .loading import LoadedEncoder, PixelsEncoder, loaded_encoder
@@ -159,9 +160,14 @@ def visual_difference(store, it1: dict, it2: dict) -> VisualDifference:
         return VisualDifference(hit[0], hit[1])
     vd = compare_files(store.image_file(it1["image_path"]), store.image_file(it2["image_path"]))
     if not store.read_only:
-        with store.transaction() as tx:
+        def write(tx):
             sql.insert_visual_diff(tx, it1["image_sha256"], it2["image_sha256"], VISUAL_METHOD, vd.ssim,
                                    vd.hist_distance)
+        if isinstance(store, Store):      # the app's (or a command's) store: a cache row through its one writer,
+            execute_write_fn(store, write, block=False)            # not waited for (the values are in hand)
+        else:                             # a job's WriterStore: its transaction already is the writer's
+            with store.transaction() as tx:
+                write(tx)
     return vd
 
 
