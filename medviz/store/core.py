@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..scoring import rule_sql
-from .db import first_row
+from .db import first_record, first_row
 from .outcomes import create_unit_facets, create_unit_outcomes, refresh_unit_outcomes
 
 MIGRATIONS = [
@@ -281,8 +281,8 @@ def item_options(cur, benchmark_id: str, item_ids: pa.Array) -> pa.DictionaryArr
 
 
 def item(cur, benchmark_id: str, item_id: str) -> dict | None:
-    df = cur.execute("SELECT * FROM items WHERE benchmark_id = ? AND item_id = ?", [benchmark_id, item_id]).df()
-    return None if df.empty else df.iloc[0].to_dict()
+    return first_record(cur.execute("SELECT * FROM items WHERE benchmark_id = ? AND item_id = ?",
+                                    [benchmark_id, item_id]))
 
 
 def pairs(cur, benchmark_id: str) -> pd.DataFrame:
@@ -290,8 +290,8 @@ def pairs(cur, benchmark_id: str) -> pd.DataFrame:
 
 
 def pair(cur, benchmark_id: str, pair_id: str) -> dict | None:
-    df = cur.execute("SELECT * FROM pairs WHERE benchmark_id = ? AND pair_id = ?", [benchmark_id, pair_id]).df()
-    return None if df.empty else df.iloc[0].to_dict()
+    return first_record(cur.execute("SELECT * FROM pairs WHERE benchmark_id = ? AND pair_id = ?",
+                                    [benchmark_id, pair_id]))
 
 
 def predictions_for_items(cur, benchmark_id: str, item_ids: list[str], models: list[str] | None = None) -> pd.DataFrame:

@@ -48,6 +48,12 @@ def first_row(result):
     return rows[0] if rows else None
 
 
+def first_record(result) -> dict | None:
+    """``first_row`` as {column: value} (plain Python values, no DataFrame for one row)."""
+    row = first_row(result)
+    return None if row is None else dict(zip([d[0] for d in result.description], row))
+
+
 def default_db_path() -> str:
     return os.environ.get("MEDVIZ_DB") or DEFAULT_DB
 
