@@ -23,6 +23,17 @@ def _shared_dir() -> pathlib.Path:
 SHARED_MC = _shared_dir() / "data" / "mediconfusion"
 
 
+@pytest.fixture(autouse=True)
+def _review_prefetch_settled():
+    """The Review page's prefetch runs on one process-wide thread after a quiet time: let a job a test started
+    finish within that test, so it never runs inside (and against the monkeypatches of) the next one."""
+    yield
+    import sys
+    nav = sys.modules.get("medviz.ui.review_nav")
+    if nav is not None:
+        assert nav._PREFETCHER.wait_idle(30), "a Review prefetch job did not finish"
+
+
 @pytest.fixture
 def store(tmp_path):
     from medviz.store import Store

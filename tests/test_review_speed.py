@@ -107,3 +107,32 @@ def test_patch_map_is_computed_only_while_its_expander_is_open(tmp_path, monkeyp
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 2                   # the images and the patch map
+
+
+def test_the_prefetcher_runs_the_newest_job_after_its_quiet_time_and_reports_idle():
+    """Jobs submitted in a burst: only the newest runs, not before the quiet time; ``wait_idle`` returns once it
+    is done (what keeps a job of one test from running inside the next)."""
+    import threading
+    import time
+    from medviz.ui.review_nav import _Prefetcher
+    p = _Prefetcher()
+    ran, started = [], []
+    gate = threading.Event()
+
+    def job(n):
+        def run():
+            started.append(time.monotonic())
+            gate.wait(5)
+            ran.append(n)
+        return run
+    t0 = time.monotonic()
+    for n in range(3):
+        p.submit(job(n))
+    assert not p.wait_idle(0.3)          # still running: the job waits for the gate
+    gate.set()
+    assert p.wait_idle(5)
+    assert ran == [2] and started[0] - t0 >= _Prefetcher.QUIET_S * 0.9
+    p.submit(lambda: (_ for _ in ()).throw(RuntimeError("a failing warm-up")))
+    assert p.wait_idle(5)
+    p.submit(job(7))
+    assert p.wait_idle(5) and ran == [2, 7]       # the worker survived the failure

@@ -45,7 +45,19 @@ class _Prefetcher:
     def __init__(self):
         self._lock = threading.Condition()
         self._job = None
+        self._busy = False
         self._thread: threading.Thread | None = None
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Until no job is queued or running (tests: a job left by one test must not run inside the next)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._job is not None or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
 
     def submit(self, job) -> None:
         with self._lock:
@@ -53,7 +65,7 @@ class _Prefetcher:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True, name="medviz-prefetch")
                 self._thread.start()
-            self._lock.notify()
+            self._lock.notify_all()
 
     def _run(self) -> None:
         while True:
@@ -66,7 +78,15 @@ class _Prefetcher:
                 while (left := deadline - time.monotonic()) > 0:
                     self._lock.wait(left)
                 job, self._job = self._job, None
-            job()
+                self._busy = True
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a failed warm-up costs only the time it would have saved
+                pass
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._lock.notify_all()
 
 
 _PREFETCHER = _Prefetcher()
