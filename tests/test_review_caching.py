@@ -61,3 +61,29 @@ def test_a_tag_toggle_reads_no_database_and_a_save_reads_again(demo_db, monkeypa
     assert "visible_annotations" in calls                     # ... so the form read the unit's readings again
     assert shown() == before + 1                              # my saved reading is listed
     assert at.button(key=f"q0::{key}").label.startswith("☑")  # and shows the saved tag
+
+
+def test_options_chosen_in_the_lazy_popover_outlive_its_closing(demo_db, monkeypatch):
+    """The Options popover builds its widgets only while open; the queue and "open the next pair after saving"
+    chosen there stay in force after it closed and the page ran without them."""
+    monkeypatch.setenv("MEDVIZ_DB", demo_db)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["b"] = SAMPLE_MC
+    at.query_params["pair"] = "s006"
+    at.run()
+    at.switch_page(SPECS[REVIEW].path).run()
+    _clean(at)
+    assert "review_queue" not in [r.key for r in at.radio]             # closed by default: nothing sent
+    at.session_state["review_options"] = True
+    at.run()
+    at.radio(key="review_queue").set_value("errors").run()
+    at.toggle(key="advance_after_save").set_value(False).run()
+    at.session_state["review_options"] = False
+    at.run()
+    at.run()
+    _clean(at)
+    assert "review_queue" not in [r.key for r in at.radio]
+    assert at.session_state["review_queue"] == "errors" and at.session_state["advance_after_save"] is False
+    at.session_state["review_options"] = True
+    at.run()
+    assert at.radio(key="review_queue").value == "errors" and at.toggle(key="advance_after_save").value is False

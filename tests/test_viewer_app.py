@@ -157,3 +157,25 @@ def test_views_for_linked_preset_skips_other_modalities():
     v = pair_viewer.views_for({"vw_link": False, "vw_preset_1": "Bone", "vw_ww_2": 500, "vw_wl_2": 100},
                               ["CT", None])
     assert v[0].preset == "Bone" and v[1].window == (500.0, 100.0)
+
+
+def test_brightness_set_in_the_lazy_adjust_popover_outlives_its_closing(review, viewer_db):
+    """The Adjust popover builds its sliders only while open; a brightness chosen there still applies (and is
+    still the slider's value) after the popover closed and the page ran without the sliders."""
+    _, d = viewer_db
+    at = review("ctmr")
+    assert "vw_bright" not in [s.key for s in at.slider]           # closed by default: no sliders sent
+    at.session_state["viewer_adjust"] = True                  # open it
+    at.run()
+    at.slider(key="vw_bright").set_value(40).run()
+    (ct, _), _ = images(at)
+    assert np.array_equal(ct, expected(d / "ct.dcm", View(brightness=40.0)))
+    at.session_state["viewer_adjust"] = False                 # closed: no slider in this run ...
+    at.run()
+    assert "vw_bright" not in [s.key for s in at.slider]
+    at.run()                                                  # ... nor in the next
+    (ct, _), _ = images(at)
+    assert np.array_equal(ct, expected(d / "ct.dcm", View(brightness=40.0)))
+    at.session_state["viewer_adjust"] = True
+    at.run()
+    assert at.slider(key="vw_bright").value == 40
