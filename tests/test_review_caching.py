@@ -21,16 +21,22 @@ def _clean(at):
     assert not [e.value for e in at.error if "Internal error" in e.value]
 
 
-def test_a_tag_toggle_reads_no_database_and_a_save_reads_again(demo_db, monkeypatch):
-    from medviz import annotations
-    from medviz.annotations import reading
-    from medviz.ui import data
+def _review_s006(demo_db, monkeypatch):
+    """Review open on the demo's pair s006."""
     monkeypatch.setenv("MEDVIZ_DB", demo_db)
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["b"] = SAMPLE_MC
     at.query_params["pair"] = "s006"
     at.run()
     at.switch_page(SPECS[REVIEW].path).run()
+    return at
+
+
+def test_a_tag_toggle_reads_no_database_and_a_save_reads_again(demo_db, monkeypatch):
+    from medviz import annotations
+    from medviz.annotations import reading
+    from medviz.ui import data
+    at = _review_s006(demo_db, monkeypatch)
     at.sidebar.text_input(key="reviewer_name_input").input("Dr Cache").run()
     _clean(at)
     key = f"{SAMPLE_MC}::s006"
@@ -66,12 +72,7 @@ def test_a_tag_toggle_reads_no_database_and_a_save_reads_again(demo_db, monkeypa
 def test_options_chosen_in_the_lazy_popover_outlive_its_closing(demo_db, monkeypatch):
     """The Options popover builds its widgets only while open; the queue and "open the next pair after saving"
     chosen there stay in force after it closed and the page ran without them."""
-    monkeypatch.setenv("MEDVIZ_DB", demo_db)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["b"] = SAMPLE_MC
-    at.query_params["pair"] = "s006"
-    at.run()
-    at.switch_page(SPECS[REVIEW].path).run()
+    at = _review_s006(demo_db, monkeypatch)
     _clean(at)
     assert "review_queue" not in [r.key for r in at.radio]             # closed by default: nothing sent
     at.session_state["review_options"] = True
