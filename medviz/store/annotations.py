@@ -157,11 +157,11 @@ def unit_tag_rows(cur, benchmark_id: str) -> pd.DataFrame:
     """unit_id, tag, reviewer, model: one row per current annotation and tag (an annotation without tags keeps
     one row with a null tag), oldest annotation first, tags in their order."""
     return cur.execute(f"""
+        WITH u AS (SELECT *, CASE WHEN len(tags) = 0 THEN [NULL::VARCHAR] ELSE tags END AS tag_list
+                   FROM ({_CURRENT_UNITS}) c)
         SELECT unit_id, tag, reviewer, model FROM (
-            SELECT unit_id, reviewer, model, created_at, annotation_id,
-                   unnest(CASE WHEN len(tags) = 0 THEN [NULL::VARCHAR] ELSE tags END) AS tag,
-                   generate_subscripts(CASE WHEN len(tags) = 0 THEN [NULL::VARCHAR] ELSE tags END, 1) AS k
-            FROM ({_CURRENT_UNITS}) u)
+            SELECT unit_id, reviewer, model, created_at, annotation_id, unnest(tag_list) AS tag,
+                   generate_subscripts(tag_list, 1) AS k FROM u)
         ORDER BY created_at, annotation_id, k""", [benchmark_id]).df()
 
 

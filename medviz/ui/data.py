@@ -167,9 +167,10 @@ def after_write(units: tuple[tuple[str, str], ...] | None = None) -> None:
 ANNOTATION_CACHES: list = []
 
 
-# --- Review page: the tagging form's reads, per annotation generation -------------------------------------
-# Keyed by ``generation()`` (bumped by ``after_write``, which every UI save / undo / settle / plan change and
-# every API write calls), never by time: a tag toggle or a page run after no write reads no database.
+# --- Review page: the tagging form's reads, per write generation -------------------------------------------
+# Keyed by a generation that ``after_write`` moves (every UI save / undo / settle / plan change and every API
+# write calls it), never by time: a tag toggle or a page run after no write reads no database. The per-unit
+# reads use ``unit_generation`` (a save moves its own unit's only), the reading plan ``plan_generation``.
 
 def generation() -> int:
     return _GENERATION["n"]

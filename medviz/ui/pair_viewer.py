@@ -216,7 +216,7 @@ def keep_controls() -> None:
     runs without their sliders (Streamlit drops the value of a widget a run did not build)."""
     ss = st.session_state
     for k in ("vw_bright", "vw_contrast"):
-        ss[k] = ss[k] if k in ss else DEFAULTS[k]
+        ss[k] = ss.get(k, DEFAULTS[k])
 
 
 def reset_controls(n: int = 2) -> None:

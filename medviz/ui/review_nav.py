@@ -19,7 +19,7 @@ from . import data, encoder_panel, pair_viewer, reading_panel, review_keys, tagg
 from .text import code, md
 
 _HINT = "_next_untagged_hint"     # (generation, benchmark, models, from, answer) of the last next-untagged query
-OPTION_KEYS = ("review_queue", "advance_after_save")        # the Options popover's lasting values
+OPTION_DEFAULTS = {"review_queue": "all", "advance_after_save": True}     # the Options popover's lasting values
 QUEUES = {"all": "every pair", "errors": "errors (Errors-page filter)",
           "mine": "my queue (pairs I have not read yet)", "adjudication": "adjudication queue (readers disagree)"}
 
@@ -270,10 +270,8 @@ class Navigator:
         widgets are not built (Streamlit drops a widget's value after a run without it; a value written back
         through session state is kept)."""
         ss = st.session_state
-        ss.setdefault("review_queue", "all")
-        ss.setdefault("advance_after_save", True)
-        for k in OPTION_KEYS:
-            ss[k] = ss[k]
+        for k, default in OPTION_DEFAULTS.items():
+            ss[k] = ss.get(k, default)
 
     def render_bar(self, uv: UnitView) -> None:
         q = self.queue()

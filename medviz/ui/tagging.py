@@ -4,11 +4,11 @@ writer and returns after the commit; an existing annotation of the same reviewer
 (a new revision), never overwritten.
 
 The form is an ``st.fragment``: a tag toggle reruns only the form (the images are not redrawn) and reads no
-database (its reads are cached per annotation generation, ``data.generation``). Save and Undo sit under the
-fragment, outside it: their click runs the page once, which opens the next pair. What is typed on a pair but not saved is kept as a draft
-per pair (restored when the pair is opened again). ``U`` undoes the reviewer's last save of this session:
-a new annotation is retracted, an edit goes back to the revision before it. A small badge shows the tags
-toggled on this pair wherever the page is scrolled."""
+database (its reads are cached until a write touches the unit, ``data.unit_generation``). Save and Undo sit
+under the fragment, outside it: their click runs the page once, which opens the next pair. What is typed on a
+pair but not saved is kept as a draft per pair (restored when the pair is opened again). ``U`` undoes the
+reviewer's last save of this session: a new annotation is retracted, an edit goes back to the revision before
+it. A small badge shows the tags toggled on this pair wherever the page is scrolled."""
 from __future__ import annotations
 
 import html
